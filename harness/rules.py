@@ -1,0 +1,178 @@
+"""The rule catalogue: every check the harness makes, with a stable id, severity and spec clause.
+
+Ids never change meaning once published; a retired rule keeps its id and is marked retired.
+Severity `error` is a conformance failure, `warning` a compatibility note that never fails a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+ERROR: Severity = "error"
+WARNING: Severity = "warning"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    spec: str
+    applies_to: tuple[str, ...] = ("bap", "bpp")
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["applies_to"] = list(self.applies_to)
+        return data
+
+
+_TSD = "UBC TSD"
+_B6 = "BECKN-006"
+_NOTES = "UBC profile notes"
+
+RULES: tuple[Rule, ...] = (
+    # --- signatures (BECKN-006) -------------------------------------------------------------
+    Rule("UBC-SIG-001", "Request or callback carries an Authorization signature header", ERROR,
+         f"{_B6} §3"),
+    Rule("UBC-SIG-002", "Signature header is well formed (Signature keyId=...,algorithm=...)",
+         ERROR, f"{_B6} §3"),
+    Rule("UBC-SIG-003", "Signature algorithm is ed25519", ERROR, f"{_B6} §3"),
+    Rule("UBC-SIG-004", 'Signed headers list is "(created) (expires) digest"', ERROR,
+         f"{_B6} §3"),
+    Rule("UBC-SIG-005", 'keyId has the form "subscriber_id|unique_key_id|ed25519"', ERROR,
+         f"{_B6} §3"),
+    Rule("UBC-SIG-006", "Signature created time is not in the future beyond the allowed skew",
+         ERROR, f"{_B6} §5.1"),
+    Rule("UBC-SIG-007", "Signature has not expired", ERROR, f"{_B6} §5.1"),
+    Rule("UBC-SIG-008", "BLAKE-512 digest matches the raw body bytes", ERROR, f"{_B6} §4.1"),
+    Rule("UBC-SIG-009", "ed25519 signature verifies against the signing string", ERROR,
+         f"{_B6} §4.2"),
+    Rule("UBC-SIG-010", "Signing key is registered, SUBSCRIBED and within its validity", ERROR,
+         f"{_TSD} §9.1-9.2; {_B6} §5.2"),
+    Rule("UBC-SIG-011", "keyId subscriber equals the sender in the context (bap_id or bpp_id)",
+         ERROR, f"{_B6} §5.2"),
+    Rule("UBC-SIG-012", "X-Gateway-Authorization, when present, verifies too", ERROR,
+         f"{_B6} §3; {_TSD} §8.5"),
+    Rule("UBC-SIG-013", "A request with an invalid signature is refused with 401 and a NACK",
+         ERROR, f"{_B6} §5.3", ("bpp", "bap")),
+    Rule("UBC-SIG-014", "A 401 answer carries a WWW-Authenticate header", ERROR, f"{_B6} §5.3"),
+    Rule("UBC-SIG-015", "Signature validity window is at most one hour", WARNING,
+         f"{_B6} §3; {_NOTES}: Signing"),
+    Rule("UBC-SIG-016", "A replayed request (same message_id and signature) is refused", ERROR,
+         f"{_B6} §5; {_TSD} §13"),
+    # --- schema and envelope -----------------------------------------------------------------
+    Rule("UBC-SCH-001", "Body is UTF-8 JSON", ERROR, f"{_TSD} §13"),
+    Rule("UBC-SCH-002", 'Body is an envelope {"context": {...}, "message": {...}}', ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-SCH-003", "context.action is one of the UBC actions", ERROR, f"{_TSD} §10"),
+    Rule("UBC-SCH-004", "Message has every required field", ERROR,
+         f"{_TSD} §10; official examples"),
+    Rule("UBC-SCH-005", "Message fields have the right JSON type", ERROR,
+         f"{_TSD} §10; official examples"),
+    Rule("UBC-SCH-006", "Enumerated and constant fields hold an allowed value", ERROR,
+         f"{_TSD} §10; official examples"),
+    Rule("UBC-SCH-007", "Formatted message fields (date-time, duration, uri, uuid) are valid",
+         ERROR, f"{_TSD} §10"),
+    Rule("UBC-SCH-008", "Message satisfies the remaining schema constraints", ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-SCH-009", "Synchronous answer is a valid ACK or NACK", ERROR,
+         f"{_TSD} §13; {_NOTES}: ACK/NACK"),
+    Rule("UBC-SCH-010", "Synchronous answer uses the UBC ACK shape", WARNING,
+         f"{_NOTES}: ACK/NACK"),
+    Rule("UBC-SCH-011", "A schema-invalid request is refused with a 400 NACK, not a callback",
+         ERROR, f"{_TSD} §13"),
+    Rule("UBC-SCH-012", "Body is at most 1 MB", ERROR, f"{_TSD} §13"),
+    Rule("UBC-SCH-101", "Order.beckn:invoice is an id, not an embedded invoice", WARNING,
+         f"{_NOTES}: known defects (14_02_on_update)"),
+    Rule("UBC-SCH-102", "Telemetry unit matches its metric (ENERGY in KWH, POWER in KW)",
+         WARNING, f"{_NOTES}: known defects (12_on_track)"),
+    Rule("UBC-SCH-103", "Price component type is one of the TSD's UNIT, FEE, SURCHARGE, DISCOUNT",
+         WARNING, f"{_TSD} §11.1; {_NOTES}: known defects"),
+    Rule("UBC-SCH-104", "NACK error code is a BECKN-005 code", WARNING, f"{_TSD} §13; BECKN-005"),
+    # --- context ------------------------------------------------------------------------------
+    Rule("UBC-CTX-001", "Context has version, action, domain, transaction_id, message_id, "
+         "timestamp and ttl", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR, f"{_TSD} §10.4; {_NOTES}: Version"),
+    Rule("UBC-CTX-003", 'context.domain is "beckn.one:deg:ev-charging"', ERROR,
+         f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-004", "context.transaction_id is a UUID", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-005", "context.message_id is a UUID", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-006", "context.timestamp is an RFC 3339 date-time", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-007", "context.ttl is an ISO 8601 duration", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-008", "bap_id and bap_uri are present on every BAP-BPP call", ERROR,
+         f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-009", "bpp_id and bpp_uri are present on every call after discover", ERROR,
+         f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-010", "bap_uri and bpp_uri are absolute URIs", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-011", "context.action matches the endpoint the message was sent to", ERROR,
+         f"{_TSD} §10; Beckn core API"),
+    Rule("UBC-CTX-012", "Callback echoes the request's transaction_id", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-013", "Callback echoes the request's message_id", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-014", "Unsolicited callback carries a new message_id", ERROR, f"{_TSD} §12"),
+    Rule("UBC-CTX-015", "Callback keeps the request's bap_id and bap_uri", ERROR,
+         f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-016", "bpp_id and bpp_uri match the candidate's registry record", ERROR,
+         f"{_TSD} §9.1"),
+    Rule("UBC-CTX-017", "Callback timestamp is not before the request's", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-018", "Callback goes to the subscriber URI the registry holds", ERROR,
+         f"{_TSD} §9.1; {_NOTES}: real participants"),
+    Rule("UBC-CTX-019", "Context uses the snake_case field names of core-v2.0.0-rc", WARNING,
+         f"{_NOTES}: Version and envelope"),
+    Rule("UBC-CTX-020", "context.schema_context appears only on discover", WARNING,
+         f"{_TSD} §8.5"),
+    # --- timing (measured on arrival) --------------------------------------------------------
+    Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-TIME-002", "Callback arrives within the request's ttl", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-TIME-003", "Every acknowledged request gets its callback", ERROR, f"{_TSD} §10"),
+    Rule("UBC-TIME-004", "A request gets exactly one callback, not duplicates", ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-TIME-005", "No callback arrives for an unknown transaction or message", ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-TIME-006", "Participant is reachable and answers every request", ERROR,
+         f"{_TSD} §10"),
+    Rule("UBC-TIME-007", "Synchronous answer is JSON, not HTML or other content", ERROR,
+         f"{_TSD} §13"),
+    # --- states -------------------------------------------------------------------------------
+    Rule("UBC-STATE-001", "Order status moves only along the allowed transitions", ERROR,
+         f"{_TSD} §11; {_NOTES}: States"),
+    Rule("UBC-STATE-002", "Charging session status moves only along the allowed transitions",
+         ERROR, f"{_TSD} §11; {_NOTES}: States"),
+    Rule("UBC-STATE-003", "Payment status moves only along the allowed transitions", ERROR,
+         f"{_TSD} §11; {_NOTES}: States"),
+    Rule("UBC-STATE-004", "Each step reports the order, session and payment state it must",
+         ERROR, f"{_TSD} §11; {_NOTES}: States"),
+    Rule("UBC-STATE-005", "Cancellation is accepted only while the session is PENDING", ERROR,
+         f"{_TSD} §12.1"),
+    Rule("UBC-STATE-006", "An overlapping slot is REJECTED at on_select with error 40000", ERROR,
+         f"{_TSD} §12.4"),
+    Rule("UBC-STATE-007", "A start the charger cannot perform is REJECTED with error 40006",
+         ERROR, "BECKN-005; example 10_on_update/ev-charging-start-on_update-Rejected.json"),
+    Rule("UBC-STATE-008", "An interrupted session is reported by an unsolicited on_status",
+         ERROR, f"{_TSD} §12.2"),
+    Rule("UBC-STATE-009", "An undercharged session is refunded (payment REFUNDED)", ERROR,
+         f"{_TSD} §12.5"),
+    # --- consistency across messages ---------------------------------------------------------
+    Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
+    Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),
+    Rule("UBC-CONS-003", "Ordered items stay the same from on_select through on_confirm", ERROR,
+         f"{_TSD} §11"),
+    Rule("UBC-CONS-004", "Accepted offer and price stay the same from on_select through "
+         "on_confirm", ERROR, f"{_TSD} §11"),
+    Rule("UBC-CONS-005", "Ordered items exist in the catalog the BPP published", ERROR,
+         f"{_TSD} §8.5, §11"),
+    Rule("UBC-CONS-006", "Final bill agrees with the metered energy and the tariff", ERROR,
+         f"{_TSD} §11.1, §12.5"),
+    Rule("UBC-CONS-007", "Every amount in an order uses one currency", ERROR, f"{_TSD} §11"),
+    Rule("UBC-CONS-008", "Overcharge from a previous session is carried into the next quote",
+         ERROR, f"{_TSD} §12.5"),
+)
+
+BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+
+def get(rule_id: str) -> Rule:
+    """The rule with this id; an unknown id is a harness bug, so it raises."""
+    return BY_ID[rule_id]
