@@ -1,0 +1,277 @@
+"""`ubc-cert`: the command line of the UBC conformance harness.
+
+Exit codes are part of the interface: 0 success (valid, certified), 1 a finding or invalid
+signature, 2 a usage or I/O error (the harness could not do what was asked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from harness import rules
+from harness.beckn import signing
+from harness.validation import InputError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A one-line error about the harness's own input; printed and exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    key_id = args.key_id or f"{args.subscriber_id}-k1"
+    pair = signing.KeyPair.generate(args.subscriber_id, key_id)
+    text = json.dumps(pair.as_dict(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        # Created 0600 from the first byte: the file holds a private key.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{args.out}: already exists; refusing to overwrite a key file") from None
+    except OSError as exc:
+        raise UsageError(f"{args.out}: cannot create: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"wrote {args.out} (mode 0600): subscriber {pair.subscriber_id}, key {pair.key_id}, "
+          f"public key {pair.signing_public_key}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _load_key_file(path: str) -> dict[str, str]:
+    raw = _read_bytes(path, "key file")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: key file is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: key file must be a JSON object")
+    for name in ("subscriber_id", "key_id", "signing_private_key"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise UsageError(f"{path}: key file has no {name!r}")
+    return data
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    if args.key:
+        data = _load_key_file(args.key)
+        subscriber, key_id, private = data["subscriber_id"], data["key_id"], data[
+            "signing_private_key"]
+    else:
+        missing = [f"--{n}" for n, v in (("private-key", args.private_key),
+                   ("subscriber-id", args.subscriber_id), ("key-id", args.key_id)) if not v]
+        if missing:
+            raise UsageError(f"give --key FILE, or all of --private-key, --subscriber-id, "
+                             f"--key-id (missing {', '.join(missing)})")
+        subscriber, key_id, private = args.subscriber_id, args.key_id, args.private_key
+    try:
+        signer = signing.Signer(subscriber, key_id, private)
+    except signing.InvalidKey as exc:
+        raise UsageError(str(exc)) from None
+    body = _read_bytes(args.body_file, "body")
+    created = args.created if args.created is not None else int(time.time())
+    expires = args.expires if args.expires is not None else created + signing.DEFAULT_VALIDITY_S
+    if expires < created:
+        raise UsageError(f"--expires {expires} is before created {created}")
+    print(signer.sign(body, created, expires))
+    return EXIT_OK
+
+
+def cmd_verify_signature(args: argparse.Namespace) -> int:
+    try:
+        key = signing.load_public_key(args.public_key)
+    except signing.InvalidKey as exc:
+        raise UsageError(str(exc)) from None
+    body = _read_bytes(args.body_file, "body")
+    result = signing.verify(body, args.header, key, now=args.now, skew=args.skew,
+                            claimed_digest=args.digest)
+    print(result)
+    if result.valid and args.verbose and result.header is not None:
+        print(f"keyId {result.header.key_id}; created {result.header.created}; "
+              f"expires {result.header.expires}; digest {signing.digest(body)}")
+    elif not result.valid and args.verbose:
+        print(f"computed digest of the {len(body)} body bytes: {signing.digest(body)}")
+    return EXIT_OK if result.valid else EXIT_FAIL
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness import schemas, validation  # noqa: I001 - kept local: only validate needs them
+
+    try:
+        schema_set = schemas.load(args.profile)
+    except schemas.SchemaSetError as exc:
+        raise UsageError(str(exc)) from None
+    keys = validation.load_keys(args.keys) if args.keys else None
+    validator = validation.Validator(schema_set, keys, now=args.now, skew=args.skew)
+    results: list[validation.Result] = []
+    input_errors: list[str] = []
+    for path in args.paths:
+        try:
+            for item in validation.iter_items([path]):
+                result = validator.check(item)
+                results.append(result)
+                if args.format == "text":
+                    _print_text_result(result, args.verbose)
+        except validation.InputError as exc:
+            input_errors.append(str(exc))
+            print(f"ubc-cert validate: {exc}", file=sys.stderr)
+    errors = sum(r.errors for r in results)
+    warnings = sum(r.warnings for r in results)
+    if args.format == "json":
+        json.dump({"messages": len(results), "errors": errors, "warnings": warnings,
+                   "results": [r.as_dict() for r in results]}, sys.stdout, ensure_ascii=False,
+                  indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(f"{len(results)} message(s): {errors} error(s), {warnings} warning(s)")
+    if input_errors:
+        return EXIT_USAGE
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+def _print_text_result(result: Any, verbose: bool) -> None:
+    if not result.findings:
+        if verbose:
+            print(f"ok    {result.source} ({result.action})")
+        return
+    label = "FAIL" if result.errors else "warn"
+    print(f"{label}  {result.source} ({result.action or 'no action'}, "
+          f"message_id {result.message_id or '-'})")
+    for finding in result.findings:
+        where = f" at {finding.path}" if finding.path else ""
+        print(f"  {finding.severity:7} {finding.rule}{where}: {finding.message} "
+              f"[{finding.spec}]")
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        json.dump([rule.as_dict() for rule in rules.RULES], sys.stdout, indent=1,
+                  ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for rule in rules.RULES:
+        print(f"{rule.id:14} {rule.severity:7} {rule.title}  [{rule.spec}]")
+    return EXIT_OK
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness import demo
+
+    return demo.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ubc-cert", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    keys = sub.add_parser("keys", help="signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    new = keys_sub.add_parser("new", help="generate an ed25519 signing key pair")
+    new.add_argument("--subscriber-id", required=True)
+    new.add_argument("--key-id", help="unique key id (default: <subscriber-id>-k1)")
+    new.add_argument("--out", help="write to this file (mode 0600) instead of stdout")
+    new.set_defaults(func=cmd_keys_new)
+
+    sign = sub.add_parser("sign", help="print the Authorization header for a body file")
+    sign.add_argument("--key", help="key file written by 'ubc-cert keys new'")
+    sign.add_argument("--private-key", help="base64 private key: 32-byte seed or 64-byte seed+public")
+    sign.add_argument("--subscriber-id")
+    sign.add_argument("--key-id")
+    sign.add_argument("--created", type=int, help="unix seconds (default: now)")
+    sign.add_argument("--expires", type=int, help="unix seconds (default: created + 300)")
+    sign.add_argument("body_file", metavar="BODY_FILE", help="exact bytes to sign ('-' = stdin)")
+    sign.set_defaults(func=cmd_sign)
+
+    verify = sub.add_parser("verify-signature", help="verify an Authorization header over a body")
+    verify.add_argument("--public-key", required=True, help="base64 ed25519 public key")
+    verify.add_argument("--header", required=True, help="the Authorization header value")
+    verify.add_argument("--now", type=float, help="unix seconds to verify at (default: now)")
+    verify.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S,
+                        help="allowed clock skew in seconds (default: 5)")
+    verify.add_argument("--digest", help="a Digest header the sender sent, to compare too")
+    verify.add_argument("-v", "--verbose", action="store_true",
+                        help="also print the parsed header and the computed digest")
+    verify.add_argument("body_file", metavar="BODY_FILE", help="exact bytes received ('-' = stdin)")
+    verify.set_defaults(func=cmd_verify_signature)
+
+    validate = sub.add_parser("validate", help="validate messages, folders or NDJSON captures")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument("--profile", default="ubc-2.0.0-rc")
+    validate.add_argument("--keys", help='JSON map "subscriber_id|key_id": "public key"; '
+                          "verifies the signatures of NDJSON capture records")
+    validate.add_argument("--now", type=float,
+                          help="unix seconds to check signature expiry at (default: now)")
+    validate.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
+    validate.add_argument("-v", "--verbose", action="store_true", help="list valid messages too")
+    validate.set_defaults(func=cmd_validate)
+
+    rules_cmd = sub.add_parser("rules", help="list the rule catalogue")
+    rules_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    rules_cmd.set_defaults(func=cmd_rules)
+
+    demo = sub.add_parser("demo", help="run the end-to-end demonstration")
+    demo.add_argument("--report-dir", default="reports")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, InputError) as exc:
+        print(f"ubc-cert {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # a harness bug: exit 2, never disguised as a verdict
+        if os.environ.get("UBC_CERT_DEBUG"):
+            raise
+        print(f"ubc-cert {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(set UBC_CERT_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
