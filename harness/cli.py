@@ -123,7 +123,7 @@ def cmd_verify_signature(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness import schemas, validation  # noqa: I001 - kept local: only validate needs them
+    from harness import schemas, validation
 
     try:
         schema_set = schemas.load(args.profile)
@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sign = sub.add_parser("sign", help="print the Authorization header for a body file")
     sign.add_argument("--key", help="key file written by 'ubc-cert keys new'")
-    sign.add_argument("--private-key", help="base64 private key: 32-byte seed or 64-byte seed+public")
+    sign.add_argument("--private-key",
+                      help="base64 private key: 32-byte seed or 64-byte seed+public")
     sign.add_argument("--subscriber-id")
     sign.add_argument("--key-id")
     sign.add_argument("--created", type=int, help="unix seconds (default: now)")

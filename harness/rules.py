@@ -31,6 +31,7 @@ class Rule:
 _TSD = "UBC TSD"
 _B6 = "BECKN-006"
 _NOTES = "UBC profile notes"
+_FIELDS = f"{_TSD} §10.4; Field_Documentation.csv"
 
 RULES: tuple[Rule, ...] = (
     # --- signatures (BECKN-006) -------------------------------------------------------------
@@ -93,29 +94,29 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-SCH-104", "NACK error code is a BECKN-005 code", WARNING, f"{_TSD} §13; BECKN-005"),
     # --- context ------------------------------------------------------------------------------
     Rule("UBC-CTX-001", "Context has version, action, domain, transaction_id, message_id, "
-         "timestamp and ttl", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+         "timestamp and ttl", ERROR, _FIELDS),
     Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR, f"{_TSD} §10.4; {_NOTES}: Version"),
     Rule("UBC-CTX-003", 'context.domain is "beckn.one:deg:ev-charging"', ERROR,
-         f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-004", "context.transaction_id is a UUID", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-005", "context.message_id is a UUID", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-006", "context.timestamp is an RFC 3339 date-time", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-007", "context.ttl is an ISO 8601 duration", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+         _FIELDS),
+    Rule("UBC-CTX-004", "context.transaction_id is a UUID", ERROR, _FIELDS),
+    Rule("UBC-CTX-005", "context.message_id is a UUID", ERROR, _FIELDS),
+    Rule("UBC-CTX-006", "context.timestamp is an RFC 3339 date-time", ERROR, _FIELDS),
+    Rule("UBC-CTX-007", "context.ttl is an ISO 8601 duration", ERROR, _FIELDS),
     Rule("UBC-CTX-008", "bap_id and bap_uri are present on every BAP-BPP call", ERROR,
-         f"{_TSD} §10.4; Field_Documentation.csv"),
+         _FIELDS),
     Rule("UBC-CTX-009", "bpp_id and bpp_uri are present on every call after discover", ERROR,
-         f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-010", "bap_uri and bpp_uri are absolute URIs", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+         _FIELDS),
+    Rule("UBC-CTX-010", "bap_uri and bpp_uri are absolute URIs", ERROR, _FIELDS),
     Rule("UBC-CTX-011", "context.action matches the endpoint the message was sent to", ERROR,
          f"{_TSD} §10; Beckn core API"),
-    Rule("UBC-CTX-012", "Callback echoes the request's transaction_id", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
-    Rule("UBC-CTX-013", "Callback echoes the request's message_id", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-012", "Callback echoes the request's transaction_id", ERROR, _FIELDS),
+    Rule("UBC-CTX-013", "Callback echoes the request's message_id", ERROR, _FIELDS),
     Rule("UBC-CTX-014", "Unsolicited callback carries a new message_id", ERROR, f"{_TSD} §12"),
     Rule("UBC-CTX-015", "Callback keeps the request's bap_id and bap_uri", ERROR,
-         f"{_TSD} §10.4; Field_Documentation.csv"),
+         _FIELDS),
     Rule("UBC-CTX-016", "bpp_id and bpp_uri match the candidate's registry record", ERROR,
          f"{_TSD} §9.1"),
-    Rule("UBC-CTX-017", "Callback timestamp is not before the request's", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-CTX-017", "Callback timestamp is not before the request's", ERROR, _FIELDS),
     Rule("UBC-CTX-018", "Callback goes to the subscriber URI the registry holds", ERROR,
          f"{_TSD} §9.1; {_NOTES}: real participants"),
     Rule("UBC-CTX-019", "Context uses the snake_case field names of core-v2.0.0-rc", WARNING,
@@ -125,7 +126,7 @@ RULES: tuple[Rule, ...] = (
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),
-    Rule("UBC-TIME-002", "Callback arrives within the request's ttl", ERROR, f"{_TSD} §10.4; Field_Documentation.csv"),
+    Rule("UBC-TIME-002", "Callback arrives within the request's ttl", ERROR, _FIELDS),
     Rule("UBC-TIME-003", "Every acknowledged request gets its callback", ERROR, f"{_TSD} §10"),
     Rule("UBC-TIME-004", "A request gets exactly one callback, not duplicates", ERROR,
          f"{_TSD} §10"),

@@ -107,7 +107,9 @@ class SchemaSet:
 
     def validate(self, doc: Any, expected_action: str | None = None) -> list[Finding]:
         """All schema and context findings for one parsed message."""
-        if not isinstance(doc, dict) or not self.envelope.is_valid(doc):
+        if not _plain_envelope(doc) and not (
+            isinstance(doc, dict) and self.envelope.is_valid(doc)
+        ):
             return list(self._envelope_findings(doc))
         context = doc["context"]
         action = context.get("action")
@@ -175,6 +177,17 @@ class SchemaSet:
                             'answer is a valid ACK/NACK but not in the UBC shape '
                             '{"message":{"ack":{"status":...}}}')]
         return []
+
+
+def _plain_envelope(doc: Any) -> bool:
+    """The common case decided without the envelope validator: dict context and message, and
+    no error object or an empty one (validate is hot; the validator handles the rest)."""
+    return (
+        type(doc) is dict
+        and type(doc.get("context")) is dict
+        and type(doc.get("message")) is dict
+        and doc.get("error", {}) == {}
+    )
 
 
 def _message_errors(validator: Any, message: dict[str, Any]) -> Iterable[Finding]:

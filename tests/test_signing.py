@@ -19,14 +19,14 @@ VECTOR_PRIVATE_64 = (
 )
 VECTOR_PUBLIC = "awGPjRK6i/Vg/lWr+0xObclVxlwZXvTjWYtlu6NeOHk="
 VECTOR_BODY = (
-    '{"context":{"domain":"nic2004:60212","country":"IND","city":"Kochi","action":"search",'
-    '"core_version":"0.9.1","bap_id":"bap.stayhalo.in",'
-    '"bap_uri":"https://8f9f-49-207-209-131.ngrok.io/protocol/",'
-    '"transaction_id":"e6d9f908-1d26-4ff3-a6d1-3af3d3721054",'
-    '"message_id":"a2fe6d52-9fe4-4d1a-9d0b-dccb8b48522d","timestamp":"2022-01-04T09:17:55.971Z",'
-    '"ttl":"P1M"},"message":{"intent":{"fulfillment":{"start":{"location":'
-    '{"gps":"10.108768, 76.347517"}},"end":{"location":{"gps":"10.102997, 76.353480"}}}}}}'
-).encode()
+    b'{"context":{"domain":"nic2004:60212","country":"IND","city":"Kochi","action":"search",'
+    b'"core_version":"0.9.1","bap_id":"bap.stayhalo.in",'
+    b'"bap_uri":"https://8f9f-49-207-209-131.ngrok.io/protocol/",'
+    b'"transaction_id":"e6d9f908-1d26-4ff3-a6d1-3af3d3721054",'
+    b'"message_id":"a2fe6d52-9fe4-4d1a-9d0b-dccb8b48522d","timestamp":"2022-01-04T09:17:55.971Z",'
+    b'"ttl":"P1M"},"message":{"intent":{"fulfillment":{"start":{"location":'
+    b'{"gps":"10.108768, 76.347517"}},"end":{"location":{"gps":"10.102997, 76.353480"}}}}}}'
+)
 VECTOR_CREATED = 1641287875
 VECTOR_EXPIRES = 1641291475
 VECTOR_DIGEST = (

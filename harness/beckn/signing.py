@@ -83,7 +83,9 @@ def load_private_key(b64: str) -> SigningKey:
         return key
     if len(raw) == 32:
         return SigningKey(raw)
-    raise InvalidKey(f"private key decodes to {len(raw)} bytes; expected 32 (seed) or 64 (seed+public)")
+    raise InvalidKey(
+        f"private key decodes to {len(raw)} bytes; expected 32 (seed) or 64 (seed+public)"
+    )
 
 
 def load_public_key(b64: str) -> VerifyKey:
@@ -176,11 +178,23 @@ class HeaderError(ValueError):
 
 
 _PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# The canonical layout every conforming signer emits, matched in one step (hot path).
+_CANONICAL = re.compile(
+    r'Signature keyId="([^"|]+)\|([^"|]+)\|ed25519",algorithm="ed25519",created="(\d+)",'
+    r'expires="(\d+)",headers="\(created\) \(expires\) digest",signature="([^"]*)"'
+)
 _REQUIRED_PARAMS = ("keyId", "algorithm", "created", "expires", "headers", "signature")
 
 
 def parse_header(value: str) -> SignatureHeader:
     """Parse a `Signature keyId=...,...` header value; raise HeaderError with a reason code."""
+    canonical = _CANONICAL.fullmatch(value)
+    if canonical is not None:
+        subscriber, key_id, created_s, expires_s, signature = canonical.groups()
+        created, expires = int(created_s), int(expires_s)
+        if expires >= created:
+            return SignatureHeader(f"{subscriber}|{key_id}|{ALGORITHM}", ALGORITHM, created,
+                                   expires, SIGNED_HEADERS, signature, subscriber, key_id)
     text = value.strip()
     if not text.startswith("Signature "):
         raise HeaderError(MALFORMED_HEADER, 'header does not start with "Signature "')
@@ -191,7 +205,8 @@ def parse_header(value: str) -> SignatureHeader:
         match = _PARAM.match(rest, pos)
         if not match:
             raise HeaderError(
-                MALFORMED_HEADER, f'cannot parse parameters at character {pos}: "{rest[pos:pos+30]}"'
+                MALFORMED_HEADER,
+                f'cannot parse parameters at character {pos}: "{rest[pos : pos + 30]}"',
             )
         name, val = match.group(1), match.group(2)
         if name in params:
@@ -207,7 +222,8 @@ def parse_header(value: str) -> SignatureHeader:
     except ValueError:
         raise HeaderError(
             MALFORMED_HEADER,
-            f'created="{params["created"]}" / expires="{params["expires"]}" must be integer seconds',
+            f'created="{params["created"]}" / expires="{params["expires"]}" '
+            "must be integer seconds",
         ) from None
     if params["algorithm"] != ALGORITHM:
         raise HeaderError(

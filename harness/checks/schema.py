@@ -40,7 +40,9 @@ def telemetry_units_match(doc: dict[str, Any]) -> list[Finding]:
     """UBC-SCH-102: ENERGY is reported in KWH and POWER in KW."""
     order = _order(doc)
     fulfillment = order.get("beckn:fulfillment") if order else None
-    attributes = fulfillment.get("beckn:deliveryAttributes") if isinstance(fulfillment, dict) else None
+    attributes = (
+        fulfillment.get("beckn:deliveryAttributes") if isinstance(fulfillment, dict) else None
+    )
     telemetry = attributes.get("chargingTelemetry") if isinstance(attributes, dict) else None
     if not isinstance(telemetry, list):
         return []
@@ -90,9 +92,9 @@ def context_uses_rc_names(doc: dict[str, Any]) -> list[Finding]:
         for name in LTS_CONTEXT_NAMES.intersection(context)
     ]
     if "schema_context" in context and context.get("action") != "discover":
-        findings.append(Finding("UBC-CTX-020",
-                                f"schema_context on {context.get('action')!r}; only discover uses it",
-                                path="/context/schema_context"))
+        findings.append(Finding(
+            "UBC-CTX-020", f"schema_context on {context.get('action')!r}; only discover uses it",
+            path="/context/schema_context"))
     return findings
 
 
