@@ -121,7 +121,13 @@ class SchemaSet:
             findings = list(self._context_findings(context, expected_action))
         validator = self.messages.get(action) if isinstance(action, str) else None
         if validator is not None and not validator.is_valid(doc["message"]):
-            findings.extend(_message_errors(validator, doc["message"]))
+            errors = _message_errors(validator, doc["message"])
+            error = doc.get("error")
+            if isinstance(error, dict) and error.get("code"):
+                # A callback that reports an error (TSD §13) may omit the message's payload.
+                errors = (f for f in errors
+                          if not (f.rule == "UBC-SCH-004" and f.path.count("/") == 2))
+            findings.extend(errors)
         return findings
 
     def _envelope_findings(self, doc: Any) -> Iterable[Finding]:
@@ -192,16 +198,38 @@ def _plain_envelope(doc: Any) -> bool:
 
 def _message_errors(validator: Any, message: dict[str, Any]) -> Iterable[Finding]:
     for error in validator.iter_errors(message):
-        path = ["message", *error.instance_path]
-        kind = _kind(error)
-        rule = _MESSAGE_KIND_RULES.get(kind, "UBC-SCH-008")
-        if kind == "Required":
-            field = error.kind.property
-            yield Finding(rule, f"{pointer(path) or '/'}: required field {field!r} is missing",
-                          path=pointer([*path, field]), expected=field)
-        else:
-            yield Finding(rule, f"{pointer(path)}: {error.message}", path=pointer(path),
-                          actual=_short(error.instance))
+        yield _message_finding(error, ["message"])
+
+
+def _message_finding(error: Any, prefix: list[Any]) -> Finding:
+    path = [*prefix, *error.instance_path]
+    kind = _kind(error)
+    if kind == "Required":
+        field = error.kind.property
+        return Finding("UBC-SCH-004", f"{pointer(path) or '/'}: required field {field!r} is missing",
+                       path=pointer([*path, field]), expected=field)
+    if kind in ("AnyOf", "OneOfNotValid"):
+        branches = [list(b) for b in (getattr(error.kind, "context", None) or []) if b]
+        if branches and all(
+            len(b) == 1 and _kind(b[0]) == "Required" and not list(b[0].instance_path)
+            for b in branches
+        ):
+            options = [b[0].kind.property for b in branches]
+            return Finding("UBC-SCH-004",
+                           f"{pointer(path) or '/'}: needs one of {', '.join(options)}",
+                           path=pointer(path), expected=options)
+        if branches:
+            # Explain by the alternative that came closest: its first error, by its own rule.
+            # A type mismatch at the alternative's own root means that form does not apply.
+            closest = min(branches, key=lambda b: (
+                _kind(b[0]) == "Type" and list(b[0].instance_path) == list(error.instance_path),
+                len(b)))[0]
+            inner = _message_finding(closest, prefix)
+            inner.message = f"{inner.message} (closest of {len(branches)} allowed forms)"
+            return inner
+    rule = _MESSAGE_KIND_RULES.get(kind, "UBC-SCH-008")
+    return Finding(rule, f"{pointer(path)}: {error.message}", path=pointer(path),
+                   actual=_short(error.instance))
 
 
 def _short(value: Any, limit: int = 120) -> Any:

@@ -110,8 +110,8 @@ def test_verify_explains_a_re_serialised_body(
     code, out, _ = run(capsys, "verify-signature", "--public-key", VECTOR_PUBLIC, "--header",
                        VECTOR_AUTHORIZATION, "--now", str(VECTOR_CREATED + 5), str(body))
     assert code == 1
-    assert out.startswith("invalid: digest-mismatch: the signature was made over a "
-                          "re-serialisation of the body (compact JSON")
+    assert out.startswith("invalid: digest-mismatch: the signature matches the same JSON "
+                          "serialised differently (compact JSON")
 
 
 def test_verify_expired_uses_now(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

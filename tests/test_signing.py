@@ -187,7 +187,7 @@ def test_digest_mismatch_when_the_signer_re_serialised_the_body() -> None:
     signed_over_pretty = SIGNER.sign(pretty, NOW - 10, NOW + 290)
     result = signing.verify(BODY, signed_over_pretty, KEYS.signing_public_key, now=NOW)
     assert result.reason == signing.DIGEST_MISMATCH
-    assert "re-serialisation" in result.detail
+    assert "re-serialised after signing" in result.detail
 
 
 def test_tampered_body_is_a_bad_signature() -> None:

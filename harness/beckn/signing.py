@@ -372,8 +372,8 @@ def verify(
             continue
         return Verification(
             DIGEST_MISMATCH,
-            f"the signature was made over a re-serialisation of the body ({name}), "
-            f"not over the {len(body)} bytes received",
+            f"the signature matches the same JSON serialised differently ({name}), not the "
+            f"{len(body)} bytes received: the body was re-serialised after signing",
             header,
         )
     return Verification(
