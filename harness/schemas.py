@@ -206,7 +206,8 @@ def _message_finding(error: Any, prefix: list[Any]) -> Finding:
     kind = _kind(error)
     if kind == "Required":
         field = error.kind.property
-        return Finding("UBC-SCH-004", f"{pointer(path) or '/'}: required field {field!r} is missing",
+        where = pointer(path) or "/"
+        return Finding("UBC-SCH-004", f"{where}: required field {field!r} is missing",
                        path=pointer([*path, field]), expected=field)
     if kind in ("AnyOf", "OneOfNotValid"):
         branches = [list(b) for b in (getattr(error.kind, "context", None) or []) if b]
