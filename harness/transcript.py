@@ -1,0 +1,195 @@
+"""The evidence log: every HTTP exchange a mock receives or sends, with raw bytes and times.
+
+Checks read the transcript, never the network, so a verdict can be re-derived from the file
+alone. Receive times are taken when the bytes arrived (monotonic for intervals, wall clock for
+people); `context.timestamp` is never trusted for timing.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+INBOUND = "inbound"  # a request that arrived at one of our parties
+OUTBOUND = "outbound"  # a request one of our parties sent
+
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-admin-token", "proxy-authorization"})
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its answer, as seen by the party that recorded it."""
+
+    id: str
+    direction: str
+    party: str
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    wall_time: float
+    mono_time: float
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
+    response_mono_time: float | None = None
+    error: str | None = None  # transport failure: refused, reset, timeout
+    action: str | None = None
+    transaction_id: str | None = None
+    message_id: str | None = None
+    note: str | None = None  # e.g. the fault a mock applied on purpose
+
+    def __post_init__(self) -> None:
+        if self.action is None:
+            self._read_context()
+
+    def _read_context(self) -> None:
+        try:
+            doc = orjson.loads(self.request_body) if self.request_body else None
+        except orjson.JSONDecodeError:
+            return
+        context = doc.get("context") if isinstance(doc, dict) else None
+        if isinstance(context, dict):
+            for name in ("action", "transaction_id", "message_id"):
+                value = context.get(name)
+                if isinstance(value, str):
+                    setattr(self, name, value)
+
+    def json(self) -> Any:
+        """The request body parsed, or None when it is not JSON."""
+        try:
+            return orjson.loads(self.request_body)
+        except orjson.JSONDecodeError:
+            return None
+
+    def response_json(self) -> Any:
+        try:
+            return orjson.loads(self.response_body)
+        except orjson.JSONDecodeError:
+            return None
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the request to its synchronous answer."""
+        if self.response_mono_time is None:
+            return None
+        return self.response_mono_time - self.mono_time
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.request_headers.items() if k.lower() == lowered), None)
+
+    def as_record(self, redact: bool = True) -> dict[str, Any]:
+        """One NDJSON line: bodies as text when UTF-8, else base64, so no byte is lost."""
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "party": self.party,
+            "method": self.method,
+            "url": self.url,
+            "action": self.action,
+            "transaction_id": self.transaction_id,
+            "message_id": self.message_id,
+            "wall_time": self.wall_time,
+            "mono_time": self.mono_time,
+            "request_headers": _headers(self.request_headers, redact),
+            **_body("request_body", self.request_body),
+            "status": self.status,
+            "response_mono_time": self.response_mono_time,
+            "latency_s": self.latency,
+            "response_headers": _headers(self.response_headers, redact),
+            **_body("response_body", self.response_body),
+            "error": self.error,
+            "note": self.note,
+        }
+
+
+def _headers(headers: Mapping[str, str], redact: bool) -> dict[str, str]:
+    return {k: ("<redacted>" if redact and k.lower() in SECRET_HEADERS else v)
+            for k, v in headers.items()}
+
+
+def _body(name: str, raw: bytes) -> dict[str, Any]:
+    try:
+        return {name: raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{name}_base64": base64.b64encode(raw).decode()}
+
+
+class Transcript:
+    """A thread-safe, append-only list of exchanges that can be waited on."""
+
+    def __init__(self) -> None:
+        self._entries: list[Exchange] = []
+        self._lock = threading.Condition()
+        self._ids = itertools.count(1)
+
+    def new_id(self) -> str:
+        return f"x{next(self._ids):06d}"
+
+    def begin(self, direction: str, party: str, method: str, url: str,
+              headers: Mapping[str, str], body: bytes, *, note: str | None = None) -> Exchange:
+        """Record a request the moment it is sent or has fully arrived."""
+        exchange = Exchange(
+            id=self.new_id(), direction=direction, party=party, method=method, url=url,
+            request_headers=dict(headers), request_body=body, wall_time=time.time(),
+            mono_time=time.monotonic(), note=note,
+        )
+        with self._lock:
+            self._entries.append(exchange)
+            self._lock.notify_all()
+        return exchange
+
+    def finish(self, exchange: Exchange, status: int | None, headers: Mapping[str, str],
+               body: bytes, error: str | None = None) -> None:
+        with self._lock:
+            exchange.status = status
+            exchange.response_headers = dict(headers)
+            exchange.response_body = body
+            exchange.response_mono_time = time.monotonic()
+            exchange.error = error
+            self._lock.notify_all()
+
+    def entries(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._entries)
+
+    def __iter__(self) -> Iterator[Exchange]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def find(self, predicate: Callable[[Exchange], bool]) -> list[Exchange]:
+        return [e for e in self.entries() if predicate(e)]
+
+    def wait_for(self, predicate: Callable[[Exchange], bool], timeout: float) -> Exchange | None:
+        """The first exchange matching `predicate`, waiting at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for exchange in self._entries:
+                    if predicate(exchange):
+                        return exchange
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._lock.wait(remaining)
+
+    def transaction(self, transaction_id: str) -> list[Exchange]:
+        return self.find(lambda e: e.transaction_id == transaction_id)
+
+    def write_ndjson(self, path: Path, redact: bool = True) -> None:
+        with path.open("w", encoding="utf-8") as handle:
+            for exchange in self.entries():
+                handle.write(json.dumps(exchange.as_record(redact), ensure_ascii=False) + "\n")
