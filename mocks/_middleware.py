@@ -157,6 +157,9 @@ class Inbound:
 
 
 Handler = Callable[[Inbound], Awaitable[None]]
+# A party's own acceptance rule, run after the shared checks: an error message means 400 NACK
+# (e.g. the BAP refusing a callback for a transaction it never started).
+Admission = Callable[[str, dict[str, Any]], str | None]
 
 
 def _json_response(body: dict[str, Any], status: int,
@@ -183,7 +186,8 @@ class Inbox:
 
     def __init__(self, identity: Identity, directory: Directory, transcript: Transcript,
                  schemas: SchemaSet, handlers: Mapping[str, Handler], *,
-                 policy: InboxPolicy | None = None, party: str | None = None) -> None:
+                 policy: InboxPolicy | None = None, party: str | None = None,
+                 admission: Admission | None = None) -> None:
         self.identity = identity
         self.directory = directory
         self.transcript = transcript
@@ -191,6 +195,7 @@ class Inbox:
         self.handlers = dict(handlers)
         self.policy = policy or InboxPolicy()
         self.party = party or identity.role
+        self.admission = admission
         self._seen: dict[str, float] = {}  # signature -> expires, to refuse replays
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -278,6 +283,10 @@ class Inbox:
                 return self._bad_request(
                     f"context gives {claimed!r} for {expected_sender!r} but the registry "
                     f"holds {registered!r}", "/context"), None
+        if self.admission is not None:
+            problem = self.admission(action, doc)
+            if problem is not None:
+                return self._bad_request(problem, "/context"), None
         if self.policy.reject_replays and header is not None:
             now = time.time()
             if header.signature in self._seen:

@@ -1,0 +1,157 @@
+"""Real HTTP servers on loopback: several ASGI apps served by uvicorn from one event loop.
+
+Sockets are bound before uvicorn starts, so a port chosen free at run time cannot be taken by
+someone else in between. Every wait is bounded; stop() always returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import uvicorn
+
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+log = logging.getLogger("ubc.servers")
+
+
+def bind(port: int = 0) -> socket.socket:
+    """A listening TCP socket on 127.0.0.1 (port 0: the OS picks a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    name: str
+    app: Any
+    sock: socket.socket
+    server: uvicorn.Server | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+class ServerGroup:
+    """Serves named apps on their own sockets from one background thread and event loop."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, Served] = {}
+        self.loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._main: asyncio.Future[Any] | None = None
+
+    def add(self, name: str, app: Any, port: int = 0) -> Served:
+        """Bind now (so the URL is known before the app is built), serve on start()."""
+        served = Served(name, app, bind(port))
+        self.served[name] = served
+        return served
+
+    def reserve(self, name: str, port: int = 0) -> Served:
+        """Bind a socket for an app that will be attached with attach() before start()."""
+        return self.add(name, None, port)
+
+    def attach(self, name: str, app: Any) -> None:
+        self.served[name].app = app
+
+    def url(self, name: str) -> str:
+        return self.served[name].url
+
+    def start(self, timeout: float = 10.0) -> None:
+        for served in self.served.values():
+            if served.app is None:
+                raise RuntimeError(f"no app attached to {served.name!r}")
+            config = uvicorn.Config(served.app, log_level="warning", lifespan="on",
+                                    access_log=False, timeout_graceful_shutdown=2)
+            served.server = uvicorn.Server(config)
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
+                                        name="ubc-servers")
+        self._thread.start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"servers did not start within {timeout} s")
+        failed = [s.name for s in self.served.values() if s.server and not s.server.started]
+        if failed:
+            self.stop()
+            raise RuntimeError(f"servers failed to start: {', '.join(failed)}")
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> None:
+            tasks = [asyncio.create_task(s.server.serve(sockets=[s.sock]))  # type: ignore[union-attr]
+                     for s in self.served.values()]
+            deadline = self.loop.time() + 10
+            while not all(s.server.started or t.done()  # type: ignore[union-attr]
+                          for s, t in zip(self.served.values(), tasks, strict=True)):
+                if self.loop.time() > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            ready.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.loop.run_until_complete(main())
+        finally:
+            ready.set()
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the servers' loop from another thread and wait for it."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def submit(self, coro: Awaitable[T]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for served in self.served.values():
+            if served.server is not None:
+                served.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                for served in self.served.values():
+                    if served.server is not None:
+                        served.server.force_exit = True
+                self._thread.join(timeout)
+        for served in self.served.values():
+            with contextlib.suppress(OSError):
+                served.sock.close()
+
+    def __enter__(self) -> ServerGroup:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
