@@ -139,11 +139,13 @@ class ReferenceBap:
             return f"{action} answers no request: unknown message_id {message_id!r}"
 
     async def _on_callback(self, inbound: Inbound) -> None:
-        """Recorded by the inbox already; the BAP keeps the BPP's address for the next step."""
+        """Recorded by the inbox already; the BAP keeps the BPP's address for the next step
+        (not from on_discover: the CDS signs that, and the catalog names the BPP)."""
         context = inbound.context
         with self._lock:
             transaction = self.transactions.get(context["transaction_id"])
-            if transaction is not None and transaction.bpp_uri is None:
+            if transaction is not None and transaction.bpp_uri is None and \
+                    inbound.action != "on_discover":
                 transaction.bpp_id = context.get("bpp_id")
                 transaction.bpp_uri = context.get("bpp_uri")
 
