@@ -169,6 +169,9 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-CONS-007", "Every amount in an order uses one currency", ERROR, f"{_TSD} §11"),
     Rule("UBC-CONS-008", "Overcharge from a previous session is carried into the next quote",
          ERROR, f"{_TSD} §12.5"),
+    Rule("UBC-CONS-009", "A refund adjustment is listed as a component outside the quote total",
+         WARNING,
+         f"{_TSD} §12.5.1; example 14_02_on_update/ev-charging-undercharge-on_update.json"),
 )
 
 BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from harness.beckn import signing
+from harness.checks.consistency import order_value_adds_up
 from harness.checks.schema import profile_findings
 from harness.checks.signature import signature_findings
 from harness.findings import Finding
@@ -130,6 +131,7 @@ class Validator:
         result.findings.extend(self.schemas.validate(doc))
         if isinstance(context, dict) and isinstance(doc.get("message"), dict):
             result.findings.extend(profile_findings(doc))
+            result.findings.extend(order_value_adds_up(doc, result.action or "message", []))
         if item.headers is not None and self.keys is not None:
             result.findings.extend(
                 signature_findings(

@@ -62,6 +62,8 @@ def test_known_example_defects_are_warnings_under_named_rules(
             warnings.setdefault(finding.rule, set()).add(path.parent.name)
     assert warnings["UBC-SCH-101"] == {"14_02_on_update"}  # embedded invoice object
     assert warnings["UBC-SCH-102"] == {"12_on_track"}  # POWER in KWH, ENERGY in KW
+    assert warnings["UBC-CONS-009"] == {"14_02_on_update"}  # refund listed beside the total
+    assert set(warnings) == {"UBC-SCH-101", "UBC-SCH-102", "UBC-CONS-009"}
 
 
 # -- mutations: each family of rule fires with the right id ---------------------------------------
@@ -241,7 +243,7 @@ def test_cli_validates_the_examples_folder_as_json(capsys: pytest.CaptureFixture
     code, out, _ = cli(capsys, "validate", "--format", "json", str(EXAMPLES))
     assert code == 0
     report = json.loads(out)
-    assert report["messages"] == 44 and report["errors"] == 0 and report["warnings"] == 7
+    assert report["messages"] == 44 and report["errors"] == 0 and report["warnings"] == 8
     first = report["results"][0]
     assert set(first) == {"source", "action", "message_id", "findings"}
     assert first["action"] == "discover"
@@ -313,7 +315,7 @@ def _capture(tmp_path: Path) -> tuple[Path, Path]:
          "body": select.decode()},
         # the BPP's callback, tampered after signing
         {"headers": {"authorization": signing.Signer.from_keypair(bpp).sign(on_select)},
-         "body": on_select.decode().replace("143.95", "14.95")},
+         "body": on_select.decode().replace("Ravi Kumar", "Ravi Kumat")},
         # a callback signed by the BAP's key: keyId names the wrong party
         {"headers": {"Authorization": signing.Signer.from_keypair(bap).sign(on_select)},
          "body": on_select.decode()},
@@ -379,6 +381,17 @@ def test_bad_capture_records_are_findings(
 def test_deepcopy_guard() -> None:
     # The mutation table must never share state between cases.
     assert copy.deepcopy(load(SELECT)) == load(SELECT)
+
+
+def test_quote_total_must_add_up(schema_set: schemas.SchemaSet) -> None:
+    doc = load(ON_SELECT)
+    doc["message"]["order"]["beckn:orderValue"]["value"] = 150.0
+    result = Validator(schema_set).check(Item("x", json.dumps(doc).encode()))
+    assert rules_of(result.findings, "error") == {"UBC-CONS-001"}
+    doc["message"]["order"]["beckn:orderValue"]["value"] = 143.95
+    doc["message"]["order"]["beckn:orderValue"]["components"][0]["currency"] = "USD"
+    result = Validator(schema_set).check(Item("x", json.dumps(doc).encode()))
+    assert rules_of(result.findings, "error") == {"UBC-CONS-007"}
 
 
 def test_error_callback_may_omit_the_order(schema_set: schemas.SchemaSet) -> None:

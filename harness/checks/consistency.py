@@ -1,0 +1,157 @@
+"""Consistency checks across the messages of one order (UBC-CONS-*)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from harness.beckn.order import Order
+from harness.findings import Finding
+from harness.transcript import Exchange
+
+TOLERANCE = 0.01  # one paisa: amounts travel rounded to two decimals
+
+
+def _order(exchange: Exchange) -> Any:
+    doc = exchange.json()
+    message = doc.get("message") if isinstance(doc, dict) else None
+    return message.get("order") if isinstance(message, dict) else None
+
+
+def quote_adds_up(callback: Exchange) -> list[Finding]:
+    """UBC-CONS-001 and UBC-CONS-007 for one callback in a transcript."""
+    doc = callback.json()
+    return order_value_adds_up(doc, callback.action or "message", [callback.id]) \
+        if isinstance(doc, dict) else []
+
+
+def order_value_adds_up(doc: dict[str, Any], action: str, evidence: list[str]
+                        ) -> list[Finding]:
+    """UBC-CONS-001 and UBC-CONS-007: orderValue.value equals the sum of its components, and
+    every component is in the order's currency (UBC-CONS-009 when only a listed refund
+    adjustment is left out of the total)."""
+    message = doc.get("message")
+    order = message.get("order") if isinstance(message, dict) else None
+    value = order.get("beckn:orderValue") if isinstance(order, dict) else None
+    if not isinstance(value, dict) or not isinstance(value.get("components"), list):
+        return []
+    components = [c for c in value["components"] if isinstance(c, dict)]
+    amounts = [c.get("value") for c in components]
+    findings = []
+    if all(isinstance(a, int | float) for a in amounts) and isinstance(
+            value.get("value"), int | float):
+        total = round(sum(amounts), 2)  # type: ignore[arg-type]
+        # The official undercharge bill lists the refund as a DISCOUNT beside the total.
+        refunds = [c for c in components if c.get("type") == "DISCOUNT"
+                   and "refund" in str(c.get("description", "")).lower()]
+        without_refunds = round(total - sum(c["value"] for c in refunds), 2)
+        if abs(total - value["value"]) > TOLERANCE and refunds and \
+                abs(without_refunds - value["value"]) <= TOLERANCE:
+            findings.append(Finding(
+                "UBC-CONS-009", f"{action}: the total {value['value']} leaves out "
+                f"the refund adjustment of {-sum(c['value'] for c in refunds):.2f}",
+                path="/message/order/beckn:orderValue/components", expected=total,
+                actual=value["value"], evidence=evidence))
+        elif abs(total - value["value"]) > TOLERANCE:
+            findings.append(Finding(
+                "UBC-CONS-001", f"{action}: quote total {value['value']} but its "
+                f"{len(components)} components add up to {total}",
+                path="/message/order/beckn:orderValue/value", expected=total,
+                actual=value["value"], evidence=evidence))
+    currency = value.get("currency")
+    for i, component in enumerate(components):
+        if component.get("currency", currency) != currency:
+            findings.append(Finding(
+                "UBC-CONS-007", f"{action}: component {i} in "
+                f"{component.get('currency')!r}, order in {currency!r}",
+                path=f"/message/order/beckn:orderValue/components/{i}/currency",
+                expected=currency, actual=component.get("currency"), evidence=evidence))
+    return findings
+
+
+def order_id_stable(callbacks: Iterable[Exchange]) -> list[Finding]:
+    """UBC-CONS-002: once on_confirm gives the order an id, every later callback keeps it."""
+    confirmed: tuple[str, str] | None = None
+    findings = []
+    for callback in sorted(callbacks, key=lambda e: e.mono_time):
+        order = _order(callback)
+        order_id = order.get("beckn:id") if isinstance(order, dict) else None
+        if callback.action == "on_confirm" and isinstance(order_id, str) and confirmed is None:
+            confirmed = (order_id, callback.id)
+        elif confirmed is not None and order_id is not None and order_id != confirmed[0]:
+            findings.append(Finding(
+                "UBC-CONS-002", f"{callback.action} carries order id {order_id!r}",
+                path="/message/order/beckn:id", expected=confirmed[0], actual=order_id,
+                evidence=[confirmed[1], callback.id]))
+    return findings
+
+
+def terms_unchanged(quoted: Exchange, later: Exchange) -> list[Finding]:
+    """UBC-CONS-003/004: items, accepted offer and unit price from on_select stay the same."""
+    first, then = Order.from_beckn(_order(quoted)), Order.from_beckn(_order(later))
+    evidence = [quoted.id, later.id]
+    findings = []
+    if then.item_id and then.item_id != first.item_id:
+        findings.append(Finding("UBC-CONS-003", f"{later.action} orders {then.item_id!r}, "
+                                f"{quoted.action} quoted {first.item_id!r}",
+                                path="/message/order/beckn:orderItems/0/beckn:orderedItem",
+                                expected=first.item_id, actual=then.item_id, evidence=evidence))
+    first_offer = (first.offer or {}).get("beckn:id")
+    then_offer = (then.offer or {}).get("beckn:id")
+    if then_offer is not None and then_offer != first_offer:
+        findings.append(Finding("UBC-CONS-004", f"{later.action} accepted offer {then_offer!r}",
+                                path="/message/order/beckn:orderItems/0/beckn:acceptedOffer",
+                                expected=first_offer, actual=then_offer, evidence=evidence))
+    if then.unit_price is not None and first.unit_price is not None and \
+            abs(then.unit_price - first.unit_price) > TOLERANCE:
+        findings.append(Finding("UBC-CONS-004", f"{later.action} prices the item at "
+                                f"{then.unit_price}, {quoted.action} quoted {first.unit_price}",
+                                path="/message/order/beckn:orderItems/0/beckn:price/value",
+                                expected=first.unit_price, actual=then.unit_price,
+                                evidence=evidence))
+    return findings
+
+
+def items_in_catalog(callback: Exchange, catalog_item_ids: set[str]) -> list[Finding]:
+    """UBC-CONS-005: the ordered item is one the BPP published."""
+    item = Order.from_beckn(_order(callback)).item_id
+    if item and item not in catalog_item_ids:
+        return [Finding("UBC-CONS-005", f"{callback.action} orders {item!r}, which is not in "
+                        "the published catalog",
+                        path="/message/order/beckn:orderItems/0/beckn:orderedItem",
+                        actual=item, expected=sorted(catalog_item_ids)[:5],
+                        evidence=[callback.id])]
+    return []
+
+
+def bill_matches_energy(final: Exchange, energy_kwh: float, unit_price: float) -> list[Finding]:
+    """UBC-CONS-006: the final bill's UNIT components equal metered energy x tariff."""
+    order = Order.from_beckn(_order(final))
+    units = [c for c in order.components if c.type == "UNIT"]
+    if not units:
+        return [Finding("UBC-CONS-006", f"{final.action}: final bill has no UNIT component",
+                        path="/message/order/beckn:orderValue/components",
+                        expected=round(energy_kwh * unit_price, 2), evidence=[final.id])]
+    billed = round(sum(c.value for c in units), 2)
+    expected = round(energy_kwh * unit_price, 2)
+    # Meters and tariffs round independently; allow a paisa per kWh-step of rounding.
+    if abs(billed - expected) > max(TOLERANCE, 0.005 * expected):
+        return [Finding("UBC-CONS-006", f"{final.action}: energy billed at {billed}, "
+                        f"{energy_kwh:.3f} kWh x {unit_price} = {expected}",
+                        path="/message/order/beckn:orderValue/components", expected=expected,
+                        actual=billed, evidence=[final.id])]
+    return []
+
+
+def overcharge_carried(next_quote: Exchange, outstanding: float) -> list[Finding]:
+    """UBC-CONS-008: the next quote for the same buyer carries the outstanding balance."""
+    order = Order.from_beckn(_order(next_quote))
+    carried = round(sum(c.value for c in order.components
+                        if c.type == "FEE" and "outstanding" in c.description.lower()), 2)
+    if abs(carried - round(outstanding, 2)) > TOLERANCE:
+        return [Finding("UBC-CONS-008", f"{next_quote.action} carries {carried} of an "
+                        f"outstanding {outstanding:.2f}",
+                        path="/message/order/beckn:orderValue/components",
+                        expected=round(outstanding, 2), actual=carried,
+                        evidence=[next_quote.id])]
+    return []

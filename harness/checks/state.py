@@ -1,0 +1,145 @@
+"""State checks: order, charging-session and payment states along a UBC flow.
+
+The transitions are the table of the UBC profile notes (from the official examples), encoded
+once here as data. A callback that carries an `error` refuses one request (REJECTED with 40000
+or 40006, 50001 for a late cancel); it reports, it does not move the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.beckn.order import order_status, payment_status, session_status
+from harness.findings import Finding
+from harness.transcript import Exchange
+
+ORDER_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"CREATED"}),
+    "CREATED": frozenset({"CREATED", "PENDING", "CONFIRMED", "CANCELLED"}),
+    "PENDING": frozenset({"PENDING", "CONFIRMED", "CANCELLED"}),
+    "CONFIRMED": frozenset({"CONFIRMED", "INPROGRESS", "CANCELLED"}),
+    "INPROGRESS": frozenset({"INPROGRESS", "COMPLETED"}),
+    "COMPLETED": frozenset({"COMPLETED"}),
+    "CANCELLED": frozenset({"CANCELLED"}),
+}
+SESSION_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"PENDING", "ACTIVE"}),
+    "PENDING": frozenset({"PENDING", "ACTIVE"}),
+    "ACTIVE": frozenset({"ACTIVE", "STOP", "COMPLETED", "INTERRUPTED"}),
+    "INTERRUPTED": frozenset({"INTERRUPTED", "ACTIVE", "STOP", "COMPLETED"}),
+    "STOP": frozenset({"STOP", "COMPLETED"}),
+    "COMPLETED": frozenset({"COMPLETED"}),
+}
+PAYMENT_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"INITIATED", "COMPLETED"}),
+    "INITIATED": frozenset({"INITIATED", "COMPLETED"}),
+    "COMPLETED": frozenset({"COMPLETED", "REFUNDED"}),
+    "REFUNDED": frozenset({"REFUNDED"}),
+}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one step must report; None means the step does not constrain it."""
+
+    order: frozenset[str] | None = None
+    session: frozenset[str] | None = None
+    payment: frozenset[str] | None = None
+
+
+def _one(*values: str) -> frozenset[str]:
+    return frozenset(values)
+
+
+# Step name (the scenario's word for the callback) -> the states of the NOTES.md table.
+STEPS: dict[str, Expected] = {
+    "on_select": Expected(order=_one("CREATED")),
+    "on_init": Expected(order=_one("CREATED"), payment=_one("INITIATED")),
+    "payment_done": Expected(order=_one("PENDING"), payment=_one("COMPLETED")),
+    "on_confirm": Expected(order=_one("CONFIRMED"), session=_one("PENDING"),
+                           payment=_one("COMPLETED")),
+    "on_status_before_start": Expected(order=_one("CONFIRMED"), session=_one("PENDING")),
+    "on_update_start": Expected(order=_one("INPROGRESS"), session=_one("ACTIVE")),
+    "on_track": Expected(order=_one("INPROGRESS"), session=_one("ACTIVE")),
+    "interruption": Expected(order=_one("INPROGRESS"), session=_one("INTERRUPTED")),
+    "on_update_stop": Expected(order=_one("COMPLETED"), session=_one("COMPLETED")),
+    "refund": Expected(order=_one("COMPLETED"), payment=_one("REFUNDED")),
+    "on_cancel": Expected(order=_one("CANCELLED")),
+}
+
+
+def _order(exchange: Exchange) -> Any:
+    doc = exchange.json()
+    message = doc.get("message") if isinstance(doc, dict) else None
+    return message.get("order") if isinstance(message, dict) else None
+
+
+def _refusal(exchange: Exchange) -> bool:
+    doc = exchange.json()
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return isinstance(error, dict) and bool(error.get("code"))
+
+
+def step_states(step: str, callback: Exchange) -> list[Finding]:
+    """UBC-STATE-004: the callback of `step` reports the states the profile prescribes."""
+    expected = STEPS[step]
+    order = _order(callback)
+    findings = []
+    base = "/message/order"
+    for what, wanted, actual, path in (
+        ("order status", expected.order, order_status(order), f"{base}/beckn:orderStatus"),
+        ("session status", expected.session, session_status(order),
+         f"{base}/beckn:fulfillment/beckn:deliveryAttributes/sessionStatus"),
+        ("payment status", expected.payment, payment_status(order),
+         f"{base}/beckn:payment/beckn:paymentStatus"),
+    ):
+        if wanted is not None and actual not in wanted:
+            findings.append(Finding("UBC-STATE-004", f"{callback.action} ({step}) reports "
+                                    f"{what} {actual!r}", path=path,
+                                    expected=sorted(wanted) if len(wanted) > 1 else
+                                    next(iter(wanted)), actual=actual,
+                                    evidence=[callback.id]))
+    return findings
+
+
+def transitions(callbacks: Iterable[Exchange]) -> list[Finding]:
+    """UBC-STATE-001/002/003: across the callbacks of one transaction, in arrival order, each
+    state moves only along an allowed transition."""
+    findings: list[Finding] = []
+    last: dict[str, tuple[str | None, str | None]] = {}
+    tables = (
+        ("order", "UBC-STATE-001", ORDER_TRANSITIONS, order_status),
+        ("session", "UBC-STATE-002", SESSION_TRANSITIONS, session_status),
+        ("payment", "UBC-STATE-003", PAYMENT_TRANSITIONS, payment_status),
+    )
+    for callback in sorted(callbacks, key=lambda e: e.mono_time):
+        if _refusal(callback):
+            continue
+        order = _order(callback)
+        for name, rule, table, read in tables:
+            state = read(order)
+            if state is None:
+                continue
+            previous, previous_id = last.get(name, (None, None))
+            allowed = table.get(previous, frozenset())
+            if state not in allowed:
+                findings.append(Finding(
+                    rule, f"{name} status went {previous or '(start)'} -> {state} "
+                    f"in {callback.action}", expected=sorted(allowed),
+                    actual=state, evidence=[e for e in (previous_id, callback.id) if e]))
+            last[name] = (state, callback.id)
+    return findings
+
+
+def refused_with(callback: Exchange, code: str, rule: str, what: str) -> list[Finding]:
+    """UBC-STATE-005/006/007: a refusal carries the prescribed error code."""
+    doc = callback.json()
+    error = doc.get("error") if isinstance(doc, dict) else None
+    actual = error.get("code") if isinstance(error, dict) else None
+    if actual != code:
+        return [Finding(rule, f"{what}: {callback.action} carries error code {actual!r}",
+                        path="/error/code", expected=code, actual=actual,
+                        evidence=[callback.id])]
+    return []

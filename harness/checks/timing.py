@@ -1,0 +1,66 @@
+"""Timing checks, measured on arrival at the harness, never from `context.timestamp`."""
+
+from __future__ import annotations
+
+from harness.findings import NOT_EVALUATED, Finding
+from harness.transcript import Exchange
+
+DEFAULT_ACK_BOUND_S = 5.0
+
+
+def answered(request: Exchange) -> list[Finding]:
+    """UBC-TIME-006/007: the candidate answered, and with JSON."""
+    if request.error is not None:
+        return [Finding("UBC-TIME-006", f"{request.action} to {request.url} got no answer: "
+                        f"{request.error}", actual=request.error, evidence=[request.id])]
+    content_type = request.response_headers.get("content-type", "")
+    if request.response_json() is None:
+        preview = request.response_body[:80].decode("utf-8", "replace")
+        return [Finding("UBC-TIME-007", f"{request.action} answered HTTP {request.status} with "
+                        f"{len(request.response_body)} bytes of {content_type or 'no type'}, "
+                        f"not JSON: {preview!r}", actual=content_type, evidence=[request.id])]
+    return []
+
+
+def ack_within(request: Exchange, bound_s: float = DEFAULT_ACK_BOUND_S) -> list[Finding]:
+    """UBC-TIME-001: the synchronous answer came within the bound."""
+    latency = request.latency
+    if latency is None or request.error is not None:
+        return []  # reported by answered()
+    if latency > bound_s:
+        return [Finding("UBC-TIME-001", f"{request.action} answered after {latency:.3f} s",
+                        expected=f"<= {bound_s:g} s", actual=f"{latency:.3f} s",
+                        evidence=[request.id])]
+    return []
+
+
+def callback_within_ttl(request: Exchange, callbacks: list[Exchange], ttl_s: float
+                        ) -> list[Finding]:
+    """UBC-TIME-002/003/004: exactly one callback, arriving within the request's ttl."""
+    if not callbacks:
+        return [Finding("UBC-TIME-003", f"no {request.action} callback arrived within "
+                        f"{ttl_s:g} s of the request", expected="one callback", actual="none",
+                        evidence=[request.id])]
+    findings = []
+    first = min(callbacks, key=lambda c: c.mono_time)
+    delay = first.mono_time - request.mono_time
+    if delay > ttl_s:
+        findings.append(Finding("UBC-TIME-002", f"{first.action} arrived {delay:.3f} s after "
+                                "the request", expected=f"<= {ttl_s:g} s (ttl)",
+                                actual=f"{delay:.3f} s", evidence=[request.id, first.id]))
+    if len(callbacks) > 1:
+        findings.append(Finding("UBC-TIME-004", f"{len(callbacks)} {first.action} callbacks "
+                                f"for one request", expected=1, actual=len(callbacks),
+                                evidence=[request.id, *(c.id for c in callbacks)]))
+    return findings
+
+
+def unexpected_callback(callback: Exchange, reason: str) -> list[Finding]:
+    """UBC-TIME-005: a callback for a transaction or message we never sent."""
+    return [Finding("UBC-TIME-005", f"{callback.action} {reason}", evidence=[callback.id])]
+
+
+def not_evaluated(rule: str, why: str, evidence: list[str] | None = None) -> Finding:
+    """A check that could not look (e.g. no callback to inspect): never a pass."""
+    return Finding(rule, f"not evaluated: {why}", status=NOT_EVALUATED,
+                   evidence=evidence or [])
