@@ -185,6 +185,66 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- serve and reference ----------------------------------------------------------------------
+
+
+def _wait_for_stop_signal() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness import candidate as candidate_module
+    from harness import network
+
+    candidates = []
+    for path in args.candidate or []:
+        try:
+            candidates.append(candidate_module.load(path))
+        except candidate_module.CandidateError as exc:
+            raise UsageError(str(exc)) from None
+    config = network.NetworkConfig(
+        port_base=args.port_base, state_dir=Path(args.state_dir) if args.state_dir else None)
+    net = network.MockNetwork(config)
+    try:
+        net.build()
+        for cand in candidates:
+            net.register_candidate(cand)
+        net.start()
+    except OSError as exc:
+        net.stop()
+        raise UsageError(f"cannot bind the mock network's ports (base {args.port_base}): "
+                         f"{exc.strerror or exc}") from None
+    print(f"{'role':18} {'subscriber id':24} {'URL':40} public key")
+    for p in net.table():
+        print(f"{p.role:18} {p.subscriber_id:24} {p.uri:40} {p.public_key or '-'}")
+    print(f"\nregistry: {net.participants['registry'].url}/lookup; state in {net.state_dir}")
+    print("Ctrl-C or SIGTERM stops the network.", flush=True)
+    try:
+        _wait_for_stop_signal()
+    finally:
+        net.stop()
+        print("mock network stopped.", flush=True)
+    return EXIT_OK
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from harness import reference
+
+    return reference.run(args)
+
+
 # -- demo ---------------------------------------------------------------------------------------
 
 
@@ -244,6 +304,30 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cmd = sub.add_parser("rules", help="list the rule catalogue")
     rules_cmd.add_argument("--format", choices=("text", "json"), default="text")
     rules_cmd.set_defaults(func=cmd_rules)
+
+    serve = sub.add_parser("serve", help="run the mock network on 127.0.0.1 until stopped")
+    serve.add_argument("--port-base", type=int, default=7400,
+                       help="registry on this port, then CDS +1, BPP +2, BAP +3, charger +4")
+    serve.add_argument("--candidate", action="append", metavar="FILE",
+                       help="register this candidate file (repeatable)")
+    serve.add_argument("--state-dir", help="keep keys and the registry database here")
+    serve.set_defaults(func=cmd_serve)
+
+    ref = sub.add_parser("reference", help="run one reference participant standalone")
+    ref.add_argument("role", choices=("bpp", "bap"), nargs="?")
+    ref.add_argument("--port", type=int, help="port on 127.0.0.1 to listen on")
+    ref.add_argument("--registry-url", help="the registry to look keys up in")
+    ref.add_argument("--fault", action="append", default=[], metavar="NAME",
+                     help="misbehave on purpose (repeatable); see --list-faults")
+    ref.add_argument("--list-faults", action="store_true",
+                     help="print name, rule id and description of every fault, then exit")
+    ref.add_argument("--write-candidate", metavar="FILE",
+                     help="write this participant's candidate file")
+    ref.add_argument("--key", metavar="FILE", help="key file to sign with (default: a new key)")
+    ref.add_argument("--subscriber-id", help="subscriber id (default: reference-<role>.ubc)")
+    ref.add_argument("--cds-url", help="the CDS's Beckn URI, for catalog publishing")
+    ref.add_argument("--ttl", default="PT30S", help="ttl of the requests it sends")
+    ref.set_defaults(func=cmd_reference)
 
     demo = sub.add_parser("demo", help="run the end-to-end demonstration")
     demo.add_argument("--report-dir", default="reports")

@@ -126,6 +126,10 @@ class ServerGroup:
                 self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run a coroutine on the servers' loop from another thread and wait for it."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)

@@ -1,0 +1,144 @@
+"""`ubc-cert reference bpp|bap`: one reference participant, standalone, as an implementer's
+own server would run: its own port, its own key, keys of others looked up in a registry.
+
+The reference BPP carries its charger simulator in-process; the charger's control API is
+mounted at `/_charger` on the same port so a harness can plug a car in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from harness import schemas
+from harness.beckn import signing
+from harness.candidate import Candidate
+from harness.servers import ServerGroup
+from harness.transcript import Transcript
+from mocks._middleware import Identity, RegistryClient
+
+BECKN_PATH = "/beckn"
+
+
+class SetupError(Exception):
+    pass
+
+
+def _usage(message: str) -> int:
+    print(f"ubc-cert reference: {message}", file=sys.stderr)
+    return 2
+
+
+def list_faults() -> int:
+    from mocks import bpp
+
+    for name, fault in bpp.FAULTS.items():
+        print(f"{name}\t{fault.rule}\t{fault.description}")
+    return 0
+
+
+def _keys(args: argparse.Namespace, subscriber_id: str) -> signing.KeyPair:
+    if not args.key:
+        return signing.KeyPair.generate(subscriber_id, f"{subscriber_id}-k1")
+    import json
+
+    try:
+        data = json.loads(Path(args.key).read_text(encoding="utf-8"))
+        pair = signing.KeyPair(subscriber_id=data["subscriber_id"], key_id=data["key_id"],
+                               signing_private_key=data["signing_private_key"],
+                               signing_public_key=data["signing_public_key"])
+        signing.Signer.from_keypair(pair)
+    except (OSError, ValueError, KeyError, TypeError, signing.InvalidKey) as exc:
+        raise SetupError(f"{args.key}: not a usable key file: {exc}") from None
+    return pair
+
+
+def build_app(role: str, identity: Identity, registry_url: str, transcript: Transcript, *,
+              faults: list[str], cds_url: str | None, ttl: str) -> tuple[Any, Any]:
+    """The participant's ASGI app and the participant object."""
+    schema_set = schemas.load()
+    directory = RegistryClient(registry_url)
+    if role == "bpp":
+        from mocks import bpp, charger
+
+        unknown = [f for f in faults if f not in bpp.FAULTS]
+        if unknown:
+            raise SetupError(f"unknown fault {unknown[0]!r}; see --list-faults")
+        simulator = charger.Charger(clock=charger.Clock(speed=60.0))
+        config = bpp.BppConfig(identity=identity, cds_uri=cds_url, ttl=ttl, faults=set(faults))
+        app = bpp.create_app(config, simulator, transcript, directory=directory,
+                             schemas=schema_set)
+        charger_app = charger.create_app(simulator)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            # Mounted apps get no lifespan of their own: run theirs (ticker, clients) here.
+            async with contextlib.AsyncExitStack() as stack:
+                for sub in (charger_app, app):
+                    await stack.enter_async_context(sub.router.lifespan_context(sub))
+                yield
+
+        outer = Starlette(routes=[Mount("/_charger", app=charger_app), Mount("/", app=app)],
+                          lifespan=lifespan)
+        return outer, app
+    from mocks import bap
+
+    if faults:
+        raise SetupError("the reference BAP has no fault switches")
+    participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl),
+                                   transcript, directory=directory, schemas=schema_set,
+                                   http=httpx.AsyncClient())
+    return bap.create_app(participant), participant
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_faults:
+        if args.role == "bap":
+            return _usage("the reference BAP has no fault switches")
+        return list_faults()
+    if args.role is None:
+        return _usage("give a role: bpp or bap")
+    if args.port is None or args.registry_url is None:
+        return _usage("--port and --registry-url are required")
+    subscriber_id = args.subscriber_id or f"reference-{args.role}.ubc"
+    try:
+        keys = _keys(args, subscriber_id)
+        group = ServerGroup()
+        served = group.reserve(args.role, args.port)
+        identity = Identity.create(keys.subscriber_id, args.role, served.url + BECKN_PATH, keys)
+        transcript = Transcript()
+        app, _ = build_app(args.role, identity, args.registry_url, transcript,
+                           faults=args.fault, cds_url=args.cds_url, ttl=args.ttl)
+        group.attach(args.role, app)
+    except SetupError as exc:
+        return _usage(str(exc))
+    except OSError as exc:
+        return _usage(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
+    candidate = Candidate(role=args.role, subscriber_id=identity.subscriber_id,
+                          key_id=identity.key_id, signing_public_key=identity.public_key,
+                          uri=identity.uri)
+    if args.write_candidate:
+        Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
+    group.start()
+    faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
+    print(f"reference {args.role} {identity.subscriber_id} listening at {identity.uri}{faults}")
+    print(f"key id {identity.key_id}, public key {identity.public_key}")
+    if args.write_candidate:
+        print(f"candidate file: {args.write_candidate}")
+    sys.stdout.flush()
+    from harness.cli import _wait_for_stop_signal
+
+    try:
+        _wait_for_stop_signal()
+    finally:
+        group.stop()
+    return 0
+
