@@ -6,6 +6,7 @@ subscriber_id = "cpo.example.com"
 key_id = "cpo.example.com-k1"
 signing_public_key = "base64 of the 32-byte ed25519 public key"
 uri = "http://127.0.0.1:9000/beckn"   # the action is appended: {uri}/select
+control_url = "http://127.0.0.1:9000/_hooks"   # BPP only, optional: test hooks
 # BAP only, optional:
 client_api_url = "http://127.0.0.1:9001/v1"
 client_api_token = "secret"
@@ -27,7 +28,8 @@ from harness.beckn import signing
 
 ROLES = ("bap", "bpp")
 REQUIRED = ("role", "subscriber_id", "key_id", "signing_public_key", "uri")
-OPTIONAL = ("client_api_url", "client_api_token")
+OPTIONAL = ("client_api_url", "client_api_token", "control_url")
+BAP_ONLY = ("client_api_url", "client_api_token")
 
 
 class CandidateError(ValueError):
@@ -43,6 +45,7 @@ class Candidate:
     uri: str
     client_api_url: str | None = None
     client_api_token: str | None = None
+    control_url: str | None = None  # test hooks of a BPP (see harness/hooks.py)
     source: str = ""
 
     def to_toml(self) -> str:
@@ -50,7 +53,8 @@ class Candidate:
             ("role", self.role), ("subscriber_id", self.subscriber_id),
             ("key_id", self.key_id), ("signing_public_key", self.signing_public_key),
             ("uri", self.uri), ("client_api_url", self.client_api_url),
-            ("client_api_token", self.client_api_token)) if value is not None]
+            ("client_api_token", self.client_api_token), ("control_url", self.control_url))
+            if value is not None]
         return "\n".join(lines) + "\n"
 
     def as_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -60,6 +64,8 @@ class Candidate:
             data["client_api_url"] = self.client_api_url
         if self.client_api_token:
             data["client_api_token"] = "<redacted>" if redact else self.client_api_token
+        if self.control_url:
+            data["control_url"] = self.control_url
         return data
 
 
@@ -93,8 +99,10 @@ def parse(data: dict[str, Any], where: str = "candidate") -> Candidate:
     if "|" in data["subscriber_id"] or "|" in data["key_id"]:
         raise CandidateError(f"{where}: subscriber_id and key_id may not contain '|' "
                              "(it separates them in the signature keyId)")
-    if role == "bpp" and any(name in data for name in OPTIONAL):
+    if role == "bpp" and any(name in data for name in BAP_ONLY):
         raise CandidateError(f"{where}: client_api_url and client_api_token are for a BAP only")
+    if role == "bap" and "control_url" in data:
+        raise CandidateError(f"{where}: control_url (test hooks) is for a BPP only")
     return Candidate(
         role=role,
         subscriber_id=data["subscriber_id"].strip(),
@@ -104,6 +112,8 @@ def parse(data: dict[str, Any], where: str = "candidate") -> Candidate:
         client_api_url=_url(data["client_api_url"].strip(), where, "client_api_url")
         if "client_api_url" in data else None,
         client_api_token=data.get("client_api_token"),
+        control_url=_url(data["control_url"].strip(), where, "control_url")
+        if "control_url" in data else None,
         source=where,
     )
 

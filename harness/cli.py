@@ -239,6 +239,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import run
+
+    return run.run(args)
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from harness import reference
 
@@ -312,6 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="register this candidate file (repeatable)")
     serve.add_argument("--state-dir", help="keep keys and the registry database here")
     serve.set_defaults(func=cmd_serve)
+
+    run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories")
+    run_cmd.add_argument("--role", choices=("bpp", "bap"), required=True)
+    run_cmd.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
+    run_cmd.add_argument("--report-dir", default="reports", metavar="DIR",
+                         help="write DIR/<run-id>/ (default: reports)")
+    run_cmd.add_argument("--tags", metavar="EXPR",
+                         help="only scenarios whose tags match, e.g. 'walk_in or security'")
+    run_cmd.add_argument("--port-base", type=int, default=None,
+                         help="mock network ports from here (default: free ports)")
+    run_cmd.add_argument("--ttl", default="PT30S",
+                         help="ttl the harness puts in its requests and holds the candidate to")
+    run_cmd.add_argument("--ack-bound", type=float, default=5.0, metavar="SECONDS",
+                         help="bound on the synchronous ACK (default: 5)")
+    run_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                         help="how long to wait for the candidate to be reachable")
+    run_cmd.set_defaults(func=cmd_run)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")
     ref.add_argument("role", choices=("bpp", "bap"), nargs="?")

@@ -85,6 +85,8 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-SCH-011", "A schema-invalid request is refused with a 400 NACK, not a callback",
          ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-012", "Body is at most 1 MB", ERROR, f"{_TSD} §13"),
+    Rule("UBC-SCH-013", "A valid, correctly signed request is acknowledged, not refused",
+         ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-101", "Order.beckn:invoice is an id, not an embedded invoice", WARNING,
          f"{_NOTES}: known defects (14_02_on_update)"),
     Rule("UBC-SCH-102", "Telemetry unit matches its metric (ENERGY in KWH, POWER in KW)",

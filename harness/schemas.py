@@ -16,9 +16,9 @@ from typing import Any
 import jsonschema_rs
 
 from harness.findings import Finding, pointer
+from harness.paths import SCHEMAS_DIR
 
 DEFAULT_PROFILE = "ubc-2.0.0-rc"
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 BASE_URI = "https://ubc-conformance.example/schemas"
 
 ACTIONS: tuple[str, ...] = (

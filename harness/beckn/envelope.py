@@ -6,6 +6,7 @@ NACK, value and business errors in the callback's `error` object (TSD §13).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -133,3 +134,15 @@ def ack_status(body: Any) -> str | None:
 def www_authenticate(realm: str) -> str:
     """The challenge a 401 carries (BECKN-006)."""
     return f'Signature realm="{realm}",headers="(created) (expires) digest"'
+
+
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def ttl_seconds(ttl: str) -> float:
+    """Seconds in an ISO 8601 duration of days, hours, minutes and seconds (PT30S -> 30)."""
+    match = _DURATION.match(ttl)
+    if not match or ttl in ("P", "PT"):
+        raise ValueError(f"unsupported ttl {ttl!r}; use e.g. PT30S")
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds

@@ -1,0 +1,322 @@
+"""The certification API the Gherkin steps call: drive the candidate, check what comes back.
+
+A `Journey` is one scenario's transaction with the candidate. Every request it sends is
+checked as one exchange: the synchronous answer (reachable, JSON, a UBC ACK, in time) and the
+callback (arrived within the ttl, signed by the candidate's registered key, schema-valid, ids
+echoed, sender is the candidate). Step-specific expectations (states, totals, refusals) are
+added by the steps. Findings accumulate on the journey; a step fails when it added an error.
+At the end of the scenario `finish()` sweeps the whole transaction: duplicates, transitions,
+order id stability, near-miss callbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from harness import schemas
+from harness.beckn import envelope
+from harness.beckn.order import Order
+from harness.candidate import Candidate
+from harness.checks import consistency, context, state, timing
+from harness.checks.schema import profile_findings
+from harness.checks.signature import signature_findings
+from harness.findings import NOT_EVALUATED, Finding
+from harness.hooks import Hooks, HookUnavailable
+from harness.network import MockNetwork
+from harness.security import Refusal
+from harness.transcript import INBOUND, Exchange
+from mocks.bap import Call, ReferenceBap, ttl_seconds
+
+T = TypeVar("T")
+UNSOLICITED = ("on_status", "on_update", "on_cancel")
+
+
+class NotEvaluated(Exception):
+    """A step could not be evaluated (no hook, no callback to look at): never a pass."""
+
+
+class CheckFailed(AssertionError):
+    """A step found an error-severity finding."""
+
+
+@dataclass
+class Certification:
+    """One run: the network, the candidate, and every journey's findings."""
+
+    network: MockNetwork
+    candidate: Candidate
+    ttl: str = envelope.DEFAULT_TTL
+    ack_bound_s: float = timing.DEFAULT_ACK_BOUND_S
+    journeys: list[Journey] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.hooks = Hooks(self.candidate.control_url)
+        self.schemas = schemas.load()
+        self.catalog_item_ids: set[str] = set()
+
+    @property
+    def bap(self) -> ReferenceBap:
+        assert self.network.bap is not None
+        return self.network.bap
+
+    @property
+    def ttl_s(self) -> float:
+        return ttl_seconds(self.ttl)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine on the network's event loop, bounded."""
+        return self.network.group.run(coro, timeout or self.ttl_s * 3 + 30)
+
+    def journey(self, scenario: str) -> Journey:
+        journey = Journey(self, scenario)
+        self.journeys.append(journey)
+        return journey
+
+    def findings(self) -> list[Finding]:
+        return [f for j in self.journeys for f in j.findings]
+
+
+@dataclass
+class Journey:
+    certification: Certification
+    scenario: str
+    findings: list[Finding] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    transaction_ids: list[str] = field(default_factory=lambda: [envelope.new_id()])
+    order: Order | None = None
+    quoted: Exchange | None = None  # the on_select the order was agreed on
+    started_mono: float = field(default_factory=time.monotonic)
+    marks: dict[str, Any] = field(default_factory=dict)
+    _reported: int = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def transaction_id(self) -> str:
+        """The transaction the next request belongs to."""
+        return self.transaction_ids[-1]
+
+    def new_transaction(self) -> str:
+        self.transaction_ids.append(envelope.new_id())
+        return self.transaction_ids[-1]
+
+    @property
+    def cert(self) -> Certification:
+        return self.certification
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.certification.candidate
+
+    def add(self, findings: list[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def new_errors(self) -> list[Finding]:
+        """Error findings added since the last step ended."""
+        fresh = self.findings[self._reported:]
+        self._reported = len(self.findings)
+        return [f for f in fresh if f.is_error or f.status == NOT_EVALUATED]
+
+    def assert_clean(self) -> None:
+        errors = self.new_errors()
+        if not errors:
+            return
+        if all(f.status == NOT_EVALUATED for f in errors):
+            raise NotEvaluated("; ".join(f.message for f in errors))
+        raise CheckFailed("\n".join(
+            f"{f.rule} {f.message}" + (f" (expected {f.expected!r}, got {f.actual!r})"
+                                       if f.expected is not None or f.actual is not None
+                                       else "") + f" [{f.spec}]"
+            for f in errors if f.status != NOT_EVALUATED))
+
+    def not_evaluated(self, why: str) -> None:
+        """Record that this scenario could not be judged: never a pass."""
+        if not any(f.status == NOT_EVALUATED for f in self.findings):
+            self.findings.append(Finding("UBC-TIME-006", f"not evaluated: {why}",
+                                         status=NOT_EVALUATED))
+
+    def hook(self, name: str, body: dict[str, Any]) -> Any:
+        try:
+            return self.cert.run(self.cert.hooks.call(name, body))
+        except HookUnavailable as exc:
+            raise NotEvaluated(str(exc)) from None
+
+    # -- one exchange ---------------------------------------------------------------------------
+
+    def send(self, action: str, message: dict[str, Any], *, expect_callback: bool = True,
+             **options: Any) -> Call:
+        """Send a request to the candidate and run the exchange checks on what comes back."""
+        bap = self.cert.bap
+        candidate = self.candidate
+        wait = self.cert.ttl_s + min(self.cert.ttl_s, 5.0)  # past the ttl: late vs missing
+        call = self.cert.run(bap.send(
+            action, message, transaction_id=self.transaction_id, bpp_id=candidate.subscriber_id,
+            bpp_uri=candidate.uri, wait=expect_callback, timeout=wait, **options))
+        self.calls.append(call)
+        self.add(self.answer_findings(call.sent.exchange))
+        if not call.sent.acked:
+            if call.sent.status is not None and call.sent.ack is not None:
+                self.add([Finding("UBC-SCH-013", f"{action} was refused: HTTP "
+                                  f"{call.sent.status} {_error_text(call.sent.ack)}",
+                                  expected="200 ACK", actual=call.sent.status,
+                                  evidence=[call.sent.exchange.id])])
+            return call
+        if expect_callback:
+            self.add(self.callback_findings(call))
+        return call
+
+    def answer_findings(self, request: Exchange) -> list[Finding]:
+        findings = timing.answered(request)
+        if findings:
+            return findings
+        findings += timing.ack_within(request, self.cert.ack_bound_s)
+        findings += [_with_evidence(f, request.id)
+                     for f in self.cert.schemas.validate_ack(request.response_json())]
+        return findings
+
+    def callback_findings(self, call: Call) -> list[Finding]:
+        request = call.sent.exchange
+        callback = call.callback_exchange
+        expected_action = envelope.CALLBACK_OF[call.action]
+        if callback is None:
+            return self.missing_callback(call, expected_action)
+        findings = timing.callback_within_ttl(request, [callback], self.cert.ttl_s)
+        findings += self.message_findings(callback, expected_action)
+        findings += context.callback_echoes_request(request, callback)
+        findings += context.callback_not_before_request(request, callback)
+        return findings
+
+    def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
+        """Signature, schema, sender and quote checks on one callback from the candidate."""
+        candidate = self.candidate
+        doc = callback.json()
+
+        def lookup(subscriber_id: str, key_id: str) -> str | None:
+            if (subscriber_id, key_id) == (candidate.subscriber_id, candidate.key_id):
+                return candidate.signing_public_key
+            return None
+
+        ctx = doc.get("context") if isinstance(doc, dict) else None
+        findings = signature_findings(callback.request_body, callback.request_headers, lookup,
+                                      ctx if isinstance(ctx, dict) else None,
+                                      evidence=[callback.id])
+        if doc is None:
+            findings.append(Finding("UBC-SCH-001", f"{expected_action} body is not JSON",
+                                    evidence=[callback.id]))
+            return findings
+        findings += [_with_evidence(f, callback.id)
+                     for f in self.cert.schemas.validate(doc, expected_action=expected_action)]
+        if isinstance(doc, dict) and isinstance(ctx, dict) and isinstance(doc.get("message"),
+                                                                           dict):
+            findings += [_with_evidence(f, callback.id) for f in profile_findings(doc)]
+        findings += context.sender_is_candidate(callback, candidate.subscriber_id, candidate.uri)
+        findings += consistency.quote_adds_up(callback)
+        return findings
+
+    def missing_callback(self, call: Call, expected_action: str) -> list[Finding]:
+        """No matching callback within ttl + grace: say what did arrive, if anything."""
+        near = self.cert.network.transcript.find(
+            lambda e: e.direction == INBOUND and e.party == "bap"
+            and e.action == expected_action and e.mono_time >= call.sent.exchange.mono_time
+            and (e.message_id == call.message_id or e.transaction_id == call.transaction_id))
+        findings = []
+        for exchange in near:
+            wrong_transaction = exchange.message_id == call.message_id and \
+                exchange.transaction_id != call.transaction_id
+            wrong_message = exchange.transaction_id == call.transaction_id and \
+                exchange.message_id != call.message_id and expected_action not in UNSOLICITED
+            if wrong_transaction or wrong_message:
+                findings += context.callback_echoes_request(call.sent.exchange, exchange)
+        if not findings:
+            findings = timing.callback_within_ttl(call.sent.exchange, [], self.cert.ttl_s)
+        return findings
+
+    def unsolicited(self, action: str, predicate: Callable[[Any], bool] | None = None,
+                    after: float | None = None) -> Exchange | None:
+        """Wait (bounded by the ttl) for an unsolicited callback of this transaction."""
+        bap = self.cert.bap
+        since = self.started_mono if after is None else after
+        exchange = self.cert.run(bap.wait_unsolicited(
+            self.transaction_id, action, after=since, timeout=self.cert.ttl_s,
+            predicate=predicate))
+        if exchange is None:
+            self.add([Finding("UBC-TIME-003", f"no unsolicited {action} of transaction "
+                              f"{self.transaction_id} arrived within {self.cert.ttl_s:g} s")])
+            return None
+        self.add(self.message_findings(exchange, action))
+        self.add(context.unsolicited_has_new_message_id(
+            exchange, {c.message_id for c in self.calls}))
+        return exchange
+
+    # -- end of scenario ------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Sweep the transaction: duplicates, transitions, order id, unexpected callbacks."""
+        transcript = self.cert.network.transcript
+        inbound = [e for e in transcript.entries() if e.transaction_id in self.transaction_ids
+                   and e.direction == INBOUND and e.party == "bap"]
+        for call in self.calls:
+            if not call.sent.acked or call.action == "discover":
+                continue
+            answers = [e for e in inbound if e.message_id == call.message_id
+                       and e.action == envelope.CALLBACK_OF[call.action]]
+            if len(answers) > 1:
+                self.add(timing.callback_within_ttl(call.sent.exchange, answers,
+                                                    self.cert.ttl_s * 100)[-1:])
+        for transaction_id in self.transaction_ids:
+            accepted = [e for e in inbound if e.transaction_id == transaction_id
+                        and e.action != "on_discover" and e.status == 200]
+            self.add(state.transitions(accepted))
+            self.add(consistency.order_id_stable(accepted))
+
+
+def _with_evidence(finding: Finding, exchange_id: str) -> Finding:
+    if exchange_id not in finding.evidence:
+        finding.evidence.append(exchange_id)
+    return finding
+
+
+def _error_text(ack: Any) -> str:
+    error = ack.get("error") if isinstance(ack, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code')}: {error.get('message')}"
+    return ""
+
+
+REFUSAL_GRACE_S = 1.0  # how long after the last refused request a stray callback is awaited
+
+
+def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
+    """Run-level checks, each finding paired with the scenario it belongs to ("" for none):
+    callbacks to refused requests (UBC-SIG-013, UBC-SCH-011, UBC-SIG-016) and callbacks for
+    transactions the harness never started (UBC-TIME-005)."""
+    transcript = certification.network.transcript
+    findings: list[tuple[str, Finding]] = []
+    if certification.refusals:
+        last = max(r.exchange.mono_time for r in certification.refusals)
+        transcript.wait_for(lambda e: False, max(0.0, last + REFUSAL_GRACE_S - time.monotonic()))
+    for refusal in certification.refusals:
+        request = refusal.exchange
+        answers = [e for e in transcript.entries() if e.direction == INBOUND
+                   and e.party == "bap" and e.message_id == request.message_id
+                   and e.action == envelope.CALLBACK_OF.get(request.action or "", "")]
+        if len(answers) > refusal.callbacks:
+            rule = "UBC-SIG-016" if refusal.callbacks else (
+                "UBC-SCH-011" if request.status == 400 else "UBC-SIG-013")
+            findings.append((refusal.scenario, Finding(
+                rule, f"{len(answers)} {answers[0].action} callback(s) answered a request the "
+                f"BPP had to refuse", expected=refusal.callbacks, actual=len(answers),
+                evidence=[request.id, *(a.id for a in answers)])))
+    known = {t for j in certification.journeys for t in j.transaction_ids}
+    for exchange in certification.network.transcript.entries():
+        if exchange.direction != INBOUND or exchange.party != "bap":
+            continue
+        if exchange.transaction_id not in known and exchange.action != "on_discover":
+            findings += [("", f) for f in timing.unexpected_callback(
+                exchange, f"for unknown transaction {exchange.transaction_id!r}")]
+    return findings
+
