@@ -16,7 +16,6 @@ The driver-facing `/v1` client API will sit on top of this class, calling the sa
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from harness.beckn import envelope
+from harness.beckn.envelope import ttl_seconds
 from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
@@ -35,18 +35,6 @@ from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, 
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 UNSOLICITED = frozenset({"on_status", "on_update", "on_cancel"})
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
-def ttl_seconds(ttl: str) -> float:
-    """Seconds in an ISO 8601 duration of days, hours, minutes and seconds (PT30S -> 30)."""
-    match = _DURATION.match(ttl)
-    if not match or ttl in ("P", "PT"):
-        raise ValueError(f"unsupported ttl {ttl!r}; use e.g. PT30S")
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
 @dataclass
 class BapConfig:
     identity: Identity
