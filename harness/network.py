@@ -8,7 +8,6 @@ harness's BAP key keeps working across restarts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -183,19 +182,17 @@ class MockNetwork:
     def start(self, timeout: float = 15.0) -> MockNetwork:
         if not self.group.served:
             self.build()
+        self.group.on_shutdown(self._close_clients)
         self.group.start(timeout)
         return self
 
+    async def _close_clients(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        if self.bap is not None:
+            await self.bap.aclose()
+
     def stop(self) -> None:
-        async def close_clients() -> None:
-            for client in self._clients:
-                await client.aclose()
-            if self.bap is not None:
-                await self.bap.aclose()
-        if self.group.is_running:
-            # Closing clients is best effort; the loop is going away anyway.
-            with contextlib.suppress(Exception):
-                self.group.run(close_clients(), timeout=5)
         self.group.stop()
         if self.store is not None:
             self.store.close()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -66,13 +66,17 @@ class ServerGroup:
         self.served: dict[str, Served] = {}
         self.loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
-        self._main: asyncio.Future[Any] | None = None
+        self._shutdown: list[Callable[[], Awaitable[Any]]] = []
 
     def add(self, name: str, app: Any, port: int = 0) -> Served:
         """Bind now (so the URL is known before the app is built), serve on start()."""
         served = Served(name, app, bind(port))
         self.served[name] = served
         return served
+
+    def on_shutdown(self, close: Callable[[], Awaitable[Any]]) -> None:
+        """Run `close()` on the loop after every server has drained, before the loop ends."""
+        self._shutdown.append(close)
 
     def reserve(self, name: str, port: int = 0) -> Served:
         """Bind a socket for an app that will be attached with attach() before start()."""
@@ -117,6 +121,11 @@ class ServerGroup:
                 await asyncio.sleep(0.01)
             ready.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for close in self._shutdown:
+                try:
+                    await asyncio.wait_for(close(), 5)
+                except Exception:  # closing is best effort; the loop ends either way
+                    log.exception("shutdown step failed")
 
         try:
             self.loop.run_until_complete(main())
