@@ -109,7 +109,10 @@ def _comparison(op: str, left: Query, right: Query) -> Predicate:
         if not lefts:
             return False
         rights = right(node)
-        return any(_compare_values(op, a, b) for a in lefts for b in rights)
+        try:
+            return any(_compare_values(op, a, b) for a in lefts for b in rights)
+        except RecursionError:  # two absurdly deep documents compared with each other
+            return False
     return compare
 
 

@@ -463,7 +463,6 @@ class PendingDiscover:
     targets: dict[str, str]  # bpp_id -> url the discover went to
     deadline: float  # loop time
     cache_answered: asyncio.Event
-    relayed: int = 0
 
 
 @dataclass
@@ -571,9 +570,9 @@ class CatalogDiscoveryService:
             return _rejected(catalog_id, INVALID_ITEM,
                              f"none of the {len(items)} items is acceptable: "
                              + "; ".join(w["message"] for w in warnings[:5]),
-                             [w["details"]["path"] for w in warnings if w["code"] != NO_LOCATION])
-        offers = self._accept_offers(where, catalog.get("beckn:offers", []), accepted,
-                                     offer_problems, warnings)
+                             [w["details"]["path"] for w in warnings])
+        offers, dropped = self._accept_offers(where, catalog.get("beckn:offers", []), accepted,
+                                              offer_problems, warnings)
         kept = {**catalog, "beckn:items": accepted}
         if "beckn:offers" in catalog:
             kept["beckn:offers"] = offers
@@ -584,7 +583,7 @@ class CatalogDiscoveryService:
                              f"the catalog's validity ended at {rfc3339(expires_at)}",
                              f"{where}.beckn:validity")
         result: dict[str, Any] = {"catalog_id": catalog_id,
-                                  "status": "PARTIAL" if refused else "ACCEPTED",
+                                  "status": "PARTIAL" if refused or dropped else "ACCEPTED",
                                   "item_count": len(accepted)}
         if warnings:
             result["warnings"] = warnings
@@ -606,6 +605,8 @@ class CatalogDiscoveryService:
     @staticmethod
     def _accept_items(where: str, items: list[Any], problems: dict[int, list[str]],
                       warnings: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """The items kept and how many were refused; a notice in `warnings` for each refusal
+        and for each kept item no spatial search can find."""
         accepted: list[dict[str, Any]] = []
         seen: set[str] = set()
         refused = 0
@@ -635,7 +636,9 @@ class CatalogDiscoveryService:
     @staticmethod
     def _accept_offers(where: str, offers: list[Any], items: list[dict[str, Any]],
                        problems: dict[int, list[str]],
-                       warnings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                       warnings: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """The offers kept (their item lists cut to accepted items) and how many were
+        dropped."""
         ids = {item["beckn:id"] for item in items}
         kept = []
         for index, offer in enumerate(offers):
@@ -653,7 +656,7 @@ class CatalogDiscoveryService:
                     + ("; offer dropped" if not named else ""), f"{path}.beckn:items"))
             if named:
                 kept.append({**offer, "beckn:items": named})
-        return kept
+        return kept, len(offers) - len(kept)
 
     def _validity(self, catalog: dict[str, Any], offers: list[dict[str, Any]],
                   now: float) -> tuple[float | None, float]:
@@ -791,7 +794,6 @@ class CatalogDiscoveryService:
         remaining = pending.deadline - asyncio.get_running_loop().time()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pending.cache_answered.wait(), max(remaining, 0.0))
-        pending.relayed += 1
         error = inbound.doc.get("error")
         await self._answer(pending.request, inbound.message,
                            error if isinstance(error, dict) and error else None)

@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,13 +29,22 @@ from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 from mocks import bap as bap_module
 from mocks import cds as cds_module
 from mocks import registry
-from mocks._middleware import Identity, Inbound, Inbox, Outbox, RegistryClient, Sent
+from mocks._middleware import (
+    Identity,
+    Inbound,
+    Inbox,
+    InboxPolicy,
+    Outbox,
+    RegistryClient,
+    Sent,
+)
 from mocks.bap import BapConfig, Call, ReferenceBap
 from mocks.cds import CatalogDiscoveryService, CdsConfig
 
 pytestmark = pytest.mark.network
 
 WAIT_S = 5.0  # the bound on every wait for a message
+OPENAPI = Path(__file__).resolve().parent.parent / "schemas" / "openapi" / "cds.yaml"
 CDS_ID, BAP_ID = "cds.ubc.test", "bap.ubc.test"
 PUBLISHER_ID, RESPONDER_ID = "cpo-one.ubc.test", "cpo-two.ubc.test"
 BENGALURU = [77.59, 12.94]  # the reference point of the official discover examples
@@ -392,6 +402,27 @@ def test_each_catalog_of_a_publish_gets_its_own_result(network: Network) -> None
     assert [o["beckn:id"] for o in cached["mixed"].catalog["beckn:offers"]] == ["green-kwh"]
 
 
+def test_dropped_offers_make_a_catalog_partial_and_unlocated_items_only_warn(
+        network: Network) -> None:
+    network.reset()
+    nowhere = copy.deepcopy(GRID)
+    del nowhere["beckn:itemAttributes"]["chargingStation"]
+    priceless = offer("broken-price", [ECO])
+    priceless["beckn:price"] = "free"
+    stray = offer("stray", [REMOTE])
+    located = catalog("located", [ECO, nowhere], offers=[offer("eco-kwh", [ECO]), priceless])
+    _, answer = network.publish(located, catalog("strays", [ECO], offers=[stray]), valid=False)
+    with_bad_offer, with_stray_offer = answer["message"]["results"]
+    assert (with_bad_offer["status"], with_bad_offer["item_count"]) == ("PARTIAL", 2)
+    codes = {w["code"]: w["details"]["path"] for w in with_bad_offer["warnings"]}
+    assert codes == {"NO_LOCATION": "catalogs[0].beckn:items[1]",
+                     "INVALID_OFFER": "catalogs[0].beckn:offers[1]"}
+    assert with_stray_offer["status"] == "PARTIAL"
+    assert [w["code"] for w in with_stray_offer["warnings"]] == ["UNKNOWN_ITEM_REFERENCE"]
+    assert found_items(network.discover(text="charger")) == item_ids(ECO, ECO, GRID)
+    assert found_items(network.discover(spatial=circle(200_000))) == item_ids(ECO, ECO)
+
+
 def test_a_catalog_whose_items_are_all_invalid_is_rejected_with_their_paths(
         network: Network) -> None:
     network.reset()
@@ -654,6 +685,33 @@ def test_an_on_discover_for_no_forwarded_discover_is_refused(net: Network) -> No
     assert "answers no discover" in sent.ack["error"]["message"]
 
 
+def test_an_on_discover_after_the_discovers_ttl_is_refused_and_not_relayed(
+        net: Network) -> None:
+    call = net.discover(text="far")
+    relayed = net.wait(lambda e: e.direction == INBOUND and e.party == "bap"
+                       and e.action == "on_discover" and e.message_id == call.message_id
+                       and e.id != call.callback_exchange.id)  # type: ignore[union-attr]
+    assert relayed.status == 200
+
+    async def end_ttl() -> None:
+        net.cds.pending[(call.transaction_id, call.message_id)].deadline = 0.0
+
+    net.run(end_ttl())  # as if the ttl had passed, without waiting for it
+    outbox = Outbox(net.responder, net.transcript, net.cds.http, party="cpo-two")
+    ctx = envelope.context("on_discover", transaction_id=call.transaction_id,
+                           message_id=call.message_id, bap_id=CDS_ID,
+                           bap_uri=net.cds_identity.uri, bpp_id=RESPONDER_ID,
+                           bpp_uri=net.responder.uri)
+    doc = {"context": ctx, "message": {"catalogs": [responder_catalog(net.responder)]}}
+    late = net.run(outbox.send(net.cds_identity.uri, "on_discover", doc))
+    assert late.status == 400
+    assert "ttl is over" in late.ack["error"]["message"]
+    answers = net.transcript.find(lambda e: e.direction == INBOUND and e.party == "bap"
+                                  and e.action == "on_discover"
+                                  and e.message_id == call.message_id)
+    assert len(answers) == 2  # the cache answer and the one relayed in time
+
+
 # --- signatures -------------------------------------------------------------------------------
 
 
@@ -706,3 +764,77 @@ def test_everything_the_cds_sent_was_schema_valid_and_acked(network: Network) ->
         assert_schema_valid(exchange.json())
         if exchange.action != "discover" or "cpo-two" in exchange.url:
             assert exchange.status == 200, (exchange.url, exchange.response_body)
+
+
+# --- the OpenAPI document under arbitrary input -----------------------------------------------
+
+
+class NobodyTrusted:
+    """A registry that knows no one: every signature fails, no sender URI is checked."""
+
+    async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None:
+        return None
+
+    async def subscriber_url(self, subscriber_id: str) -> str | None:
+        return None
+
+
+def _acknowledging_network(request: httpx.Request) -> httpx.Response:
+    """Stands in for every party and the registry, so fuzzed callbacks go nowhere real."""
+    if not request.url.is_absolute_url:
+        raise httpx.UnsupportedProtocol("no scheme in the URL", request=request)
+    if request.url.path.endswith("/lookup"):
+        return httpx.Response(200, json=[])
+    return httpx.Response(200, json=envelope.ack())
+
+
+def test_the_openapi_document_holds_for_any_input() -> None:
+    """No 5xx, and every status, header and body as documented; once as deployed (signatures
+    checked, so everything is a 401) and once with signature checks off so that generated
+    bodies reach schema validation and the handlers."""
+    schemathesis = pytest.importorskip("schemathesis")
+    hypothesis = pytest.importorskip("hypothesis")
+    every_reason = frozenset(signing_check_reasons())
+    servers = ServerGroup()
+    for name, policy in (("strict", None),
+                         ("open", InboxPolicy(ignore_signature_reasons=every_reason))):
+        served = servers.reserve(name)
+        servers.attach(name, cds_module.create_app(
+            CdsConfig(Identity.create("cds.fuzz.test", "cds", f"{served.url}/beckn")),
+            Transcript(), directory=NobodyTrusted(), schemas=schemas.load(),
+            registry_url="http://registry.fuzz.test",
+            http=httpx.AsyncClient(transport=httpx.MockTransport(_acknowledging_network)),
+            policy=policy))
+    document = schemathesis.openapi.from_path(OPENAPI)
+    statuses: dict[str, set[int]] = {}
+    servers.start()
+    try:
+        for result in document.get_all_operations():
+            operation = result.ok()
+
+            @hypothesis.given(case=operation.as_strategy())
+            @hypothesis.settings(max_examples=4, deadline=None, database=None,
+                                 suppress_health_check=list(hypothesis.HealthCheck),
+                                 phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
+            def holds(case: Any) -> None:
+                for name in ("strict", "open"):
+                    # The body schemas here are a summary of schemas/ubc-2.0.0-rc, which is
+                    # stricter: a body valid here may rightly get a 400.
+                    response = case.call_and_validate(
+                        base_url=servers.url(name),
+                        excluded_checks=[schemathesis.checks.positive_data_acceptance])
+                    statuses.setdefault(f"{name} {case.operation.label}", set()).add(
+                        response.status_code)
+
+            holds()
+    finally:
+        servers.stop()
+    assert statuses["strict POST /beckn/discover"] == {401}
+    assert statuses["open POST /beckn/on_discover"] == {400}  # answers no forwarded discover
+
+
+def signing_check_reasons() -> list[str]:
+    return [signing.MISSING_HEADER, signing.MALFORMED_HEADER, signing.UNSUPPORTED_ALGORITHM,
+            signing.BAD_HEADERS_LIST, signing.BAD_KEY_ID, signing.CREATED_IN_FUTURE,
+            signing.EXPIRED, signing.DIGEST_MISMATCH, signing.BAD_SIGNATURE,
+            signing.UNKNOWN_KEY]
