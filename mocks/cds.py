@@ -50,7 +50,6 @@ from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks._jsonpath import FilterSyntaxError, compile_filter, compile_query
 from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, Outbox, same_uri
-from mocks.bap import ttl_seconds
 
 log = logging.getLogger("ubc.mocks.cds")
 
@@ -750,7 +749,7 @@ class CatalogDiscoveryService:
         key = (context["transaction_id"], context["message_id"])
         loop = asyncio.get_running_loop()
         try:
-            ttl = ttl_seconds(str(context.get("ttl")))
+            ttl = envelope.ttl_seconds(str(context.get("ttl")))
         except ValueError:
             ttl = DEFAULT_TTL_S
         self._forget_expired()
