@@ -2,8 +2,10 @@
 
 - `catalog_publish` (BPP -> CDS): ACK, then judge every published catalog and answer
   `on_catalog_publish` to the publisher with one result per catalog, as 22_on_publish shows:
-  ACCEPTED (with `item_count`, and warnings for what was dropped), PARTIAL (some items refused:
-  one warning each) or REJECTED (an `error` with code, message and paths). Accepted items and
+  ACCEPTED (with `item_count`; warnings for items no spatial search can find, offers trimmed),
+  PARTIAL (some items or offers refused: one warning each) or REJECTED (an `error` with code,
+  message and paths: no items, a foreign bppId/bppUri, no acceptable item, expired, an invalid
+  catalog). Accepted items and
   the offers that name them are cached under (BPP, catalog id) until the catalog's validity
   ends (else the latest offer validity, else `CdsConfig.default_validity_s`); publishing the
   same catalog again replaces it. What is wrong inside one catalog is reported in that
