@@ -16,6 +16,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pytest
+
 from harness import schemas
 from harness.beckn import envelope
 from harness.beckn.order import Order
@@ -31,6 +33,7 @@ from harness.transcript import INBOUND, Exchange
 from mocks.bap import Call, ReferenceBap, ttl_seconds
 
 T = TypeVar("T")
+CERTIFICATION = pytest.StashKey["Certification"]()  # how `ubc-cert run` hands the run to steps
 UNSOLICITED = ("on_status", "on_update", "on_cancel")
 
 
@@ -57,6 +60,7 @@ class Certification:
         self.hooks = Hooks(self.candidate.control_url)
         self.schemas = schemas.load()
         self.catalog_item_ids: set[str] = set()
+        self.catalog: dict[str, Any] | None = None  # the candidate's, once discovered
 
     @property
     def bap(self) -> ReferenceBap:

@@ -72,7 +72,8 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
         unknown = [f for f in faults if f not in bpp.FAULTS]
         if unknown:
             raise SetupError(f"unknown fault {unknown[0]!r}; see --list-faults")
-        simulator = charger.Charger(clock=charger.Clock(speed=60.0))
+        # Real time: a harness moves the charger's clock with the `advance` hook.
+        simulator = charger.Charger(clock=charger.Clock(speed=1.0))
         config = bpp.BppConfig(identity=identity, cds_uri=cds_url, ttl=ttl, faults=set(faults))
         app = bpp.create_app(config, simulator, transcript, directory=directory,
                              schemas=schema_set)
@@ -124,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         return _usage(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
     candidate = Candidate(role=args.role, subscriber_id=identity.subscriber_id,
                           key_id=identity.key_id, signing_public_key=identity.public_key,
-                          uri=identity.uri)
+                          uri=identity.uri,
+                          control_url=f"{served.url}/_control/hooks" if args.role == "bpp"
+                          else None)
     if args.write_candidate:
         Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
     group.start()

@@ -27,7 +27,13 @@ import pytest
 from harness import candidate as candidate_module
 from harness import rules
 from harness.beckn.envelope import ttl_seconds
-from harness.certification import Certification, CheckFailed, NotEvaluated, run_sweep
+from harness.certification import (
+    CERTIFICATION,
+    Certification,
+    CheckFailed,
+    NotEvaluated,
+    run_sweep,
+)
 from harness.findings import NOT_EVALUATED, Finding
 from harness.network import MockNetwork, NetworkConfig
 from harness.paths import STEPS_DIR
@@ -56,10 +62,9 @@ class CertificationPlugin:
         self._certification = certification
         self.results: dict[str, ScenarioResult] = {}
 
-    @pytest.fixture(scope="session")
-    def certification(self) -> Certification:
-        """The run the steps drive."""
-        return self._certification
+    def pytest_configure(self, config: pytest.Config) -> None:
+        # The steps' `certification` fixture reads the run from the config's stash.
+        config.stash[CERTIFICATION] = self._certification
 
     def pytest_bdd_before_scenario(self, request: Any, feature: Any, scenario: Any) -> None:
         result = self.results.setdefault(request.node.nodeid,

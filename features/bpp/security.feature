@@ -19,7 +19,7 @@ Feature: The BPP refuses what it must not accept (BECKN-006, TSD §13)
       | signed by a subscriber other than bap_id |
 
   Scenario: A replayed select is refused
-    When the BAP sends a select and then the very same request again
+    When the BAP replays a select the BPP already accepted
     Then the BPP refuses the replay with HTTP 401 and a NACK
     And only one on_select comes back
 

@@ -14,18 +14,26 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from harness.bpp_story import BppStory
-from harness.certification import Certification, NotEvaluated
+from harness.certification import CERTIFICATION, Certification, NotEvaluated
 from harness.paths import FEATURES_DIR
 from harness.security import HostileRequests
 
 scenarios(str(FEATURES_DIR / "bpp"))
 
 
+@pytest.fixture(scope="session")
+def certification(request: pytest.FixtureRequest) -> Certification:
+    """The run `ubc-cert run` is performing."""
+    return request.config.stash[CERTIFICATION]
+
+
 @pytest.fixture
 def story(certification: Certification, request: pytest.FixtureRequest) -> Iterator[BppStory]:
     journey = certification.journey(request.node.nodeid)
-    yield BppStory(journey)
+    bpp_story = BppStory(journey)
+    yield bpp_story
     journey.finish()
+    bpp_story.cleanup()
 
 
 @pytest.fixture
@@ -89,7 +97,7 @@ def _select_money(story: BppStory, amount: int) -> None:
 @when(parsers.parse("the BAP selects the charger for {kwh:d} kWh in a one-hour slot"))
 @checked
 def _select_slot(story: BppStory, kwh: int) -> None:
-    story.select(kwh=float(kwh), slot=True)
+    story.select(kwh=float(kwh), slot=True, immediate=True)
 
 
 @then("the BPP answers with an on_select quoting CREATED whose total adds up")
@@ -368,7 +376,7 @@ def _no_callback(hostile: HostileRequests) -> None:
     checked(lambda story: hostile.expect_no_callback())(hostile.story)
 
 
-@when("the BAP sends a select and then the very same request again")
+@when("the BAP replays a select the BPP already accepted")
 def _replay(hostile: HostileRequests) -> None:
     checked(lambda story: hostile.send_replay())(hostile.story)
 
