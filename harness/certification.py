@@ -30,6 +30,7 @@ from harness.hooks import Hooks, HookUnavailable
 from harness.network import MockNetwork
 from harness.security import Refusal
 from harness.transcript import INBOUND, Exchange
+from mocks._middleware import STRAY
 from mocks.bap import Call, ReferenceBap, ttl_seconds
 
 T = TypeVar("T")
@@ -315,9 +316,19 @@ def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
                 rule, f"{len(answers)} {answers[0].action} callback(s) answered a request the "
                 f"BPP had to refuse", expected=refusal.callbacks, actual=len(answers),
                 evidence=[request.id, *(a.id for a in answers)])))
+    bap_uri = certification.bap.identity.uri
+    for exchange in transcript.entries():
+        if exchange.direction == INBOUND and exchange.party == "bap" and exchange.note == STRAY:
+            scenario = next((j.scenario for j in certification.journeys
+                             if exchange.transaction_id in j.transaction_ids), "")
+            action = exchange.action or "a request"
+            findings.append((scenario, Finding(
+                "UBC-CTX-018", f"{action} was sent to {exchange.method} {exchange.url}, "
+                "which is no Beckn endpoint of the BAP", expected=f"POST {bap_uri}/{action}",
+                actual=exchange.url, evidence=[exchange.id])))
     known = {t for j in certification.journeys for t in j.transaction_ids}
     for exchange in certification.network.transcript.entries():
-        if exchange.direction != INBOUND or exchange.party != "bap":
+        if exchange.direction != INBOUND or exchange.party != "bap" or exchange.note == STRAY:
             continue
         if exchange.transaction_id not in known and exchange.action != "on_discover":
             findings += [("", f) for f in timing.unexpected_callback(

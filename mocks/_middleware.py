@@ -38,6 +38,8 @@ from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 log = logging.getLogger("ubc.mocks")
 
 MAX_BODY_BYTES = 1024 * 1024
+STRAY = "stray"  # the transcript note of a request that reached no endpoint
+STRAY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @dataclass(frozen=True)
@@ -199,14 +201,27 @@ class Inbox:
         self._seen: dict[str, float] = {}  # signature -> expires, to refuse replays
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def routes(self) -> list[BaseRoute]:
-        """`POST {uri path}/{action}` for every handled action."""
+    def routes(self, *, record_strays: bool = False) -> list[BaseRoute]:
+        """`POST {uri path}/{action}` for every handled action. With `record_strays`, any other
+        request under the URI is recorded as a stray (note "stray") and answered 404, so a
+        counterparty calling a wrong address is evidence, not silence."""
         inner: list[BaseRoute] = [
             Route(f"/{action}", self._endpoint(action), methods=["POST"], name=action)
             for action in self.handlers
         ]
+        if record_strays:
+            inner.append(Route("/{rest:path}", self.stray, methods=STRAY_METHODS))
         path = urlsplit(self.identity.uri).path.rstrip("/")
         return [Mount(path, routes=inner)] if path else inner
+
+    async def stray(self, request: Request) -> Response:
+        """A request to no endpoint of this party: recorded, then 404 with a NACK."""
+        raw, _ = await _read_limited(request, MAX_BODY_BYTES)
+        exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
+                                         dict(request.headers), raw, note=STRAY)
+        return self._finish(exchange, _json_response(envelope.nack(
+            envelope.INVALID_REQUEST, f"no endpoint {request.method} {request.url.path}; "
+            f"Beckn endpoints are POST {self.identity.uri}/{{action}}"), 404))
 
     def _endpoint(self, action: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

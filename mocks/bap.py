@@ -31,7 +31,16 @@ from harness.beckn.envelope import ttl_seconds
 from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
-from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, Outbox, Sent
+from mocks._middleware import (
+    STRAY_METHODS,
+    Directory,
+    Identity,
+    Inbound,
+    Inbox,
+    InboxPolicy,
+    Outbox,
+    Sent,
+)
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 UNSOLICITED = frozenset({"on_status", "on_update", "on_cancel"})
@@ -284,5 +293,6 @@ def create_app(bap: ReferenceBap) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"role": "bap", "subscriber_id": bap.identity.subscriber_id})
 
-    routes = [*bap.inbox.routes(), Route("/_health", health)]
+    routes = [*bap.inbox.routes(record_strays=True), Route("/_health", health),
+              Route("/{rest:path}", bap.inbox.stray, methods=STRAY_METHODS)]
     return Starlette(routes=routes)

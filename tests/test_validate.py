@@ -128,6 +128,8 @@ MUTATIONS: list[tuple[str, Path, Callable[[dict[str, Any]], None], str, str]] = 
     ("quantity as a string", SELECT,
      _set([*ORDER, "beckn:orderItems", 0, "beckn:quantity", "unitQuantity"], "2.5"),
      "UBC-SCH-005", "/message/order/beckn:orderItems/0/beckn:quantity/unitQuantity"),
+    ("no items at all", SELECT, _set([*ORDER, "beckn:orderItems"], []), "UBC-SCH-008",
+     "/message/order/beckn:orderItems"),
     ("order status not in enum", ON_SELECT, _set([*ORDER, "beckn:orderStatus"], "DONE"),
      "UBC-SCH-006", "/message/order/beckn:orderStatus"),
     ("price component type not in enum", ON_SELECT,
@@ -412,3 +414,13 @@ def test_alternatives_are_explained_by_the_closest_form(schema_set: schemas.Sche
     doc["context"]["action"] = "on_rating"
     finding = next(f for f in schema_set.validate(doc) if f.rule == "UBC-SCH-004")
     assert finding.expected == ["received", "aggregate", "feedbackForm"]
+
+
+def test_callback_error_codes_come_from_beckn_005(schema_set: schemas.SchemaSet) -> None:
+    doc = load(EXAMPLES / "04_on_select" / "ev-charging-on_select-Rejected.json")
+    validator = Validator(schema_set)
+    assert "UBC-SCH-104" not in rules_of(validator.check(Item("x", json.dumps(doc).encode()))
+                                         .findings)
+    doc["error"]["code"] = "SLOT_TAKEN"
+    findings = validator.check(Item("x", json.dumps(doc).encode())).findings
+    assert [(f.rule, f.severity) for f in findings] == [("UBC-SCH-104", "warning")]

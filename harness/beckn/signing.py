@@ -279,13 +279,18 @@ def _reserialisations(body: bytes) -> list[tuple[str, bytes]]:
         doc = json.loads(body)
     except ValueError:
         return []
-    forms = [
-        ("compact JSON (no spaces)", json.dumps(doc, separators=(",", ":"), ensure_ascii=False)),
-        ("JSON with ', ' and ': ' separators", json.dumps(doc, ensure_ascii=False)),
-        ("JSON with non-ASCII escaped", json.dumps(doc, separators=(",", ":"))),
-        ("JSON with sorted keys", json.dumps(doc, separators=(",", ":"), sort_keys=True)),
-        ("JSON indented by 2 spaces", json.dumps(doc, indent=2, ensure_ascii=False)),
+    layouts = [
+        ("compact JSON (no spaces)", {"separators": (",", ":")}),
+        ("JSON with ', ' and ': ' separators", {}),
+        ("JSON indented by 2 spaces", {"indent": 2}),
+        ("JSON indented by 4 spaces", {"indent": 4}),
+        ("compact JSON with sorted keys", {"separators": (",", ":"), "sort_keys": True}),
     ]
+    forms = []
+    for name, options in layouts:
+        forms.append((name, json.dumps(doc, ensure_ascii=False, **options)))  # type: ignore[arg-type]
+        forms.append((f"{name}, non-ASCII escaped",
+                      json.dumps(doc, ensure_ascii=True, **options)))  # type: ignore[arg-type]
     return [(name, text.encode()) for name, text in forms if text.encode() != body]
 
 

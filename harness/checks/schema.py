@@ -98,11 +98,24 @@ def context_uses_rc_names(doc: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def error_code_is_beckn_005(doc: dict[str, Any]) -> list[Finding]:
+    """UBC-SCH-104: a business error in a callback (or a NACK) uses a BECKN-005 code."""
+    from harness.beckn.envelope import BECKN_005_CODES
+
+    error = doc.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if code is None or code in BECKN_005_CODES:
+        return []
+    return [Finding("UBC-SCH-104", f"error code {code!r} is not a BECKN-005 code",
+                    path="/error/code", actual=code)]
+
+
 PROFILE_CHECKS = (
     invoice_is_reference,
     telemetry_units_match,
     price_components_in_tsd,
     context_uses_rc_names,
+    error_code_is_beckn_005,
 )
 
 
