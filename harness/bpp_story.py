@@ -15,9 +15,9 @@ from typing import Any
 from harness.beckn import envelope
 from harness.beckn.order import Buyer, Fulfillment, Order, order_status, session_status
 from harness.certification import Journey, NotEvaluated
-from harness.checks import consistency, state
+from harness.checks import consistency, state, timing
 from harness.findings import NOT_EVALUATED, Finding
-from harness.transcript import INBOUND, Exchange
+from harness.transcript import INBOUND, OUTBOUND, Exchange
 
 
 def _iso(moment: datetime) -> str:
@@ -70,6 +70,11 @@ class BppStory:
         """The candidate's own on_discover reached the CDS (fan-out): check it like any
         callback. A candidate that published its catalog instead has none to check."""
         cert = self.j.cert
+        forwarded = cert.network.transcript.find(
+            lambda e: e.direction == OUTBOUND and e.party == "cds" and e.action == "discover"
+            and e.mono_time >= since and e.url.startswith(self.j.candidate.uri))
+        for exchange in forwarded:
+            self.j.add(timing.answered(exchange))
         answers = cert.network.transcript.find(
             lambda e: e.direction == INBOUND and e.party == "cds" and e.action == "on_discover"
             and e.mono_time >= since and e.header("authorization") is not None

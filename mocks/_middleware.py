@@ -359,7 +359,7 @@ class Outbox:
     transcript: Transcript
     http: httpx.AsyncClient
     party: str = ""
-    timeout_s: float = 5.0
+    timeout_s: float = 10.0  # twice the default ACK bound: slow answers are measured, not lost
     sign: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
 
@@ -383,19 +383,38 @@ class Outbox:
         exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
                                          url, out_headers, raw, note=note)
         try:
-            response = await self.http.post(url, content=raw, headers=out_headers,
-                                            timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
+            # Bounded in time and size: a peer that never answers or answers 10 MB is evidence.
+            async with asyncio.timeout(self.timeout_s), self.http.stream(
+                    "POST", url, content=raw, headers=out_headers,
+                    timeout=self.timeout_s) as response:
+                content, too_large = await _read_answer(response, MAX_BODY_BYTES)
+        except (httpx.HTTPError, TimeoutError) as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.timeout_s:g} s"
             self.transcript.finish(exchange, None, {}, b"", error=reason)
             return Sent(exchange, None, error=reason)
+        error = f"answer larger than {MAX_BODY_BYTES} bytes; kept the first ones" \
+            if too_large else None
         self.transcript.finish(exchange, response.status_code, dict(response.headers),
-                               response.content)
+                               content, error=error)
         try:
-            ack = orjson.loads(response.content)
+            ack = None if too_large else orjson.loads(content)
         except orjson.JSONDecodeError:
             ack = None
-        return Sent(exchange, response.status_code, ack)
+        return Sent(exchange, response.status_code, ack, error=error)
+
+
+async def _read_answer(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """An answer's body, or its first `limit` bytes and True when it is larger."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 async def _read_limited(request: Request, limit: int) -> tuple[bytes, bool]:

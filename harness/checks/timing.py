@@ -9,7 +9,10 @@ DEFAULT_ACK_BOUND_S = 5.0
 
 
 def answered(request: Exchange) -> list[Finding]:
-    """UBC-TIME-006/007: the candidate answered, and with JSON."""
+    """UBC-TIME-006/007 and UBC-SCH-012: the candidate answered, with JSON, at most 1 MB."""
+    if request.error is not None and request.status is not None:
+        return [Finding("UBC-SCH-012", f"{request.action} answered HTTP {request.status} with "
+                        f"{request.error}", actual=request.error, evidence=[request.id])]
     if request.error is not None:
         return [Finding("UBC-TIME-006", f"{request.action} to {request.url} got no answer: "
                         f"{request.error}", actual=request.error, evidence=[request.id])]
