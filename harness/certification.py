@@ -36,6 +36,7 @@ from mocks.bap import Call, ReferenceBap, ttl_seconds
 T = TypeVar("T")
 CERTIFICATION = pytest.StashKey["Certification"]()  # how `ubc-cert run` hands the run to steps
 UNSOLICITED = ("on_status", "on_update", "on_cancel")
+GIVE_UP_AFTER = 2
 
 
 class NotEvaluated(Exception):
@@ -62,6 +63,13 @@ class Certification:
         self.schemas = schemas.load()
         self.catalog_item_ids: set[str] = set()
         self.catalog: dict[str, Any] | None = None  # the candidate's, once discovered
+        self.transport_failures = 0  # consecutive requests the candidate did not answer
+
+    @property
+    def candidate_gone(self) -> bool:
+        """After two requests in a row went unanswered the rest of the run stops sending:
+        a silent candidate must not make every remaining step wait out its timeout."""
+        return self.transport_failures >= GIVE_UP_AFTER
 
     @property
     def bap(self) -> ReferenceBap:
@@ -75,6 +83,12 @@ class Certification:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the network's event loop, bounded."""
         return self.network.group.run(coro, timeout or self.ttl_s * 3 + 30)
+
+    def record_transport(self, exchange: Exchange) -> None:
+        if exchange.to_candidate_failed:
+            self.transport_failures += 1
+        else:
+            self.transport_failures = 0
 
     def journey(self, scenario: str) -> Journey:
         journey = Journey(self, scenario)
@@ -157,11 +171,16 @@ class Journey:
         """Send a request to the candidate and run the exchange checks on what comes back."""
         bap = self.cert.bap
         candidate = self.candidate
+        if self.cert.candidate_gone:
+            self.add([Finding("UBC-TIME-006", f"{action} not sent: the candidate stopped "
+                              f"answering ({GIVE_UP_AFTER} requests in a row went unanswered)")])
+            self.assert_clean()
         wait = self.cert.ttl_s + min(self.cert.ttl_s, 5.0)  # past the ttl: late vs missing
         call = self.cert.run(bap.send(
             action, message, transaction_id=self.transaction_id, bpp_id=candidate.subscriber_id,
             bpp_uri=candidate.uri, wait=expect_callback, timeout=wait, **options))
         self.calls.append(call)
+        self.cert.record_transport(call.sent.exchange)
         self.add(self.answer_findings(call.sent.exchange))
         if not call.sent.acked:
             if call.sent.status is not None and call.sent.ack is not None:

@@ -59,7 +59,13 @@ class HostileRequests:
             return {"signer": signing.Signer.from_keypair(pair)}
         raise ValueError(f"harness bug: no hostile request for {defect!r}")
 
+    def _sendable(self) -> None:
+        if self.j.cert.candidate_gone:
+            self.j.add([Finding("UBC-TIME-006", "not sent: the candidate stopped answering")])
+            self.j.assert_clean()
+
     def send_select(self, defect: str) -> None:
+        self._sendable()
         if defect == "whose order has no items":
             self.send_invalid()
             return
@@ -69,13 +75,16 @@ class HostileRequests:
             bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri, wait=False,
             **self._options(defect)))
         self.last = call.sent.exchange
+        self.j.cert.record_transport(self.last)
 
     def send_replay(self) -> None:
+        self._sendable()
         self.j.marks["defect"] = "replayed"
         call = self.j.cert.run(self.j.cert.bap.send(
             "select", self._order(), transaction_id=self.j.transaction_id,
             bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri, wait=False))
         self.first = call.sent.exchange
+        self.j.cert.record_transport(self.first)
         self.j.add(self.j.answer_findings(self.first))
         original = self.first
         headers = {k: v for k, v in original.request_headers.items()
@@ -132,6 +141,7 @@ class HostileRequests:
             "select", message, transaction_id=self.j.transaction_id,
             bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri, wait=False))
         self.last = call.sent.exchange
+        self.j.cert.record_transport(self.last)
 
     def expect_no_callback(self) -> None:
         """Checked once at the end of the run (after a grace), so scenarios need not wait."""

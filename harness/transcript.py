@@ -78,6 +78,11 @@ class Exchange:
             return None
 
     @property
+    def to_candidate_failed(self) -> bool:
+        """No HTTP answer at all: refused, reset or timed out."""
+        return self.status is None and self.error is not None
+
+    @property
     def latency(self) -> float | None:
         """Seconds from the request to its synchronous answer."""
         if self.response_mono_time is None:

@@ -1,0 +1,154 @@
+"""A hostile or broken candidate makes findings and a complete report, exit 1; the harness
+never crashes and never hangs past its bounds.
+
+Each test serves a misbehaving "BPP" on a real socket and runs `ubc-cert run` against it in a
+separate process, as an operator would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from harness.beckn import envelope, signing
+from harness.candidate import Candidate
+from harness.servers import ServerGroup
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+ACK = json.dumps(envelope.ack()).encode()
+KEYS = signing.KeyPair.generate("hostile-bpp.example", "k1")
+RUN_BOUND_S = 120  # any run must end well within this, whatever the candidate does
+
+
+class Hostile:
+    """A candidate that misbehaves in one way; `group` lets it stop serving mid-run."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.requests = 0
+        self.group: ServerGroup | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def endpoint(self, request: Request) -> Response:
+        self.requests += 1
+        body = await request.body()
+        if self.mode == "html":
+            return Response(b"<html><body>502 Bad Gateway</body></html>", 502,
+                            media_type="text/html")
+        if self.mode == "huge":
+            return Response(b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}',
+                            media_type="application/json")
+        if self.mode == "silent":
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:  # the test is over: leave without a traceback
+                return Response(b"", 204)
+        if self.mode == "goes-down" and self.requests >= 3 and self.group is not None:
+            for served in self.group.served.values():
+                if served.server is not None:
+                    served.server.should_exit = True
+        if self.mode == "storm":
+            task = asyncio.create_task(self.storm(body))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return Response(ACK, media_type="application/json")
+
+    async def storm(self, raw: bytes) -> None:
+        """300 signed callbacks answering one request, as fast as the loop allows."""
+        try:
+            context = json.loads(raw)["context"]
+        except (ValueError, KeyError, TypeError):
+            return
+        signer = signing.Signer.from_keypair(KEYS)
+        async with httpx.AsyncClient(timeout=5) as client:
+            for _ in range(300):
+                doc = {"context": {**context, "action": "on_select",
+                                   "bpp_id": KEYS.subscriber_id}, "message": {}}
+                body = json.dumps(doc).encode()
+                try:
+                    await client.post(f"{context['bap_uri']}/on_select", content=body,
+                                      headers={"Authorization": signer.sign(body)})
+                except httpx.HTTPError:
+                    return
+
+
+@pytest.fixture
+def hostile(request: pytest.FixtureRequest) -> Iterator[tuple[Hostile, str]]:
+    candidate = Hostile(request.param)
+    app = Starlette(routes=[Route("/beckn/{action}", candidate.endpoint, methods=["POST"])])
+    group = ServerGroup()
+    served = group.add("hostile", app)
+    candidate.group = group
+    group.start()
+    try:
+        yield candidate, f"{served.url}/beckn"
+    finally:
+        group.stop()
+
+
+def certify(tmp_path: Path, uri: str, tags: str) -> tuple[int, dict[str, Any], float]:
+    cand = Candidate("bpp", KEYS.subscriber_id, KEYS.key_id, KEYS.signing_public_key, uri)
+    (tmp_path / "cand.toml").write_text(cand.to_toml())
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
+         str(tmp_path / "cand.toml"), "--report-dir", str(tmp_path / "reports"), "--ttl",
+         "PT1S", "--wait", "5", "--tags", tags],
+        capture_output=True, text=True, timeout=RUN_BOUND_S, check=False)
+    elapsed = time.monotonic() - started
+    assert "Traceback" not in done.stderr, done.stderr
+    reports = list((tmp_path / "reports").glob("*/report.json"))
+    assert len(reports) == 1, done.stdout + done.stderr
+    run_dir = reports[0].parent
+    expected = ("transcript.ndjson",) if done.returncode == 2 else (
+        "junit.xml", "transcript.ndjson", "allure-results")
+    for name in expected:
+        assert (run_dir / name).exists(), name
+    return done.returncode, json.loads(reports[0].read_text()), elapsed
+
+
+def rules(report: dict[str, Any]) -> set[str]:
+    return {f["rule"] for f in report["findings"] if f["severity"] == "error"}
+
+
+@pytest.mark.parametrize("hostile, tags, expected", [
+    ("html", "security", {"UBC-TIME-007"}),
+    ("huge", "security", {"UBC-SCH-012"}),
+    ("silent", "security", {"UBC-TIME-006"}),
+    ("goes-down", "security", {"UBC-TIME-006", "UBC-SIG-013"}),
+    ("storm", "security", {"UBC-SIG-013"}),
+    ("html", "walk_in", {"UBC-TIME-007"}),
+], indirect=["hostile"], ids=["html", "10MB", "silent", "goes-down", "storm", "html-fanout"])
+def test_hostile_candidate_is_not_certified_with_findings(
+    hostile: tuple[Hostile, str], tags: str, expected: set[str], tmp_path: Path,
+) -> None:
+    _, uri = hostile
+    code, report, elapsed = certify(tmp_path, uri, tags)
+    assert code == 1, report
+    assert report["verdict"] == "not certified"
+    assert expected <= rules(report), rules(report)
+    assert report["summary"]["failed"] >= 1
+    assert elapsed < RUN_BOUND_S
+
+
+def test_unreachable_candidate_is_could_not_run(tmp_path: Path) -> None:
+    from harness.servers import free_port
+
+    code, report, _ = certify(tmp_path, f"http://127.0.0.1:{free_port()}/beckn", "security")
+    assert code == 2
+    assert report["verdict"] == "could not run"
+    assert "not reachable" in report["reason"]
