@@ -1,4 +1,4 @@
-"""The mock network's registry: who is on the network, where they live, and which keys they sign with.
+"""The mock network's registry: who is on the network, where they live, which keys they sign with.
 
 Two read APIs over one SQLite store, plus an admin API the harness uses to set up and revoke
 participants during a run:
@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from os import PathLike
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -45,7 +45,14 @@ DEFAULT_DOMAIN = "beckn.one:deg:ev-charging"
 DEFAULT_REGISTRY_NAME = "ubc-mock-registry"
 SUBSCRIBER_TYPES = ("BAP", "BPP", "BG", "CDS", "REGISTRY")
 # The v1 registry's lifecycle; EXPIRED is in the v1 OpenAPI enum, the others in its on_subscribe.
-STATUSES = ("INITIATED", "UNDER_SUBSCRIPTION", "SUBSCRIBED", "INVALID_SSL", "EXPIRED", "UNSUBSCRIBED")
+STATUSES = (
+    "INITIATED",
+    "UNDER_SUBSCRIPTION",
+    "SUBSCRIBED",
+    "INVALID_SSL",
+    "EXPIRED",
+    "UNSUBSCRIBED",
+)
 TRUSTED_STATUS = "SUBSCRIBED"
 DEFAULT_VALIDITY = timedelta(days=365)
 MAX_ID_LENGTH = 255
@@ -63,15 +70,27 @@ MUTABLE_FIELDS = (
     "valid_until",
     "network_memberships",
 )
-# Server-managed fields: accepted on input so that a record read back can be re-added, then ignored.
-SERVER_FIELDS = ("created", "updated")
+# Echoed or server-managed fields: accepted on add, then ignored, so that a record read back from
+# a lookup or the admin API can be added again as it is.
+IGNORED_ON_ADD = ("unique_key_id", "created", "updated")
 # Spellings of key_id seen on the wire: v1 records say unique_key_id, beckn/protocol-server ukId.
 KEY_ID_ALIASES = ("unique_key_id", "ukId")
 
+# Control characters and whitespace, spelled out because regex engines disagree on `\s`.
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+# The patterns schemas/openapi/registry.yaml declares, so that the document and the store agree.
 # Ids end up in `keyId="{subscriber_id}|{key_id}|ed25519"` and in DeDi URL paths.
-_ID = re.compile(r"[^\s/|\x00-\x1f\x7f]+")
+ID_PATTERN = rf"[^{_BLANK}/|]+"
+# An http(s) URL whose host is a name or IPv4 address (no IPv6 literals), port in range.
+URL_PATTERN = (
+    r"https?://[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    rf"([/?#][^{_BLANK}]*)?"
+)
+_ID = re.compile(ID_PATTERN)
+_URL = re.compile(URL_PATTERN)
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _RECORD_NAMESPACE = uuid.UUID("0b7a4f0e-6a52-5bb4-9a55-8f2f1d1e8c11")
 
@@ -125,7 +144,7 @@ def parse_time(text: str) -> datetime:
     if not _RFC3339.fullmatch(text):
         raise ValueError("not an RFC 3339 date-time with a time zone, e.g. 2025-01-31T10:00:00Z")
     # fromisoformat takes at most 6 fractional digits; RFC 3339 allows any number.
-    normalised = re.sub(r"(\.\d{6})\d+", r"\1", text.upper().replace("Z", "+00:00"))
+    normalised = re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", text.upper().replace("Z", "+00:00"))
     try:
         return datetime.fromisoformat(normalised).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
@@ -199,15 +218,10 @@ def _check_choice(choices: tuple[str, ...]) -> Callable[[object, str], str]:
 
 def _check_url(value: object, field: str) -> str:
     text = _text(value, field)
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise InvalidField(field, f"is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidField(field, f"must be an http(s) URL with a host, got {text!r}")
-    if any(ch.isspace() for ch in text):
-        raise InvalidField(field, "must not contain whitespace")
+    if not _URL.fullmatch(text):
+        raise InvalidField(
+            field, f"must be an http(s) URL with a host and at most a port in range, got {text!r}"
+        )
     return text
 
 
@@ -256,11 +270,6 @@ _CHECKS: dict[str, Callable[[object, str], object]] = {
 }
 
 
-def _check_validity(valid_from: str, valid_until: str) -> None:
-    if _epoch(valid_until) < _epoch(valid_from):
-        raise InvalidField("valid_until", f"{valid_until} is before valid_from {valid_from}")
-
-
 # --- records ------------------------------------------------------------------------------------
 
 
@@ -269,7 +278,8 @@ class Subscriber:
     """One key of one network participant, as the registry holds it.
 
     Empty `valid_from`, `valid_until`, `created`, `updated` mean "not set": the store fills them
-    in on `add` (now, now + 1 year, now, now).
+    in on `add` (now, now + 1 year, now, now). A `valid_until` before `valid_from` is kept as
+    given: such a record is never trusted, which is one way to set up an expired key.
     """
 
     subscriber_id: str
@@ -342,6 +352,7 @@ class Subscriber:
                     "encr_public_key": self.encr_public_key,
                 },
                 "network_memberships": list(self.network_memberships),
+                # The endpoint serves live records only; "inactive" is for callers of as_dedi.
                 "state": "live" if self.is_trusted() else "inactive",
                 "created_at": self.created,
                 "updated_at": self.updated,
@@ -422,6 +433,8 @@ class RegistryStore:
             if self.path != ":memory:":
                 # WAL lets another store (or process) read the file while this one writes.
                 self._db.execute("PRAGMA journal_mode=WAL")
+                # A mock's records need not survive power loss; commits skip the fsync wait.
+                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -444,11 +457,13 @@ class RegistryStore:
 
     # --- writes ---
 
-    def add(self, record: Subscriber | Mapping[str, object], *, replace: bool = False) -> Subscriber:
+    def add(
+        self, record: Subscriber | Mapping[str, object], *, replace: bool = False
+    ) -> Subscriber:
         """Insert a record; raise InvalidField, or DuplicateSubscriber unless `replace`.
 
-        A mapping is read as JSON fields (key_id may be spelled unique_key_id or ukId; created
-        and updated are ignored); a Subscriber is validated the same way.
+        A mapping is read as JSON fields (unique_key_id, created and updated are ignored); a
+        Subscriber is validated the same way.
         """
         if isinstance(record, Subscriber):
             # A Subscriber's empty strings are fields left unset, to be defaulted like absent ones.
@@ -494,7 +509,6 @@ class RegistryStore:
             merged = {**current.as_dict(), **checked, "updated": format_time(_utcnow())}
             merged["network_memberships"] = tuple(merged["network_memberships"])
             changed = Subscriber(**merged)
-            _check_validity(changed.valid_from, changed.valid_until)
             row = _subscriber_to_row(changed)
             columns = (*_COLUMNS, "valid_from_s", "valid_until_s")
             assignments = ", ".join(f"{column} = ?" for column in columns[2:])
@@ -566,13 +580,7 @@ class RegistryStore:
 
 def _new_subscriber(fields: dict[str, object]) -> Subscriber:
     """Validate the fields of a record to add and fill in the defaults."""
-    for alias in KEY_ID_ALIASES:
-        if alias in fields:
-            spelled = fields.pop(alias)
-            if "key_id" in fields and fields["key_id"] != spelled:
-                raise InvalidField(alias, f"disagrees with key_id ({fields['key_id']!r})")
-            fields["key_id"] = spelled
-    for name in SERVER_FIELDS:
+    for name in IGNORED_ON_ADD:
         fields.pop(name, None)
     for name in fields:
         if name not in _CHECKS:
@@ -580,18 +588,16 @@ def _new_subscriber(fields: dict[str, object]) -> Subscriber:
     for name in REQUIRED_FIELDS:
         if fields.get(name) is None:
             raise InvalidField(name, "is required")
-    checked: dict[str, Any] = {name: _CHECKS[name](value, name) for name, value in fields.items()}
     # JSON null for an optional field means "use the default".
-    checked = {
-        name: value
-        for name, value in checked.items()
+    checked: dict[str, Any] = {
+        name: _CHECKS[name](value, name)
+        for name, value in fields.items()
         if value is not None or name == "encr_public_key"
     }
     now = _utcnow()
     stamp = format_time(now)
     checked.setdefault("valid_from", stamp)
     checked.setdefault("valid_until", format_time(now + DEFAULT_VALIDITY))
-    _check_validity(checked["valid_from"], checked["valid_until"])
     return Subscriber(created=stamp, updated=stamp, **checked)
 
 
@@ -624,6 +630,13 @@ _STATUS_OF_ERROR = {
 }
 
 
+class _ErrorResponse(JSONResponse):
+    """JSON escaped to ASCII: an error may quote a field name that is not valid Unicode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def _error(
     status: int,
     code: str,
@@ -634,7 +647,7 @@ def _error(
     error: dict[str, str] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return _ErrorResponse({"error": error}, status_code=status, headers=headers)
 
 
 async def _on_refusal(request: Request, exc: Exception) -> Response:
@@ -679,8 +692,12 @@ async def _json_object(request: Request) -> dict[str, object]:
     return document
 
 
-def _lookup_filter(document: Mapping[str, object]) -> dict[str, str]:
-    """The v1 lookup filter out of a request body; unknown fields are ignored."""
+def _lookup_filter(document: Mapping[str, object]) -> dict[str, str] | None:
+    """The v1 lookup filter out of a request body, or None when nothing can match.
+
+    Unknown fields are ignored, and so are null ones. Every spelling of key_id given must match,
+    so spellings that disagree match nothing.
+    """
     given: dict[str, str] = {}
     for name, spellings in (
         ("subscriber_id", ("subscriber_id",)),
@@ -690,12 +707,11 @@ def _lookup_filter(document: Mapping[str, object]) -> dict[str, str]:
     ):
         for spelling in spellings:
             value = document.get(spelling)
-            if value is None:  # absent or null: no filter on this field
+            if value is None:
                 continue
             text = _text(value, spelling)
-            if name in given and given[name] != text:
-                raise InvalidField(spelling, f"disagrees with the key id {given[name]!r}")
-            given[name] = text
+            if given.setdefault(name, text) != text:
+                return None
     return given
 
 
@@ -727,7 +743,8 @@ def create_app(
             )
 
     async def v1_lookup(request: Request) -> Response:
-        found = store.lookup(**_lookup_filter(await _json_object(request)))
+        wanted = _lookup_filter(await _json_object(request))
+        found = [] if wanted is None else store.lookup(**wanted)
         return JSONResponse([record.as_v1() for record in found])
 
     async def dedi_lookup(request: Request) -> Response:
@@ -747,12 +764,10 @@ def create_app(
             )
         return JSONResponse(record.as_dedi(registry_name))
 
-    async def list_subscribers(request: Request) -> Response:
+    async def subscribers(request: Request) -> Response:
         require_admin(request)
-        return JSONResponse([record.as_dict() for record in store.lookup()])
-
-    async def add_subscriber(request: Request) -> Response:
-        require_admin(request)
+        if request.method != "POST":
+            return JSONResponse([record.as_dict() for record in store.lookup()])
         added = store.add(await _json_object(request))
         location = (
             f"/admin/subscribers/{quote(added.subscriber_id, safe='')}"
@@ -783,16 +798,13 @@ def create_app(
     async def remove_subscriber(request: Request) -> Response:
         require_admin(request)
         subscriber_id = request.path_params["subscriber_id"]
-        removed = store.remove(subscriber_id)
-        if not removed:
-            raise UnknownSubscriber(f"no record for subscriber {subscriber_id!r}")
-        return JSONResponse({"removed": removed})
+        # Idempotent, so "make sure this subscriber is gone" needs no look first.
+        return JSONResponse({"removed": store.remove(subscriber_id)})
 
     routes = [
         Route("/lookup", v1_lookup, methods=["POST"]),
         Route("/lookup/{subscriber_id}/{registry_name}/{key_id}", dedi_lookup, methods=["GET"]),
-        Route("/admin/subscribers", list_subscribers, methods=["GET"]),
-        Route("/admin/subscribers", add_subscriber, methods=["POST"]),
+        Route("/admin/subscribers", subscribers, methods=["GET", "POST"]),
         Route("/admin/subscribers/{subscriber_id}", remove_subscriber, methods=["DELETE"]),
         Route(
             "/admin/subscribers/{subscriber_id}/{key_id}",
