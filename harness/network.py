@@ -33,6 +33,7 @@ ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc"}
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
+REGISTRY_NAME = "subscribers.beckn.one"
 
 
 @dataclass
@@ -108,7 +109,9 @@ class MockNetwork:
         schema_set = schemas.load()
         self.store = registry_module.RegistryStore(self.state_dir / "registry.sqlite3")
         if "registry" in roles:
-            self.group.attach("registry", registry_module.create_app(self.store))
+            # The DeDi registry name recent beckn-onix builds look keys up under.
+            self.group.attach("registry", registry_module.create_app(
+                self.store, registry_name=REGISTRY_NAME))
             self.participants["registry"] = Participant(
                 "registry", "registry.mock.ubc", self.group.url("registry"),
                 self.group.url("registry"))

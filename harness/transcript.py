@@ -7,6 +7,7 @@ people); `context.timestamp` is never trusted for timing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -137,6 +138,26 @@ class Transcript:
         self._entries: list[Exchange] = []
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
+        self._listeners: list[Callable[[Exchange], None]] = []
+
+    def subscribe(self, listener: Callable[[Exchange], None]) -> Callable[[], None]:
+        """Call `listener(exchange)` whenever an exchange begins or finishes; returns the
+        function that unsubscribes it. Listeners run on the recording thread: keep them quick."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return unsubscribe
+
+    def _changed(self, exchange: Exchange) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+            self._lock.notify_all()
+        for listener in listeners:
+            listener(exchange)
 
     def new_id(self) -> str:
         return f"x{next(self._ids):06d}"
@@ -151,7 +172,7 @@ class Transcript:
         )
         with self._lock:
             self._entries.append(exchange)
-            self._lock.notify_all()
+        self._changed(exchange)
         return exchange
 
     def finish(self, exchange: Exchange, status: int | None, headers: Mapping[str, str],
@@ -162,7 +183,7 @@ class Transcript:
             exchange.response_body = body
             exchange.response_mono_time = time.monotonic()
             exchange.error = error
-            self._lock.notify_all()
+        self._changed(exchange)
 
     def entries(self) -> list[Exchange]:
         with self._lock:
@@ -190,6 +211,31 @@ class Transcript:
                 if remaining <= 0:
                     return None
                 self._lock.wait(remaining)
+
+    async def wait_for_async(self, predicate: Callable[[Exchange], bool],
+                             timeout: float) -> Exchange | None:
+        """wait_for for coroutines: woken by the exchange that matches, not by polling, and
+        never scanning the whole transcript more than once."""
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[Exchange] = loop.create_future()
+
+        def settle(exchange: Exchange) -> None:
+            if not found.done():
+                found.set_result(exchange)
+
+        def on_change(exchange: Exchange) -> None:
+            if predicate(exchange):
+                loop.call_soon_threadsafe(settle, exchange)
+        unsubscribe = self.subscribe(on_change)
+        try:
+            for exchange in self.entries():
+                if predicate(exchange):
+                    return exchange
+            return await asyncio.wait_for(found, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            unsubscribe()
 
     def transaction(self, transaction_id: str) -> list[Exchange]:
         return self.find(lambda e: e.transaction_id == transaction_id)

@@ -38,6 +38,7 @@ from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 log = logging.getLogger("ubc.mocks")
 
 MAX_BODY_BYTES = 1024 * 1024
+REPLAY_PURGE_AT = 4096  # remembered signatures before the expired ones are dropped
 STRAY = "stray"  # the transcript note of a request that reached no endpoint
 STRAY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -306,7 +307,9 @@ class Inbox:
             now = time.time()
             if header.signature in self._seen:
                 return self._unauthorized("replayed request: this signature was already used"), None
-            self._seen = {s: e for s, e in self._seen.items() if e + self.policy.skew_s >= now}
+            if len(self._seen) > REPLAY_PURGE_AT:  # purge in batches, not per request
+                self._seen = {s: e for s, e in self._seen.items()
+                              if e + self.policy.skew_s >= now}
             self._seen[header.signature] = header.expires
         return None, doc
 

@@ -15,7 +15,6 @@ The driver-facing `/v1` client API will sit on top of this class, calling the sa
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,9 +194,8 @@ class ReferenceBap:
     async def wait_callback(self, call: Call, timeout: float | None = None) -> Exchange | None:
         """The callback answering `call`, waiting at most `timeout` (default: the ttl)."""
         expected = envelope.CALLBACK_OF[call.action]
-        call.callback_exchange = await asyncio.to_thread(
-            self.transcript.wait_for, _answers(call, expected),
-            self.ttl_s if timeout is None else timeout)
+        call.callback_exchange = await self.transcript.wait_for_async(
+            _answers(call, expected), self.ttl_s if timeout is None else timeout)
         return call.callback_exchange
 
     async def wait_unsolicited(self, transaction_id: str, action: str, *, after: float = 0.0,
@@ -214,8 +212,8 @@ class ReferenceBap:
                     and exchange.message_id not in ours and exchange.mono_time >= after
                     and exchange.status == 200
                     and (predicate is None or predicate(exchange.json())))
-        return await asyncio.to_thread(self.transcript.wait_for, matches,
-                                       self.ttl_s if timeout is None else timeout)
+        return await self.transcript.wait_for_async(
+            matches, self.ttl_s if timeout is None else timeout)
 
     # -- the UBC steps -------------------------------------------------------------------------
 
