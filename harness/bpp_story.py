@@ -75,10 +75,15 @@ class BppStory:
             and e.mono_time >= since and e.url.startswith(self.j.candidate.uri))
         for exchange in forwarded:
             self.j.add(timing.answered(exchange))
+        candidate_id = self.j.candidate.subscriber_id
+
+        def from_candidate(e: Exchange) -> bool:
+            context = _get(e.json(), "context")
+            return _get(context, "bpp_id") == candidate_id or \
+                candidate_id in (e.header("authorization") or "")
         answers = cert.network.transcript.find(
             lambda e: e.direction == INBOUND and e.party == "cds" and e.action == "on_discover"
-            and e.mono_time >= since and e.header("authorization") is not None
-            and self.j.candidate.subscriber_id in (e.header("authorization") or ""))
+            and e.mono_time >= since and from_candidate(e))
         for exchange in answers:
             self.j.add(self.j.message_findings(exchange, "on_discover"))
 
@@ -130,6 +135,10 @@ class BppStory:
         """Discover the candidate's catalog and pick an item (a CCS2 one when asked); with
         `fresh=False` a catalog an earlier scenario discovered is reused."""
         cached = self.j.cert.catalog
+        if not fresh and cached is None and self.j.cert.catalog_failed:
+            self.j.add([Finding("UBC-TIME-003", "the candidate's catalog never reached the BAP "
+                                f"through the CDS (first tried in {self.j.cert.catalog_failed})")])
+            self.j.assert_clean()
         if not fresh and cached is not None:
             self.catalog = cached
             items = [i for i in cached.get("beckn:items") or [] if isinstance(i, dict)]
@@ -140,6 +149,7 @@ class BppStory:
         chosen = [i for i in items if connector is None or
                   _get(i, "beckn:itemAttributes", "connectorType") == connector]
         if not chosen:
+            self.j.cert.catalog_failed = self.j.cert.catalog_failed or self.j.scenario
             self.j.add([Finding("UBC-TIME-003", "the candidate's catalog did not reach the BAP "
                                 "through the CDS" + (f" with a {connector} item" if connector
                                                      else ""),
@@ -201,14 +211,15 @@ class BppStory:
     # -- ordering -------------------------------------------------------------------------------
 
     def _slot(self, *, immediate: bool = False) -> tuple[str, str]:
-        """The scenario's slot: one that starts now for a driver on the way, else one later
-        today; each scenario books its own hours, so scenarios never collide."""
+        """The scenario's slot: one that starts now for a driver on the way, else one on the
+        run's future day; each scenario books its own hours, so scenarios never collide."""
         if "slot" not in self.j.marks:
             now = datetime.now(UTC).replace(second=0, microsecond=0)
             if immediate:
                 start, end = now - timedelta(minutes=5), now + timedelta(hours=2)
             else:
-                start = now + timedelta(hours=3 + 2 * self.j.cert.journeys.index(self.j))
+                start = self.j.cert.slot_base + timedelta(
+                    hours=2 * self.j.cert.journeys.index(self.j))
                 end = start + timedelta(hours=1)
             self.j.marks["slot"] = (_iso(start), _iso(end))
         start_text, end_text = self.j.marks["slot"]

@@ -11,9 +11,11 @@ order id stability, near-miss callbacks.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -63,7 +65,12 @@ class Certification:
         self.schemas = schemas.load()
         self.catalog_item_ids: set[str] = set()
         self.catalog: dict[str, Any] | None = None  # the candidate's, once discovered
+        self.catalog_failed = ""  # the scenario whose discovery found no catalog, if any
         self.transport_failures = 0  # consecutive requests the candidate did not answer
+        # Future slots of this run start on a random day, so repeated runs against one
+        # long-running candidate do not collide with the bookings of earlier runs.
+        today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        self.slot_base = today + timedelta(days=secrets.randbelow(90) + 1)
 
     @property
     def candidate_gone(self) -> bool:

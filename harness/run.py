@@ -196,6 +196,10 @@ def _certify(args: argparse.Namespace, cand: candidate_module.Candidate, network
     pytest_args = [
         str(STEPS_DIR / "bpp.py"), "-c", str(STEPS_DIR / "pytest.ini"),
         "--rootdir", str(STEPS_DIR), "-p", "no:cacheprovider", "-q", "--no-header",
+        # Only the plugins a run needs: autoloading every installed one (schemathesis,
+        # hypothesis...) and rewriting their asserts costs seconds per run.
+        "--disable-plugin-autoload", "-p", "pytest_bdd.plugin", "-p", "allure_pytest.plugin",
+        "--assert=plain",
         f"--junitxml={run_dir / 'junit.xml'}", f"--alluredir={run_dir / 'allure-results'}",
     ]
     if args.tags:

@@ -1,0 +1,34 @@
+"""Self-test: the reference BPP, run as its own process, is certified; with each fault switch
+it is not, and that fault's rule is among the findings."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.fault_matrix import CLEAN, Row, run_matrix, table
+from mocks.bpp import FAULTS
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def matrix() -> dict[str, Row]:
+    rows = run_matrix({name: fault.rule for name, fault in FAULTS.items()})
+    print("\n" + table(rows))
+    return {row.fault: row for row in rows}
+
+
+def test_the_clean_reference_bpp_is_certified(matrix: dict[str, Row]) -> None:
+    clean = matrix[CLEAN].result
+    assert clean.exit_code == 0, clean.output[-3000:]
+    assert clean.report["verdict"] == "certified"
+    assert clean.report["summary"]["errors"] == 0
+    assert clean.report["summary"]["not_evaluated"] == 0
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_is_detected_with_its_rule(fault: str, matrix: dict[str, Row]) -> None:
+    row = matrix[fault]
+    assert row.result.exit_code == 1, row.result.output[-3000:]
+    assert row.rule in row.result.error_rules, (
+        f"{fault}: expected {row.rule}, found {sorted(row.result.error_rules)}")
