@@ -16,6 +16,7 @@ from harness.beckn import envelope
 from harness.beckn.order import Buyer, Fulfillment, Order, order_status, session_status
 from harness.certification import Journey, NotEvaluated
 from harness.checks import consistency, state, timing
+from harness.checks import context as context_checks
 from harness.findings import NOT_EVALUATED, Finding
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
@@ -67,23 +68,38 @@ class BppStory:
         return catalogs
 
     def _check_candidate_on_discover(self, since: float) -> None:
-        """The candidate's own on_discover reached the CDS (fan-out): check it like any
-        callback. A candidate that published its catalog instead has none to check."""
+        """The CDS forwarded the discover to the candidate (fan-out): judge that exchange and
+        the candidate's on_discover like any request and callback. A candidate that published
+        its catalog instead has none to judge."""
         cert = self.j.cert
-        forwarded = cert.network.transcript.find(
+        transcript = cert.network.transcript
+        forwarded = transcript.find(
             lambda e: e.direction == OUTBOUND and e.party == "cds" and e.action == "discover"
             and e.mono_time >= since and e.url.startswith(self.j.candidate.uri))
-        for exchange in forwarded:
-            self.j.add(timing.answered(exchange))
         candidate_id = self.j.candidate.subscriber_id
 
         def from_candidate(e: Exchange) -> bool:
             context = _get(e.json(), "context")
             return _get(context, "bpp_id") == candidate_id or \
                 candidate_id in (e.header("authorization") or "")
-        answers = cert.network.transcript.find(
+        answers = transcript.find(
             lambda e: e.direction == INBOUND and e.party == "cds" and e.action == "on_discover"
             and e.mono_time >= since and from_candidate(e))
+        every_forward = {e.message_id for e in transcript.find(
+            lambda e: e.direction == OUTBOUND and e.party == "cds" and e.action == "discover")}
+        for request in forwarded:
+            if request.status is None and request.error is None:
+                continue  # the CDS is still waiting for the answer: nothing to judge yet
+            self.j.add(timing.answered(request))
+            later = [a for a in answers if a.mono_time >= request.mono_time]
+            mine = [a for a in later if a.message_id == request.message_id
+                    and a.transaction_id == request.transaction_id] or [
+                a for a in later if a.message_id not in every_forward - {request.message_id}
+                and (a.message_id == request.message_id
+                     or a.transaction_id == request.transaction_id)]
+            if mine and request.status is not None and request.status < 300:
+                self.j.add(timing.callback_within_ttl(request, mine[:1], cert.ttl_s))
+                self.j.add(context_checks.callback_echoes_request(request, mine[0]))
         for exchange in answers:
             self.j.add(self.j.message_findings(exchange, "on_discover"))
 
@@ -104,7 +120,16 @@ class BppStory:
                     and bool(self._candidate_catalogs(started, [exchange])))
         # The candidate is the only BPP of the certification network: its first catalog is
         # the answer; waiting longer would only slow every run down.
-        self.j.cert.network.transcript.wait_for(carries_candidate_catalog, self.j.cert.ttl_s)
+        transcript = self.j.cert.network.transcript
+        if transcript.wait_for(carries_candidate_catalog, self.j.cert.ttl_s) is None:
+            # No catalog: give a late or malformed on_discover of the candidate the time to
+            # reach the CDS, so it is judged (late, wrong ids, bad signature) rather than missed.
+            candidate_id = self.j.candidate.subscriber_id
+            transcript.wait_for(
+                lambda e: e.direction == INBOUND and e.party == "cds"
+                and e.action == "on_discover" and e.mono_time >= started
+                and _get(_get(e.json(), "context"), "bpp_id") == candidate_id,
+                min(self.j.cert.ttl_s, 5.0))
         catalogs = self._candidate_catalogs(started)
         self._check_candidate_on_discover(started)
         items = [i for c in catalogs for i in c.get("beckn:items") or [] if isinstance(i, dict)]

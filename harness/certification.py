@@ -269,11 +269,20 @@ class Journey:
     def unsolicited(self, action: str, predicate: Callable[[Any], bool] | None = None,
                     after: float | None = None) -> Exchange | None:
         """Wait (bounded by the ttl) for an unsolicited callback of this transaction."""
-        bap = self.cert.bap
         since = self.started_mono if after is None else after
-        exchange = self.cert.run(bap.wait_unsolicited(
-            self.transaction_id, action, after=since, timeout=self.cert.ttl_s,
-            predicate=predicate))
+        # Our requests this callback action answers; any other message_id is unsolicited,
+        # including one that wrongly reuses the id of another request (UBC-CTX-014).
+        answered_by_it = {c.message_id for c in self.calls
+                          if envelope.CALLBACK_OF.get(c.action) == action}
+        transaction_id = self.transaction_id
+
+        def matches(e: Exchange) -> bool:
+            return (e.direction == INBOUND and e.party == "bap" and e.action == action
+                    and e.transaction_id == transaction_id and e.mono_time >= since
+                    and e.message_id not in answered_by_it and e.status is not None
+                    and (predicate is None or predicate(e.json())))
+        exchange = self.cert.run(self.cert.network.transcript.wait_for_async(
+            matches, self.cert.ttl_s))
         if exchange is None:
             self.add([Finding("UBC-TIME-003", f"no unsolicited {action} of transaction "
                               f"{self.transaction_id} arrived within {self.cert.ttl_s:g} s")])
@@ -338,6 +347,9 @@ def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
         if len(answers) > refusal.callbacks:
             rule = "UBC-SIG-016" if refusal.callbacks else (
                 "UBC-SCH-011" if request.status == 400 else "UBC-SIG-013")
+            if refusal.callbacks and all(a.request_body == answers[0].request_body
+                                         for a in answers):
+                rule = "UBC-TIME-004"  # the same callback sent twice, not an answer to the replay
             findings.append((refusal.scenario, Finding(
                 rule, f"{len(answers)} {answers[0].action} callback(s) answered a request the "
                 f"BPP had to refuse", expected=refusal.callbacks, actual=len(answers),

@@ -91,8 +91,12 @@ class Transaction:
     id: str
     bpp_id: str | None = None
     bpp_uri: str | None = None
-    message_ids: set[str] = field(default_factory=set)  # requests we sent
-    answered: set[str] = field(default_factory=set)  # requests that got their callback
+    requests: dict[str, str] = field(default_factory=dict)  # message_id -> action we sent
+    answered: set[str] = field(default_factory=set)  # requests whose callback arrived
+
+    @property
+    def message_ids(self) -> set[str]:
+        return set(self.requests)
 
 
 class ReferenceBap:
@@ -125,11 +129,17 @@ class ReferenceBap:
             message_id = context.get("message_id")
             if transaction is None:
                 return f"unknown transaction_id {context.get('transaction_id')!r}"
-            if message_id in transaction.message_ids:
-                if message_id in transaction.answered and action != "on_discover":
-                    return f"duplicate {action} for message_id {message_id!r}"
-                transaction.answered.add(message_id)
-                return None
+            if message_id in transaction.requests:
+                expected = envelope.CALLBACK_OF[transaction.requests[message_id]]
+                if action == expected:
+                    if message_id in transaction.answered and action != "on_discover":
+                        return f"duplicate {action} for message_id {message_id!r}"
+                    transaction.answered.add(message_id)
+                    return None
+                if action in UNSOLICITED:
+                    return None  # unsolicited, wrongly reusing an id: judged by the harness
+                return (f"{action} does not answer request {message_id!r}, which was a "
+                        f"{transaction.requests[message_id]}")
             if action in UNSOLICITED:
                 return None
             return f"{action} answers no request: unknown message_id {message_id!r}"
@@ -168,7 +178,7 @@ class ReferenceBap:
                                      "/EvChargingService/v1/context.jsonld"]
         ctx.update(context_overrides)
         with self._lock:
-            transaction.message_ids.add(ctx["message_id"])
+            transaction.requests[ctx["message_id"]] = action
             if bpp_uri and action != "discover":
                 transaction.bpp_id, transaction.bpp_uri = bpp_id, bpp_uri
         return {"context": ctx, "message": message}
