@@ -1,47 +1,56 @@
-"""`ubc-cert demo`: an end-to-end tour of what the harness can do today.
+"""`ubc-cert demo`: certify the bundled reference BPP end to end, then show a fault caught.
 
-Until BPP certification lands, the demo exercises the protocol kernel end to end: it makes a
-key, signs an official example exactly as it would travel, verifies the signature, shows how a
-tampered body is caught, and validates the bundled official examples.
+The reference BPP runs as its own process (`ubc-cert reference bpp`), exactly as an
+implementer's server would; `ubc-cert run` certifies it against every UBC user story on a mock
+network of real loopback servers. A second run switches one fault on and must fail with that
+fault's rule.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import tempfile
 from pathlib import Path
 
-from harness import schemas, validation
-from harness.beckn import signing
+from harness.selftest import SelfTestResult, certify_reference
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ubc-examples"
+DEMO_FAULT = "bad-callback-signature"
+
+
+def _summary(title: str, result: SelfTestResult) -> None:
+    report = result.report
+    summary = report.get("summary", {})
+    print(f"\n{title}")
+    print(f"  verdict:   {str(report.get('verdict', 'no report')).upper()} "
+          f"(exit {result.exit_code}, {result.wall_s:.1f} s including server start)")
+    if summary:
+        print(f"  scenarios: {summary['passed']} passed, {summary['failed']} failed, "
+              f"{summary['not_evaluated']} not evaluated")
+        print(f"  findings:  {summary['errors']} error(s), {summary['warnings']} warning(s)"
+              + (f"; rules broken: {', '.join(summary['rules'])}" if summary["rules"] else ""))
+    for finding in report.get("findings", [])[:3]:
+        if finding.get("severity") == "error":
+            print(f"    {finding['rule']} {finding['message'][:110]}")
+    if result.report_path is not None:
+        run_dir = result.report_path.parent
+        print(f"  reports:   {run_dir}/  (report.json, junit.xml, allure-results/, "
+              "transcript.ndjson)")
+    else:
+        print(result.output[-2000:])
 
 
 def run(args: argparse.Namespace) -> int:
-    print("ubc-conformance demo: protocol kernel (signing, schemas, rules)\n")
-    keys = signing.KeyPair.generate("demo-bap.example.com", "demo-key-1")
-    signer = signing.Signer.from_keypair(keys)
-    example = EXAMPLES / "03_select" / "ev-charging-select.json"
-    body = example.read_bytes()
-    header = signer.sign(body)
-    print(f"1. signed {example.name} ({len(body)} bytes) as {keys.subscriber_id}:")
-    print(f"   Authorization: {header[:110]}...")
-    public = keys.signing_public_key
-    print(f"2. verify as received:          {signing.verify(body, header, public)}")
-    tampered = body.replace(b'"unitQuantity": 2.5', b'"unitQuantity": 25')
-    print(f"3. verify with one byte more:   {signing.verify(tampered, header, public)}")
-    reserialised = json.dumps(json.loads(body), separators=(",", ":")).encode()
-    print(f"4. verify a re-serialised body: {signing.verify(reserialised, header, public)}")
-
-    validator = validation.Validator(schemas.load())
-    results = [validator.check(item) for item in validation.iter_items([str(EXAMPLES)])]
-    errors = sum(r.errors for r in results)
-    warnings = sum(r.warnings for r in results)
-    print(f"5. validated {len(results)} official UBC examples: {errors} error(s), "
-          f"{warnings} compatibility warning(s) for the known defects of the examples")
-    rules_hit = sorted({f.rule for r in results for f in r.findings})
-    if rules_hit:
-        print(f"   warnings under: {', '.join(rules_hit)}")
-    print("\nVerdict: protocol kernel OK" if errors == 0 else "\nVerdict: FAILED")
-    print("BPP certification against the mock network is not built yet; see the README.")
-    return 0 if errors == 0 else 1
+    report_dir = Path(args.report_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="ubc-demo-") as tmp:
+        print("ubc-conformance demo: certifying the reference BPP (TSD user stories, "
+              "security, corner cases) against the mock network...")
+        clean = certify_reference(Path(tmp) / "clean", report_dir=report_dir)
+        _summary("1. reference BPP, as shipped", clean)
+        faulty = certify_reference(Path(tmp) / "fault", (DEMO_FAULT,), report_dir=report_dir)
+        _summary(f"2. reference BPP with the fault switch {DEMO_FAULT!r} "
+                 "(it corrupts its callback signatures)", faulty)
+    caught = faulty.exit_code == 1 and "UBC-SIG-009" in faulty.error_rules
+    ok = clean.exit_code == 0 and caught
+    print("\nDemo " + ("passed: the conforming BPP is certified and the faulty one is caught "
+                      "with UBC-SIG-009." if ok else "FAILED: see the reports above."))
+    return 0 if ok else 1

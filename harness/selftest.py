@@ -30,6 +30,7 @@ class SelfTestResult:
     report: dict[str, Any]
     wall_s: float
     output: str
+    report_path: Path | None = None
 
     @property
     def error_rules(self) -> set[str]:
@@ -70,9 +71,13 @@ def _wait_listening(port: int, process: subprocess.Popen[str], bound: float) -> 
 
 
 def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str = "PT2S",
-                      tags: str | None = None, timeout: float = 180.0) -> SelfTestResult:
-    """Start `ubc-cert reference bpp` (with `faults`), certify it with `ubc-cert run`, stop it."""
+                      tags: str | None = None, timeout: float = 180.0,
+                      report_dir: Path | None = None) -> SelfTestResult:
+    """Start `ubc-cert reference bpp` (with `faults`), certify it with `ubc-cert run`, stop it.
+    Reports go to `report_dir` (default: `workdir/reports`)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    report_dir = report_dir or workdir / "reports"
+    already = set(report_dir.glob("*/report.json"))
     base = free_port_base()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -91,7 +96,7 @@ def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str =
     try:
         _wait_listening(reference_port, reference, START_BOUND_S)
         run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
-               str(candidate), "--report-dir", str(workdir / "reports"), "--ttl", ttl,
+               str(candidate), "--report-dir", str(report_dir), "--ttl", ttl,
                "--port-base", str(base), "--wait", "10"]
         if tags:
             run += ["--tags", tags]
@@ -105,7 +110,9 @@ def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str =
             reference.kill()
             reference.wait(5)
     wall = time.monotonic() - started
-    reports = sorted((workdir / "reports").glob("*/report.json"))
+    reports = sorted(set(report_dir.glob("*/report.json")) - already)
     report = json.loads(reports[-1].read_text()) if reports else {}
-    return SelfTestResult(tuple(faults), done.returncode, report, wall,
-                          done.stdout + done.stderr)
+    result = SelfTestResult(tuple(faults), done.returncode, report, wall,
+                            done.stdout + done.stderr)
+    result.report_path = reports[-1] if reports else None
+    return result
