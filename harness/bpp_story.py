@@ -90,7 +90,15 @@ class BppStory:
         for request in forwarded:
             if request.status is None and request.error is None:
                 continue  # the CDS is still waiting for the answer: nothing to judge yet
-            self.j.add(timing.answered(request))
+            problems = timing.answered(request)
+            self.j.add(problems)
+            if not problems and (request.status is None or request.status >= 300
+                                 or envelope.ack_status(request.response_json()) != "ACK"):
+                self.j.add([Finding("UBC-SCH-013", f"the discover the CDS forwarded was "
+                                    f"refused: HTTP {request.status} "
+                                    f"{request.response_body[:200].decode('utf-8', 'replace')}",
+                                    expected="200 ACK", actual=request.status,
+                                    evidence=[request.id])])
             later = [a for a in answers if a.mono_time >= request.mono_time]
             mine = [a for a in later if a.message_id == request.message_id
                     and a.transaction_id == request.transaction_id] or [

@@ -22,7 +22,7 @@ ON_CONFIRM = json.loads((EXAMPLES / "08_00_on_confirm" / "ev-charging-on_confirm
 ON_TRACK = json.loads((EXAMPLES / "12_on_track" / "ev-charging-on_track.json").read_text())
 
 
-def exchange(doc: Any, *, direction: str = INBOUND, at: float = 0.0, status: int = 200,
+def exchange(doc: Any, *, direction: str = INBOUND, at: float = 0.0, status: int | None = 200,
              response: bytes = b'{"message":{"ack":{"status":"ACK"}}}',
              latency: float | None = 0.01, error: str | None = None,
              headers: dict[str, str] | None = None) -> Exchange:
@@ -82,9 +82,11 @@ def test_unsolicited_needs_a_new_message_id() -> None:
 # -- timing -------------------------------------------------------------------------------------
 
 def test_unreachable_and_non_json_answers() -> None:
-    refused = exchange(SELECT, direction=OUTBOUND, status=0, error="ConnectError: refused",
+    refused = exchange(SELECT, direction=OUTBOUND, status=None, error="ConnectError: refused",
                        latency=None)
     assert rules(timing.answered(refused)) == ["UBC-TIME-006"]
+    huge = exchange(SELECT, direction=OUTBOUND, error="answer larger than 1048576 bytes")
+    assert rules(timing.answered(huge)) == ["UBC-SCH-012"]
     html = exchange(SELECT, direction=OUTBOUND, response=b"<html>502 Bad Gateway</html>")
     assert rules(timing.answered(html)) == ["UBC-TIME-007"]
     assert timing.answered(exchange(SELECT, direction=OUTBOUND)) == []

@@ -52,6 +52,12 @@ class Hostile:
         if self.mode == "huge":
             return Response(b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}',
                             media_type="application/json")
+        if self.mode == "nack-all":
+            return Response(json.dumps(envelope.nack("30000", "refused")).encode(), 400,
+                            media_type="application/json")
+        if self.mode == "401-without-challenge":
+            return Response(json.dumps(envelope.nack("10001", "no")).encode(), 401,
+                            media_type="application/json")
         if self.mode == "silent":
             try:
                 await asyncio.sleep(60)
@@ -132,7 +138,11 @@ def rules(report: dict[str, Any]) -> set[str]:
     ("goes-down", "security", {"UBC-TIME-006", "UBC-SIG-013"}),
     ("storm", "security", {"UBC-SIG-013"}),
     ("html", "walk_in", {"UBC-TIME-007"}),
-], indirect=["hostile"], ids=["html", "10MB", "silent", "goes-down", "storm", "html-fanout"])
+    ("ack-all", "security", {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
+    ("nack-all", "walk_in", {"UBC-SCH-013"}),
+    ("401-without-challenge", "security", {"UBC-SIG-014"}),
+], indirect=["hostile"], ids=["html", "10MB", "silent", "goes-down", "storm", "html-fanout",
+                              "acks-everything", "refuses-valid", "no-challenge"])
 def test_hostile_candidate_is_not_certified_with_findings(
     hostile: tuple[Hostile, str], tags: str, expected: set[str], tmp_path: Path,
 ) -> None:
