@@ -88,11 +88,20 @@ def load_private_key(b64: str) -> SigningKey:
     )
 
 
+_PUBLIC_KEYS: dict[str, VerifyKey] = {}  # decoded once: verification is the hot path
+
+
 def load_public_key(b64: str) -> VerifyKey:
+    key = _PUBLIC_KEYS.get(b64)
+    if key is not None:
+        return key
     raw = _b64decode(b64, "public key")
     if len(raw) != 32:
         raise InvalidKey(f"public key decodes to {len(raw)} bytes; expected 32")
-    return VerifyKey(raw)
+    key = VerifyKey(raw)
+    if len(_PUBLIC_KEYS) < 4096:
+        _PUBLIC_KEYS[b64] = key
+    return key
 
 
 @dataclass(frozen=True)
@@ -357,7 +366,7 @@ def verify(
             header,
         )
     try:
-        signature = base64.b64decode(header.signature, validate=True)
+        signature = binascii.a2b_base64(header.signature, strict_mode=True)
     except (binascii.Error, ValueError):
         return Verification(MALFORMED_HEADER, "signature is not valid base64", header)
     if len(signature) != 64:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.beckn.envelope import BECKN_005_CODES
 from harness.findings import Finding
 
 TSD_PRICE_COMPONENTS = frozenset({"UNIT", "FEE", "SURCHARGE", "DISCOUNT"})
@@ -100,8 +101,6 @@ def context_uses_rc_names(doc: dict[str, Any]) -> list[Finding]:
 
 def error_code_is_beckn_005(doc: dict[str, Any]) -> list[Finding]:
     """UBC-SCH-104: a business error in a callback (or a NACK) uses a BECKN-005 code."""
-    from harness.beckn.envelope import BECKN_005_CODES
-
     error = doc.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     if code is None or code in BECKN_005_CODES:
