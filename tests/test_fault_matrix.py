@@ -8,7 +8,8 @@ import pytest
 from harness.fault_matrix import CLEAN, Row, run_matrix, table
 from mocks.bpp import FAULTS
 
-pytestmark = [pytest.mark.network, pytest.mark.slow]
+# The matrix (a dozen and more certification runs, two at a time) is built once for the module.
+pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
