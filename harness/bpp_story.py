@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.beckn import envelope
-from harness.beckn.order import Buyer, Fulfillment, Order, order_status, session_status
+from harness.beckn.order import (
+    Buyer,
+    Fulfillment,
+    Order,
+    dig,
+    order_status,
+    session_status,
+)
 from harness.certification import Journey, NotEvaluated
 from harness.checks import consistency, state, timing
 from harness.checks import context as context_checks
@@ -29,13 +36,6 @@ def order_transaction(story: BppStory) -> str:
     """The transaction the story's order was placed in (the first of its journey)."""
     return story.j.transaction_ids[0]
 
-
-def _get(obj: Any, *path: str) -> Any:
-    for part in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
 
 
 class BppStory:
@@ -61,7 +61,7 @@ class BppStory:
                 and e.mono_time >= since)
         catalogs = []
         for exchange in exchanges:
-            for catalog in _get(exchange.json(), "message", "catalogs") or []:
+            for catalog in dig(exchange.json(), "message", "catalogs") or []:
                 if isinstance(catalog, dict) and \
                         catalog.get("beckn:bppId") == self.j.candidate.subscriber_id:
                     catalogs.append(catalog)
@@ -79,8 +79,8 @@ class BppStory:
         candidate_id = self.j.candidate.subscriber_id
 
         def from_candidate(e: Exchange) -> bool:
-            context = _get(e.json(), "context")
-            return _get(context, "bpp_id") == candidate_id or \
+            context = dig(e.json(), "context")
+            return dig(context, "bpp_id") == candidate_id or \
                 candidate_id in (e.header("authorization") or "")
         answers = transcript.find(
             lambda e: e.direction == INBOUND and e.party == "cds" and e.action == "on_discover"
@@ -136,7 +136,7 @@ class BppStory:
             transcript.wait_for(
                 lambda e: e.direction == INBOUND and e.party == "cds"
                 and e.action == "on_discover" and e.mono_time >= started
-                and _get(_get(e.json(), "context"), "bpp_id") == candidate_id,
+                and dig(dig(e.json(), "context"), "bpp_id") == candidate_id,
                 min(self.j.cert.ttl_s, 5.0))
         catalogs = self._candidate_catalogs(started)
         self._check_candidate_on_discover(started)
@@ -180,7 +180,7 @@ class BppStory:
             if self.catalog is not None:
                 self.j.cert.catalog = self.catalog
         chosen = [i for i in items if connector is None or
-                  _get(i, "beckn:itemAttributes", "connectorType") == connector]
+                  dig(i, "beckn:itemAttributes", "connectorType") == connector]
         if not chosen:
             self.j.cert.catalog_failed = self.j.cert.catalog_failed or self.j.scenario
             self.j.add([Finding("UBC-TIME-003", "the candidate's catalog did not reach the BAP "
@@ -195,7 +195,7 @@ class BppStory:
     def discover_by_qr(self) -> None:
         self.find_any_item()
         assert self.item is not None
-        qr = _get(self.item, "beckn:itemAttributes", "qrIdentifier")
+        qr = dig(self.item, "beckn:itemAttributes", "qrIdentifier")
         if not isinstance(qr, str):
             self.j.add([Finding("UBC-SCH-004", "the candidate's item has no qrIdentifier to "
                                 "scan", path="/beckn:itemAttributes/qrIdentifier")])
@@ -212,7 +212,7 @@ class BppStory:
             self.j.add([Finding("UBC-CONS-005", f"discover by QR {self.j.marks.get('qr')!r} "
                                 "did not list the scanned charger", expected=wanted,
                                 actual=[i.get("beckn:id") for i in items])])
-        if self.offer is None or not isinstance(_get(self.offer, "beckn:price", "value"),
+        if self.offer is None or not isinstance(dig(self.offer, "beckn:price", "value"),
                                                 int | float):
             self.j.add([Finding("UBC-CONS-005", f"no offer with a price for item {wanted!r}",
                                 expected="an offer listing the item")])
@@ -220,7 +220,7 @@ class BppStory:
     def discover_ccs2_nearby(self) -> None:
         self.find_any_item(connector="CCS2")
         assert self.item is not None
-        geo = _get(self.item, "beckn:itemAttributes", "chargingStation", "serviceLocation",
+        geo = dig(self.item, "beckn:itemAttributes", "chargingStation", "serviceLocation",
                    "geo", "coordinates")
         spatial = None
         if isinstance(geo, list) and len(geo) == 2:
@@ -236,7 +236,7 @@ class BppStory:
 
     def ccs2_listed(self) -> None:
         items = self.j.marks.get("nearby") or []
-        if not any(_get(i, "beckn:itemAttributes", "connectorType") == "CCS2" for i in items):
+        if not any(dig(i, "beckn:itemAttributes", "connectorType") == "CCS2" for i in items):
             self.j.add([Finding("UBC-CONS-005", "discover for CCS2 chargers within 10 km in the "
                                 "time window listed none of the candidate's",
                                 expected="a CCS2 item", actual=len(items))])
@@ -261,11 +261,11 @@ class BppStory:
     def new_order(self, *, kwh: float | None = None, money: float | None = None,
                   slot: tuple[str, str] | None = None) -> Order:
         assert self.item is not None
-        price = _get(self.offer, "beckn:price", "value")
+        price = dig(self.offer, "beckn:price", "value")
         unit_price = float(price) if isinstance(price, int | float) else None
         if money is not None and unit_price:
             kwh = round(money / unit_price, 2)
-        provider = _get(self.item, "beckn:provider", "beckn:id") or \
+        provider = dig(self.item, "beckn:provider", "beckn:id") or \
             (self.offer or {}).get("beckn:provider") or self.j.candidate.subscriber_id
         order = Order(seller=str(provider), item_id=str(self.item.get("beckn:id")),
                       buyer=self.buyer, quantity_kwh=kwh, offer=self.offer,
@@ -289,7 +289,7 @@ class BppStory:
 
     def quote_created(self) -> None:
         self._expect_step("on_select")
-        quoted = Order.from_beckn(_get(self._last_doc(), "message", "order"))
+        quoted = Order.from_beckn(dig(self._last_doc(), "message", "order"))
         if not quoted.components:
             self.j.add([Finding("UBC-SCH-004", "on_select carries no quote breakup",
                                 path="/message/order/beckn:orderValue/components",
@@ -308,7 +308,7 @@ class BppStory:
     def payment_requested(self) -> None:
         self._expect_step("on_init")
         doc = self._last_doc()
-        amount = _get(doc, "message", "order", "beckn:payment", "beckn:amount", "value")
+        amount = dig(doc, "message", "order", "beckn:payment", "beckn:amount", "value")
         assert self.j.order is not None
         if not isinstance(amount, int | float) or abs(amount - self.j.order.total) > 0.01:
             self.j.add([Finding("UBC-CONS-004", "on_init asks for a payment other than the "
@@ -316,7 +316,7 @@ class BppStory:
                                 expected=self.j.order.total, actual=amount,
                                 evidence=self._evidence())])
         self._keep_terms()
-        payment = Order.from_beckn(_get(doc, "message", "order"))
+        payment = Order.from_beckn(dig(doc, "message", "order"))
         self.j.marks["paid"] = self.j.order.total if payment else None
 
     def pay(self) -> None:
@@ -326,7 +326,7 @@ class BppStory:
     def payment_completed_notice(self) -> None:
         exchange = self.j.unsolicited("on_status", after=self.j.marks.get("paid_at"),
                                       predicate=lambda d: order_status(
-                                          _get(d, "message", "order")) is not None)
+                                          dig(d, "message", "order")) is not None)
         if exchange is not None:
             self.last = exchange
             self.j.add(state.step_states("payment_done", exchange))
@@ -342,7 +342,7 @@ class BppStory:
 
     def confirmed(self) -> None:
         self._expect_step("on_confirm")
-        order_id = _get(self._last_doc(), "message", "order", "beckn:id")
+        order_id = dig(self._last_doc(), "message", "order", "beckn:id")
         if not isinstance(order_id, str) or not order_id:
             self.j.add([Finding("UBC-SCH-004", "on_confirm gives the order no id",
                                 path="/message/order/beckn:id", evidence=self._evidence())])
@@ -363,9 +363,9 @@ class BppStory:
 
     def connector_preparing(self) -> None:
         self._expect_step("on_status_before_start")
-        attributes = _get(self._last_doc(), "message", "order", "beckn:fulfillment",
+        attributes = dig(self._last_doc(), "message", "order", "beckn:fulfillment",
                           "beckn:deliveryAttributes")
-        status = _get(attributes, "connectorStatus")
+        status = dig(attributes, "connectorStatus")
         if status != "PREPARING":
             self.j.add([Finding("UBC-STATE-004", "on_status after plug-in does not show the "
                                 "connector PREPARING",
@@ -409,13 +409,13 @@ class BppStory:
 
     def tracked(self) -> None:
         self._expect_step("on_track")
-        fulfillment = _get(self._last_doc(), "message", "order", "beckn:fulfillment")
-        telemetry = _get(fulfillment, "beckn:deliveryAttributes", "chargingTelemetry")
+        fulfillment = dig(self._last_doc(), "message", "order", "beckn:fulfillment")
+        telemetry = dig(fulfillment, "beckn:deliveryAttributes", "chargingTelemetry")
         if not isinstance(telemetry, list) or not telemetry:
             self.j.add([Finding("UBC-STATE-004", "on_track carries no chargingTelemetry",
                                 path="/message/order/beckn:fulfillment/beckn:deliveryAttributes"
                                 "/chargingTelemetry", evidence=self._evidence())])
-        url = _get(fulfillment, "trackingAction", "target", "url")
+        url = dig(fulfillment, "trackingAction", "target", "url")
         if not isinstance(url, str):
             self.j.add([Finding("UBC-STATE-004", "on_track carries no tracking URL",
                                 path="/message/order/beckn:fulfillment/trackingAction",
@@ -436,14 +436,14 @@ class BppStory:
     def _bill_matches(self, exchange: Exchange) -> None:
         """UBC-CONS-006 on a final bill: UNIT components = metered energy x quoted tariff.
         The metered energy is the last ENERGY telemetry the bill carries, else its quantity."""
-        order = _get(exchange.json(), "message", "order")
+        order = dig(exchange.json(), "message", "order")
         energy: Any = None
-        telemetry = _get(order, "beckn:fulfillment", "beckn:deliveryAttributes",
+        telemetry = dig(order, "beckn:fulfillment", "beckn:deliveryAttributes",
                          "chargingTelemetry")
         for sample in telemetry if isinstance(telemetry, list) else []:
-            for metric in _get(sample, "metrics") or []:
-                if _get(metric, "name") == "ENERGY":
-                    energy = _get(metric, "value")
+            for metric in dig(sample, "metrics") or []:
+                if dig(metric, "name") == "ENERGY":
+                    energy = dig(metric, "value")
         if not isinstance(energy, int | float):
             energy = Order.from_beckn(order).quantity_kwh
         price = self.j.order.unit_price if self.j.order else None
@@ -476,7 +476,7 @@ class BppStory:
 
     def rating_received(self) -> None:
         doc = self._last_doc()
-        message = _get(doc, "message")
+        message = dig(doc, "message")
         if not isinstance(message, dict) or not any(
                 k in message for k in ("received", "aggregate", "feedbackForm")):
             self.j.add([Finding("UBC-SCH-004", "on_rating acknowledges nothing",
@@ -499,7 +499,7 @@ class BppStory:
         self.last = call.callback_exchange
 
     def support_answered(self) -> None:
-        support = _get(self._last_doc(), "message", "support")
+        support = dig(self._last_doc(), "message", "support")
         if not isinstance(support, dict):
             self.j.add([Finding("UBC-SCH-004", "on_support carries no support details",
                                 path="/message/support", evidence=self._evidence())])
@@ -558,7 +558,7 @@ class BppStory:
     def cancelled_with_refund(self) -> None:
         self._expect_step("on_cancel")
         doc = self._last_doc()
-        payment = _get(doc, "message", "order", "beckn:payment", "beckn:paymentStatus")
+        payment = dig(doc, "message", "order", "beckn:payment", "beckn:paymentStatus")
         if payment != "REFUNDED":
             self.j.add([Finding("UBC-STATE-004", "on_cancel does not refund the payment",
                                 path="/message/order/beckn:payment/beckn:paymentStatus",
@@ -569,7 +569,7 @@ class BppStory:
         assert self.last is not None
         self.j.add(state.refused_with(self.last, envelope.CANCELLATION_NOT_POSSIBLE,
                                       "UBC-STATE-005", "cancel after the session started"))
-        status = order_status(_get(doc, "message", "order"))
+        status = order_status(dig(doc, "message", "order"))
         if status is not None and status == "CANCELLED":
             self.j.add([Finding("UBC-STATE-005", "a started session was cancelled",
                                 expected="INPROGRESS", actual=status,
@@ -603,7 +603,7 @@ class BppStory:
         assert self.last is not None
         self.j.add(state.refused_with(self.last, envelope.BUSINESS_ERROR, "UBC-STATE-006",
                                       "overlapping slot"))
-        status = order_status(_get(self.last.json(), "message", "order"))
+        status = order_status(dig(self.last.json(), "message", "order"))
         if status not in (None, "REJECTED"):
             self.j.add([Finding("UBC-STATE-006", "an overlapping slot was not rejected",
                                 path="/message/order/beckn:orderStatus", expected="REJECTED",
@@ -618,7 +618,7 @@ class BppStory:
     def interrupted(self) -> None:
         exchange = self.j.unsolicited(
             "on_status", after=self.j.marks.get("pulled_at"),
-            predicate=lambda d: session_status(_get(d, "message", "order")) == "INTERRUPTED")
+            predicate=lambda d: session_status(dig(d, "message", "order")) == "INTERRUPTED")
         if exchange is None:
             self.j.add([Finding("UBC-STATE-008", "the interruption was not reported by an "
                                 "unsolicited on_status")])
@@ -629,7 +629,7 @@ class BppStory:
     def refunded(self) -> None:
         exchange = self.j.unsolicited(
             "on_status", after=self.j.marks.get("stopped_at"),
-            predicate=lambda d: _get(d, "message", "order", "beckn:payment",
+            predicate=lambda d: dig(d, "message", "order", "beckn:payment",
                                      "beckn:paymentStatus") == "REFUNDED")
         if exchange is None:
             self.j.add([Finding("UBC-STATE-009", "no unsolicited on_status refunded the unused "
@@ -649,7 +649,7 @@ class BppStory:
             exchange = self.j.cert.run(self.j.cert.bap.wait_unsolicited(
                 self.j.transaction_id, action, after=since or 0.0, timeout=0.1 if
                 action == "on_status" else self.j.cert.ttl_s,
-                predicate=lambda d: session_status(_get(d, "message", "order")) == "COMPLETED"))
+                predicate=lambda d: session_status(dig(d, "message", "order")) == "COMPLETED"))
             if exchange is not None:
                 self.last = exchange
                 self.j.add(self.j.message_findings(exchange, action))
@@ -666,7 +666,7 @@ class BppStory:
             action()
             self.j.assert_clean()
         paid = self.j.order.total if self.j.order else 0.0
-        billed = Order.from_beckn(_get(self._last_doc(), "message", "order")).total
+        billed = Order.from_beckn(dig(self._last_doc(), "message", "order")).total
         self.j.marks["outstanding"] = round(billed - paid, 2)
 
     def select_again(self) -> None:

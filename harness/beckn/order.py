@@ -215,8 +215,8 @@ class Order:
         items = order.get("beckn:orderItems")
         first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) \
             else {}
-        quantity = _get(first, "beckn:quantity", "unitQuantity")
-        price = first.get("beckn:price") or _get(first, "beckn:acceptedOffer", "beckn:price")
+        quantity = dig(first, "beckn:quantity", "unitQuantity")
+        price = first.get("beckn:price") or dig(first, "beckn:acceptedOffer", "beckn:price")
         value = order.get("beckn:orderValue") if isinstance(order.get("beckn:orderValue"),
                                                              dict) else {}
         components = [
@@ -229,7 +229,7 @@ class Order:
             else {}
         attributes = order.get("beckn:orderAttributes") or {}
         preferences = attributes.get("preferences", {}) if isinstance(attributes, dict) else {}
-        fee = _get(attributes, "buyerFinderFee", "feeValue")
+        fee = dig(attributes, "buyerFinderFee", "feeValue")
         return cls(
             seller=str(order.get("beckn:seller", "")),
             item_id=str(first.get("beckn:orderedItem", "")),
@@ -239,7 +239,7 @@ class Order:
                         name=str(buyer_json.get("beckn:displayName", "")),
                         phone=str(buyer_json.get("beckn:telephone", "")),
                         email=str(buyer_json.get("beckn:email", "")),
-                        vpa=_get(buyer_json, "beckn:buyerAttributes", "vpa")),
+                        vpa=dig(buyer_json, "beckn:buyerAttributes", "vpa")),
             quantity_kwh=float(quantity) if isinstance(quantity, int | float) else None,
             offer=first.get("beckn:acceptedOffer") if isinstance(
                 first.get("beckn:acceptedOffer"), dict) else None,
@@ -253,7 +253,8 @@ class Order:
         )
 
 
-def _get(obj: Any, *path: str) -> Any:
+def dig(obj: Any, *path: str) -> Any:
+    """obj[path[0]][path[1]]..., or None as soon as a step is not an object."""
     for part in path:
         if not isinstance(obj, dict):
             return None
@@ -262,15 +263,15 @@ def _get(obj: Any, *path: str) -> Any:
 
 
 def session_status(order: Any) -> str | None:
-    value = _get(order, "beckn:fulfillment", "beckn:deliveryAttributes", "sessionStatus")
+    value = dig(order, "beckn:fulfillment", "beckn:deliveryAttributes", "sessionStatus")
     return value if isinstance(value, str) else None
 
 
 def payment_status(order: Any) -> str | None:
-    value = _get(order, "beckn:payment", "beckn:paymentStatus")
+    value = dig(order, "beckn:payment", "beckn:paymentStatus")
     return value if isinstance(value, str) else None
 
 
 def order_status(order: Any) -> str | None:
-    value = _get(order, "beckn:orderStatus")
+    value = dig(order, "beckn:orderStatus")
     return value if isinstance(value, str) else None
