@@ -17,7 +17,10 @@ Two readings the examples leave open, taken here:
   payment `on_status` already needs it.
 
 Fault switches (`FAULTS`) make the BPP misbehave in exactly one way each, so the harness can
-prove it notices; they are switched at run time through `/_control/faults`.
+prove it notices; they are switched at run time through `/_control/faults`. The control API
+also offers the test hooks a certification plays the physical world with (harness/hooks.py:
+payment, plug-in, pulled cable, time, overrun, operator cancel) at `/_control/hooks`, so the
+reference BPP can be certified like any candidate with `control_url = <root>/_control/hooks`.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, Outbox, Sent
 from mocks.charger import (
+    ENDED,
     HOLDING,
     Charger,
     ChargerError,
@@ -67,6 +71,8 @@ from mocks.charger import (
     Event,
     EventType,
     PowerType,
+    Reservation,
+    ReservationStatus,
     Session,
     SessionStatus,
     rfc3339,
@@ -163,6 +169,7 @@ class BppConfig:
     callback_delay_s: float = 0.0
     payment_delay_s: float | None = 0.5  # payment completes this long after on_init; None: wait
     reservation_grace_s: float = 600.0
+    early_start_s: float = 600.0  # a driver may start this long before the slot's hold begins
     # Energy the charger delivers past the order's limit before it stops: a charger that
     # fails to stop, the cause of an overcharge (TSD §12.5.2).
     limit_overrun_kwh: float = 0.0
@@ -331,6 +338,11 @@ def _fmt(value: float) -> str:
 
 ACTIONS = ("discover", "select", "init", "confirm", "status", "track", "update", "cancel",
            "rating", "support")
+# The test hooks a certification calls at `{control_url}/<hook>` (harness/hooks.py).
+HOOKS = ("payment-completed", "plug-in", "cable-pulled", "advance", "overrun",
+         "cancel-by-provider")
+OVERRUN_STEP_S = 600.0
+OVERRUN_MAX_STEPS = 144  # a day of simulated charging at most
 
 
 class ReferenceBpp:
@@ -592,6 +604,8 @@ class ReferenceBpp:
         message = inbound.doc.get("message")
         if not isinstance(context, dict) or not isinstance(message, dict):
             return  # only reachable when acks-schema-invalid-request let it in
+        if context.get("action") != inbound.action:  # the same fault: answer the route's action
+            context = {**context, "action": inbound.action}
         handler = getattr(self, f"_handle_{inbound.action}")
         await handler(context, message)
 
@@ -672,7 +686,9 @@ class ReferenceBpp:
         if delay is not None:
             if delay > 0:
                 await asyncio.sleep(delay)  # the buyer paying, simulated
-            if record.status == "CREATED" and record.payment.status == "INITIATED":
+            # unless a later init replaced this order, or it was paid or cancelled meanwhile
+            if self.orders.get(txn) is record and record.status == "CREATED" and \
+                    record.payment.status == "INITIATED":
                 await self.complete_payment(order_id)
 
     async def complete_payment(self, order_id: str) -> OrderRecord:
@@ -721,7 +737,7 @@ class ReferenceBpp:
         if record.slot is not None and record.reservation_id is None:
             try:
                 reservation = self.charger.reserve(
-                    record.connector_id, record.slot[0], record.slot[1],
+                    record.connector_id, self._hold_start(record), record.slot[1],
                     self.config.reservation_grace_s)
             except ChargerError as exc:
                 await self._reply(ctx, {"order": self._order(record, status="REJECTED")},
@@ -771,6 +787,10 @@ class ReferenceBpp:
             money_limit = record.money_limit + overrun * record.unit_price
         else:
             energy_limit = (record.quantity_kwh or self.config.default_energy_kwh) + overrun
+        early = self._early_hold(record)
+        if early is not None:  # the driver is a little early: the hold is not needed now
+            self.charger.cancel_reservation(early.id)
+            record.reservation_id = None
         try:
             session = self.charger.remote_start(
                 record.connector_id, energy_limit_kwh=energy_limit, money_limit=money_limit,
@@ -778,6 +798,9 @@ class ReferenceBpp:
                 vehicle_battery_kwh=self.config.vehicle_battery_kwh,
                 soc_start=self.config.vehicle_soc_start)
         except ChargerError as exc:
+            if early is not None:  # keep the booking for when the driver can start
+                record.reservation_id = self.charger.reserve(
+                    early.connector_id, early.start, early.end, early.grace_s).id
             # the start is refused, the order stays CONFIRMED so the driver can try again
             await self._reply(ctx, {"order": self._current(record, status="REJECTED")},
                               error=business_error(envelope.FULFILMENT_AGENT_UNAVAILABLE,
@@ -787,6 +810,18 @@ class ReferenceBpp:
         record.status = "INPROGRESS"
         record.session_status = "ACTIVE"
         await self._reply(ctx, {"order": self._current(record)})
+
+    def _early_hold(self, record: OrderRecord) -> Reservation | None:
+        """The order's own hold when it has not begun yet but begins within
+        `early_start_s`: a driver who arrives that early may charge at once."""
+        if record.reservation_id is None:
+            return None
+        self.charger.tick()
+        reservation = self.charger.reservation(record.reservation_id)
+        if reservation.status is ReservationStatus.PENDING and \
+                reservation.start - self.charger.now <= self.config.early_start_s:
+            return reservation
+        return None
 
     async def _stop(self, ctx: dict[str, Any], record: OrderRecord) -> None:
         if record.bill is not None:  # already settled (limit reached, interrupted): same bill
@@ -968,6 +1003,19 @@ class ReferenceBpp:
             record.slot = (start_s, end_s)
         return record
 
+    def _hold_start(self, record: OrderRecord) -> float:
+        """When the charger holds the connector: the slot's start, except that a car whose
+        session has ended does not block a slot starting now (it is leaving; the charger
+        refuses only a hold that starts while it is still plugged, so it starts a second
+        later)."""
+        assert record.slot is not None
+        start, now = record.slot[0], self.charger.now
+        connector = self.charger.connector(record.connector_id)
+        if start <= now and connector.plugged and connector.session_id is not None and \
+                self.charger.session(connector.session_id).status in ENDED:
+            return now + 1.0
+        return start
+
     def _slot_conflict(self, record: OrderRecord) -> str | None:
         """Why the slot cannot be had (TSD §12.4), or None."""
         if record.slot is None:
@@ -1033,23 +1081,17 @@ class ReferenceBpp:
         return components
 
     def _bill(self, record: OrderRecord, kwh: float) -> list[PriceComponent]:
-        """The final bill from metered energy at the order's tariff (TSD §12.5)."""
+        """The final bill from metered energy at the order's tariff (TSD §12.5). All metered
+        energy is one UNIT line, so UNIT = metered kWh x tariff holds for any session."""
         price, cur = record.unit_price, record.currency
         ordered = record.quantity_kwh
+        excess = ""
         if record.money_limit is None and ordered is not None and kwh > ordered:
-            energy = [
-                PriceComponent("UNIT", money(price * ordered),
-                               f"Base charging session cost ({_fmt(price)} {cur}/kWh × "
-                               f"{_fmt(ordered)} kWh) — pre-authorised estimate", cur),
-                PriceComponent("FEE", money(price * (kwh - ordered)),
-                               f"Additional units consumed beyond estimate ({_fmt(price)} "
-                               f"{cur}/kWh × {_fmt(kwh - ordered)} kWh excess)", cur),
-            ]
-        else:
-            energy = [PriceComponent("UNIT", money(price * kwh),
-                                     f"Charging session cost ({_fmt(price)} {cur}/kWh × "
-                                     f"{_fmt(kwh)} kWh metered)", cur)]
-        return self._with_charges(record, energy)
+            excess = f", {_fmt(kwh - ordered)} kWh beyond the {_fmt(ordered)} kWh pre-authorised"
+        unit = PriceComponent("UNIT", money(price * kwh),
+                              f"Charging session cost ({_fmt(price)} {cur}/kWh × {_fmt(kwh)} kWh "
+                              f"metered{excess})", cur)
+        return self._with_charges(record, [unit])
 
     def _settle(self, record: OrderRecord, session: Session) -> None:
         """Close the order on the session's CDR: bill, refund due, or balance owed. Once."""
@@ -1138,7 +1180,8 @@ class ReferenceBpp:
             attributes["buyerFinderFee"] = {"feeType": "AMOUNT", "feeValue": fee[1]}
         return doc
 
-    def _fulfillment(self, record: OrderRecord, *, telemetry: bool = False) -> Fulfillment:
+    def _fulfillment(self, record: OrderRecord, *, readings: int = 0,
+                     tracking: bool = False) -> Fulfillment:
         connector = self.charger.connector(record.connector_id)
         connector_status = None
         if record.session_status == "PENDING":
@@ -1146,27 +1189,32 @@ class ReferenceBpp:
                 connector_status = "UNAVAILABLE"
             elif connector.plugged:
                 connector_status = "PREPARING"
-        readings: list[Telemetry] = []
+        telemetry: list[Telemetry] = []
         tracking_url = None
-        if telemetry and record.session_id is not None:
+        if record.session_id is not None:
             session = self.charger.session(record.session_id)
-            readings = [Telemetry(rfc3339(mv.timestamp), mv.soc_percent, mv.power_kw,
-                                  mv.energy_kwh, mv.voltage_v, mv.current_a)
-                        for mv in session.meter_values[-5:]]
-            tracking_url = f"{self.config.tracking_url_base}/{record.session_id}"
+            if readings:
+                telemetry = [Telemetry(rfc3339(mv.timestamp), mv.soc_percent, mv.power_kw,
+                                       mv.energy_kwh, mv.voltage_v, mv.current_a)
+                             for mv in session.meter_values[-readings:]]
+            if tracking:
+                tracking_url = f"{self.config.tracking_url_base}/{record.session_id}"
         return Fulfillment(id=record.fulfillment_id, mode="RESERVATION",
                            session_status=record.session_status,
                            connector_type=connector.type.value,
                            max_power_kw=connector.max_power_kw,
-                           connector_status=connector_status, telemetry=readings,
+                           connector_status=connector_status, telemetry=telemetry,
                            tracking_url=tracking_url)
 
     def _confirmed(self, record: OrderRecord) -> dict[str, Any]:
         return self._order(record, fulfillment=self._fulfillment(record))
 
     def _current(self, record: OrderRecord, *, status: str | None = None) -> dict[str, Any]:
-        """The order as it stands, with its session once confirmed."""
-        fulfillment = self._fulfillment(record) if record.session_status is not None else None
+        """The order as it stands, with its session once confirmed; a billed session carries
+        its closing meter reading, the energy the bill is computed from."""
+        fulfillment = None
+        if record.session_status is not None:
+            fulfillment = self._fulfillment(record, readings=1 if record.bill else 0)
         doc = self._order(record, status=status, fulfillment=fulfillment)
         if record.metered_kwh is not None and "beckn:fulfillment" in doc:
             doc["beckn:fulfillment"]["beckn:deliveryAttributes"]["meteredEnergyKWh"] = \
@@ -1177,7 +1225,8 @@ class ReferenceBpp:
         """on_track's short order (as 12_on_track): the session, telemetry, tracking URL."""
         doc = self._order(record, full=False)
         if record.session_status is not None:
-            doc["beckn:fulfillment"] = self._fulfillment(record, telemetry=True).to_beckn()
+            doc["beckn:fulfillment"] = self._fulfillment(record, readings=5,
+                                                         tracking=True).to_beckn()
         return doc
 
     def _control_target(self, order_id: str) -> OrderRecord:
@@ -1187,6 +1236,75 @@ class ReferenceBpp:
         if record is None or record.order_id is None:
             raise BppError(404, "NOT_FOUND", f"no order {order_id!r}")
         return record
+
+    # -- test hooks ----------------------------------------------------------------------------
+
+    async def hook(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Play one event of the physical world (harness/hooks.py): BppError when refused."""
+        try:
+            if name == "payment-completed":
+                return (await self.complete_payment(_text(body, "transaction_id"))).summary()
+            if name == "cancel-by-provider":
+                return (await self.cancel_by_provider(_text(body, "transaction_id"))).summary()
+            if name == "plug-in":
+                return self.charger.connector_as_dict(self._car_arrives(_text(body, "item_id")))
+            if name == "cable-pulled":
+                connector = self._hook_connector(_text(body, "item_id"))
+                self.charger.inject_fault(connector.id, "cable_pulled")
+                return self.charger.connector_as_dict(connector)
+            if name == "advance":
+                seconds = _number(body.get("seconds"))
+                if seconds is None:
+                    raise BppError(400, "INVALID_REQUEST", "seconds must be a number")
+                self.charger.advance(seconds)
+                return {"now": rfc3339(self.charger.now)}
+            if name == "overrun":
+                return self._overrun(_text(body, "transaction_id"), body.get("extra_kwh"))
+        except ChargerError as exc:
+            status = 400 if exc.code == "INVALID_REQUEST" else \
+                404 if exc.code.startswith("UNKNOWN_") else 409
+            raise BppError(status, exc.code, exc.message) from None
+        raise BppError(404, "UNKNOWN_HOOK", f"no hook {name!r}; hooks: {', '.join(HOOKS)}")
+
+    def _hook_connector(self, item_id: str) -> Connector:
+        connector = self.connector_for(item_id)
+        if connector is None:
+            raise BppError(404, "UNKNOWN_ITEM", f"no item {item_id!r} in this catalog")
+        return connector
+
+    def _car_arrives(self, item_id: str) -> Connector:
+        """A car is plugged in; one still standing there after its session ended leaves
+        first, as it would before the next driver can plug in."""
+        connector = self._hook_connector(item_id)
+        if connector.plugged:
+            current = self.charger.session(connector.session_id) if connector.session_id \
+                else None
+            if current is not None and current.status in (SessionStatus.ACTIVE,
+                                                          SessionStatus.STOP):
+                raise BppError(409, "BUSY", f"{item_id} is charging session {current.id}")
+            self.charger.unplug(connector.id)
+        return self.charger.plug_in(connector.id)
+
+    def _overrun(self, order_id: str, extra: Any) -> dict[str, Any]:
+        """The charger fails to stop: the running session's limit is raised by `extra_kwh`
+        and simulated time runs until the session stops there (TSD §12.5.2)."""
+        extra_kwh = _number(extra)
+        if extra_kwh is None or extra_kwh <= 0:
+            raise BppError(400, "INVALID_REQUEST", "extra_kwh must be a positive number")
+        record = self._control_target(order_id)
+        session = self.charger.session(record.session_id) if record.session_id else None
+        if session is None or session.status is not SessionStatus.ACTIVE:
+            raise BppError(409, "NOT_CHARGING", f"order {order_id} has no session charging")
+        if session.energy_limit_kwh is not None:
+            session.energy_limit_kwh += extra_kwh
+        if session.money_limit is not None:
+            session.money_limit += extra_kwh * record.unit_price
+        for _ in range(OVERRUN_MAX_STEPS):
+            if session.status is not SessionStatus.ACTIVE:
+                break
+            self.charger.advance(OVERRUN_STEP_S)
+        return {"session_id": session.id, "status": session.status.value,
+                "energy_kwh": round(session.energy_kwh, 3)}
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -1267,6 +1385,13 @@ class ReferenceBpp:
         return [*self.inbox.routes(), *control_routes(self)]
 
 
+def _text(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise BppError(400, "INVALID_REQUEST", f"{name} must be a non-empty string")
+    return value
+
+
 def requested_payment_status(order: Mapping[str, Any]) -> str | None:
     value = _dict(order.get("beckn:payment")).get("beckn:paymentStatus")
     return value if isinstance(value, str) else None
@@ -1288,6 +1413,23 @@ def _control_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+async def _json_body(request: Request, *, empty: Any = None) -> Any:
+    """The parsed body (`empty` when there is none); BppError 413 or 400 otherwise."""
+    declared = request.headers.get("content-length")
+    too_large = BppError(413, "TOO_LARGE", f"body exceeds {MAX_CONTROL_BODY} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_CONTROL_BODY:
+        raise too_large
+    raw = await request.body()
+    if len(raw) > MAX_CONTROL_BODY:
+        raise too_large
+    if not raw and empty is not None:
+        return empty
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BppError(400, "INVALID_REQUEST", "body is not JSON") from None
+
+
 def control_routes(bpp: ReferenceBpp) -> list[BaseRoute]:
     """`/_control`: what tests and scenarios use to drive the BPP from outside the protocol."""
 
@@ -1299,6 +1441,12 @@ def control_routes(bpp: ReferenceBpp) -> list[BaseRoute]:
             except BppError as exc:
                 return _control_error(exc.status, exc.code, exc.message)
         return run
+
+    async def hook(request: Request) -> Response:
+        body = await _json_body(request, empty={})
+        if not isinstance(body, dict):
+            raise BppError(400, "INVALID_REQUEST", "body must be a JSON object")
+        return JSONResponse(await bpp.hook(request.path_params["hook"], body))
 
     async def list_orders(request: Request) -> Response:
         return JSONResponse([record.summary() for record in bpp.orders.values()])
@@ -1323,20 +1471,13 @@ def control_routes(bpp: ReferenceBpp) -> list[BaseRoute]:
                                "description": fault.description}
                               for name, fault in FAULTS.items()]}
 
-    async def get_faults(request: Request) -> Response:
+    async def faults(request: Request) -> Response:
+        if request.method == "PUT":
+            return await put_faults(request)
         return JSONResponse(faults_view())
 
     async def put_faults(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_CONTROL_BODY:
-            return _control_error(413, "TOO_LARGE", f"body exceeds {MAX_CONTROL_BODY} bytes")
-        raw = await request.body()
-        if len(raw) > MAX_CONTROL_BODY:
-            return _control_error(413, "TOO_LARGE", f"body exceeds {MAX_CONTROL_BODY} bytes")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return _control_error(400, "INVALID_REQUEST", "body is not JSON")
+        body = await _json_body(request)
         names = body.get("faults") if isinstance(body, dict) else None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             return _control_error(400, "INVALID_REQUEST",
@@ -1354,8 +1495,9 @@ def control_routes(bpp: ReferenceBpp) -> list[BaseRoute]:
         Route("/_control/orders/{order_id}/cancel-by-provider", guarded(cancel_by_provider),
               methods=["POST"]),
         Route("/_control/catalog/publish", guarded(publish), methods=["POST"]),
-        Route("/_control/faults", guarded(get_faults), methods=["GET"]),
-        Route("/_control/faults", guarded(put_faults), methods=["PUT"]),
+        Route("/_control/hooks/{hook}", guarded(hook), methods=["POST"]),
+        # one route for both methods, so a 405 elsewhere lists both in Allow
+        Route("/_control/faults", guarded(faults), methods=["GET", "PUT"]),
     ]
 
 

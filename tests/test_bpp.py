@@ -176,14 +176,13 @@ class Network:
 
 
 class TestBap:
-    """The smallest BAP: its inbox verifies and records callbacks; nothing else."""
+    """The smallest BAP: its inbox verifies and records callbacks; it sends through the
+    network's `bap_outbox`."""
 
     __test__ = False  # not a pytest class
 
     def __init__(self, identity: Identity, network_parts: dict[str, Any]) -> None:
         self.identity = identity
-        self.outbox = Outbox(identity, network_parts["transcript"], network_parts["http"],
-                             party="bap")
         callbacks = {a: self._record for a in envelope.REQUEST_OF if a != "on_catalog_publish"}
         self.inbox = Inbox(identity, network_parts["directory"], network_parts["transcript"],
                            network_parts["schemas"], callbacks, party="bap")
@@ -227,62 +226,92 @@ def _register(store: RegistryStore, identity: Identity, kind: str) -> None:
                          type=kind, url=identity.uri, signing_public_key=identity.public_key))
 
 
-@pytest.fixture
-def network_factory() -> Iterator[Callable[..., Network]]:
-    """Builds a network (with BppConfig overrides) and tears every server down afterwards."""
-    built: list[tuple[ServerGroup, list[Any], RegistryStore]] = []
+def build_network(*, with_cds: bool = False, **overrides: Any
+                  ) -> tuple[Network, Callable[[], None]]:
+    """A started network (BppConfig overrides applied) and the function that stops it."""
+    group = ServerGroup()
+    transcript = Transcript()
+    store = RegistryStore(":memory:")
+    for name in ("registry", "bpp", "bap", *(("cds",) if with_cds else ())):
+        group.reserve(name)
+    bpp_identity = Identity.create(BPP_ID, "bpp", f"{group.url('bpp')}/bpp")
+    bap_identity = Identity.create(BAP_ID, "bap", f"{group.url('bap')}/bap")
+    _register(store, bpp_identity, "BPP")
+    _register(store, bap_identity, "BAP")
+    directory = RegistryClient(group.url("registry"))
+    http = httpx.AsyncClient(verify=TLS)  # one client for every party of the network
+    parts = {"transcript": transcript, "directory": directory, "schemas": schemas.load(),
+             "http": http}
+    charger = Charger(clock=ManualClock())
+    settings: dict[str, Any] = {"payment_delay_s": 0.0, **overrides}
+    cds = None
+    if with_cds:
+        cds = Identity.create(CDS_ID, "cds", f"{group.url('cds')}/cds")
+        _register(store, cds, "CDS")
+        settings["cds_uri"] = cds.uri
+        group.attach("cds", TestCds(cds, parts).app())
+    config = BppConfig(identity=bpp_identity, **settings)
+    app = create_app(config, charger, transcript, directory=directory,
+                     schemas=parts["schemas"], http=http)
+    group.attach("registry", registry_app(store))
+    group.attach("bpp", app)
+    group.attach("bap", TestBap(bap_identity, parts).app())
+    # the BPP's tasks end before the clients they use close
+    closers = [app.state.bpp.aclose, directory.aclose, http.aclose]
 
-    def build(*, with_cds: bool = False, **overrides: Any) -> Network:
-        group = ServerGroup()
-        transcript = Transcript()
-        store = RegistryStore(":memory:")
-        for name in ("registry", "bpp", "bap", *(("cds",) if with_cds else ())):
-            group.reserve(name)
-        bpp_identity = Identity.create(BPP_ID, "bpp", f"{group.url('bpp')}/bpp")
-        bap_identity = Identity.create(BAP_ID, "bap", f"{group.url('bap')}/bap")
-        _register(store, bpp_identity, "BPP")
-        _register(store, bap_identity, "BAP")
-        directory = RegistryClient(group.url("registry"))
-        http = httpx.AsyncClient(verify=TLS)  # one client for every party of the test
-        parts = {"transcript": transcript, "directory": directory,
-                 "schemas": schemas.load(), "http": http}
-        charger = Charger(clock=ManualClock())
-        settings: dict[str, Any] = {"payment_delay_s": 0.0, **overrides}
-        cds = None
-        closers: list[Any] = [directory.aclose, http.aclose]
-        if with_cds:
-            cds = Identity.create(CDS_ID, "cds", f"{group.url('cds')}/cds")
-            _register(store, cds, "CDS")
-            settings["cds_uri"] = cds.uri
-            group.attach("cds", TestCds(cds, parts).app())
-        config = BppConfig(identity=bpp_identity, **settings)
-        app = create_app(config, charger, transcript, directory=directory,
-                         schemas=parts["schemas"], http=http)
-        closers.insert(0, app.state.bpp.aclose)  # its tasks end before the clients close
-        bap = TestBap(bap_identity, parts)
-        group.attach("registry", registry_app(store))
-        group.attach("bpp", app)
-        group.attach("bap", bap.app())
-        built.append((group, closers, store))
-        group.start()
-        return Network(group=group, transcript=transcript, registry=store, directory=directory,
-                       charger=charger, bpp=app.state.bpp, bap_outbox=bap.outbox,
-                       bap_uri=bap_identity.uri, bpp_uri=bpp_identity.uri,
-                       bpp_url=group.url("bpp"), cds=cds)
-
-    yield build
-    for group, closers, store in built:
+    def stop() -> None:
         for close in closers:
-            # a group that never started has no loop to close on
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # a group that never started has no loop
                 group.run(close(), timeout=WAIT_S)
         group.stop()
         store.close()
 
+    try:
+        group.start()
+    except Exception:
+        stop()
+        raise
+    bap_outbox = Outbox(bap_identity, transcript, http, party="bap")
+    net = Network(group=group, transcript=transcript, registry=store, directory=directory,
+                  charger=charger, bpp=app.state.bpp, bap_outbox=bap_outbox,
+                  bap_uri=bap_identity.uri, bpp_uri=bpp_identity.uri,
+                  bpp_url=group.url("bpp"), cds=cds)
+    return net, stop
+
+
+@pytest.fixture
+def network_factory() -> Iterator[Callable[..., Network]]:
+    """Builds fresh networks (with BppConfig overrides); every one is stopped afterwards."""
+    stops: list[Callable[[], None]] = []
+
+    def build(**options: Any) -> Network:
+        net, stop = build_network(**options)
+        stops.append(stop)
+        return net
+
+    yield build
+    for stop in stops:
+        stop()
+
 
 @pytest.fixture
 def net(network_factory: Callable[..., Network]) -> Network:
+    """A fresh network: for journeys, whose charger and orders must start clean."""
     return network_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_network() -> Iterator[Network]:
+    net, stop = build_network()
+    yield net
+    stop()
+
+
+@pytest.fixture
+def probe_net(shared_network: Network) -> Iterator[Network]:
+    """The module's network, for tests that probe single exchanges: every fault off after."""
+    yield shared_network
+    shared_network.set_faults()
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -326,6 +355,14 @@ def _sums(order: dict[str, Any]) -> bool:
     return round(sum(c["value"] for c in components), 2) == total
 
 
+def _metered_energy(order: dict[str, Any]) -> float:
+    """The ENERGY of the closing meter reading a final bill carries."""
+    readings = order["beckn:fulfillment"]["beckn:deliveryAttributes"]["chargingTelemetry"]
+    energy = {m["name"]: m for m in readings[-1]["metrics"]}["ENERGY"]
+    assert energy["unitCode"] == "KWH"
+    return float(energy["value"])
+
+
 def _with_session(order: dict[str, Any], status: str) -> dict[str, Any]:
     changed = orjson.loads(orjson.dumps(order))
     changed["beckn:fulfillment"]["beckn:deliveryAttributes"]["sessionStatus"] = status
@@ -348,8 +385,12 @@ def book(net: Network, **order: Any) -> Booking:
     """select, init, payment (on_status PENDING), confirm: a CONFIRMED order."""
     request, on_select = select(net, **order)
     txn = request["context"]["transaction_id"]
-    net.ask("init", {"order": _order(on_select)}, txn=txn)
+    _, on_init = net.ask("init", {"order": _order(on_select)}, txn=txn)
+    if net.bpp.config.payment_delay_s is None:  # the BPP waits to be told the buyer paid
+        paying = net.control("POST", f"/_control/orders/{txn}/payment-completed")
+        assert paying.status_code == 200, paying.text
     paid = net.unsolicited(txn, "on_status", lambda d: order_status(_order(d)) == "PENDING")
+    assert _order(paid)["beckn:id"] == _order(on_init)["beckn:id"]
     _, on_confirm = net.ask("confirm", {"order": _order(paid)}, txn=txn)
     assert _states(on_confirm) == ("CONFIRMED", "PENDING", "COMPLETED")
     return Booking(txn, _order(on_confirm), _order(on_confirm)["beckn:id"])
@@ -473,6 +514,24 @@ def test_reservation_holds_the_slot_and_an_overlapping_select_is_rejected(
     net.assert_all_conform()
 
 
+def test_a_slot_starting_now_is_held_though_the_last_car_is_still_plugged_in(
+        net: Network) -> None:
+    walk_in = book(net)
+    start(net, walk_in)
+    net.on_loop(lambda: net.charger.advance(600))  # its session completes; the car stays
+    net.unsolicited(walk_in.txn, "on_update")
+    now = net.on_loop(lambda: net.charger.now)
+    booking = book(net, slot=(now, now + 3600), buyer=Buyer(id="user-456"))
+    _, refused = net.ask("update", {"order": booking.order}, txn=booking.txn)
+    assert refused["error"]["code"] == "40006"  # the last car is still in the way
+    holds = net.on_loop(lambda: [r for r in net.charger.reservations()
+                                 if r.status.value in ("PENDING", "ACTIVE")])
+    assert [(r.start, r.end) for r in holds] == [(now + 1, now + 3600)]  # kept for later
+    net.on_loop(lambda: net.charger.unplug(DC))  # the last car leaves
+    start(net, booking)  # a second before the hold begins: the driver may start
+    net.assert_all_conform()
+
+
 def test_start_is_rejected_with_40006_while_no_vehicle_is_plugged_in(net: Network) -> None:
     booking = book(net)
     _, refused = net.ask("update", {"order": booking.order}, txn=booking.txn)
@@ -508,6 +567,7 @@ def test_undercharge_is_billed_on_the_meter_and_refunded(net: Network) -> None:
     assert components[0]["type"] == "UNIT" and components[0]["value"] == 18.0
     assert _sums(bill) and total < paid
     assert bill["beckn:fulfillment"]["beckn:deliveryAttributes"]["meteredEnergyKWh"] == 1.0
+    assert _metered_energy(bill) == 1.0
     refund = net.unsolicited(booking.txn, "on_status",
                              lambda d: payment_status(_order(d)) == "REFUNDED")
     assert _states(refund) == ("COMPLETED", "COMPLETED", "REFUNDED")
@@ -540,7 +600,8 @@ def test_overcharge_is_carried_into_the_buyers_next_on_select(
     bill = _order(done)
     total, components = _value(bill)
     assert _sums(bill) and total > paid
-    assert any(c["description"].startswith("Additional units consumed") for c in components)
+    assert components[0]["type"] == "UNIT" and components[0]["value"] == 18.0 * 5.0
+    assert _metered_energy(bill) == 5.0
     owed = round(total - paid, 2)
     assert net.on_loop(lambda: net.bpp.balance("user-123")) == owed
 
@@ -563,6 +624,20 @@ def test_cancel_while_pending_refunds_less_the_cancellation_fee(net: Network) ->
     assert _value(order) == (10.0, [{"type": "FEE", "value": 10.0, "currency": "INR",
                                      "description": "Cancellation fee"}])
     assert order["beckn:payment"]["beckn:amount"]["value"] == round(paid - 10.0, 2)
+    net.assert_all_conform()
+
+
+def test_a_slot_cancelled_early_enough_is_free_and_released(net: Network) -> None:
+    slot = (DEMO_EPOCH + 7200, DEMO_EPOCH + 9000)  # two hours ahead: inside the free window
+    booking = book(net, slot=slot)
+    paid = booking.order["beckn:payment"]["beckn:amount"]["value"]
+    _, on_cancel = net.ask("cancel", reference(booking), txn=booking.txn)
+    order = _order(on_cancel)
+    assert _value(order)[0] == 0.0
+    assert order["beckn:payment"]["beckn:amount"]["value"] == paid
+    assert [r.status.value for r in net.on_loop(net.charger.reservations)] == ["CANCELLED"]
+    _, again = select(net, slot=slot, buyer=Buyer(id="user-456"))
+    assert order_status(_order(again)) == "CREATED"
     net.assert_all_conform()
 
 
@@ -590,14 +665,17 @@ def test_provider_cancel_sends_an_unsolicited_on_cancel_with_a_full_refund(
     net.assert_all_conform()
 
 
-def test_unknown_item_is_answered_with_30004_in_the_callback(net: Network) -> None:
+def test_unknown_item_is_answered_with_30004_in_the_callback(probe_net: Network) -> None:
+    net = probe_net
     order = order_for(net)
     order["beckn:orderItems"][0]["beckn:orderedItem"] = "no-such-connector"
     order["beckn:orderItems"][0].pop("beckn:acceptedOffer")
-    _, on_select = net.ask("select", {"order": order})
+    request, on_select = net.ask("select", {"order": order})
     assert on_select["error"]["code"] == "30004"
     assert order_status(_order(on_select)) == "REJECTED"
-    net.assert_all_conform()
+    callback = net.callback_exchange(request)
+    assert callback is not None
+    net.assert_conforms(callback)
 
 
 # --- refusing bad requests --------------------------------------------------------------------
@@ -614,7 +692,8 @@ def _rogue_signer() -> signing.Signer:
     ("wrong key", {"signer": _rogue_signer()}),
 ])
 def test_badly_signed_requests_get_401_nack_with_a_challenge(
-        net: Network, case: str, send: dict[str, Any]) -> None:
+        probe_net: Network, case: str, send: dict[str, Any]) -> None:
+    net = probe_net
     request, sent = net.request("select", {"order": order_for(net)}, **send)
     assert sent.status == 401, case
     assert envelope.ack_status(sent.ack) == "NACK"
@@ -624,7 +703,8 @@ def test_badly_signed_requests_get_401_nack_with_a_challenge(
                 if e.message_id == request["context"]["message_id"]]
 
 
-def test_schema_invalid_request_gets_400_nack_with_the_error(net: Network) -> None:
+def test_schema_invalid_request_gets_400_nack_with_the_error(probe_net: Network) -> None:
+    net = probe_net
     order = order_for(net)
     del order["beckn:orderItems"]
     _, sent = net.request("select", {"order": order})
@@ -636,6 +716,55 @@ def test_schema_invalid_request_gets_400_nack_with_the_error(net: Network) -> No
 
 
 # --- control API and catalog publishing -------------------------------------------------------
+
+
+def test_hooks_play_the_physical_world_for_a_certification(
+        network_factory: Callable[..., Network], openapi: dict[str, Any]) -> None:
+    net = network_factory(payment_delay_s=None)
+
+    def hook(name: str, body: Any) -> httpx.Response:
+        return net.control("POST", f"/_control/hooks/{name}", json=body)
+
+    request, on_select = select(net)
+    txn = request["context"]["transaction_id"]
+    item_id = _order(on_select)["beckn:orderItems"][0]["beckn:orderedItem"]
+    net.ask("init", {"order": _order(on_select)}, txn=txn)
+    assert hook("payment-completed", {"transaction_id": txn}).status_code == 200
+    paid = net.unsolicited(txn, "on_status")
+    _, on_confirm = net.ask("confirm", {"order": _order(paid)}, txn=txn)
+    booking = Booking(txn, _order(on_confirm), _order(on_confirm)["beckn:id"])
+    assert hook("plug-in", {"item_id": item_id}).json()["plugged"] is True
+    net.ask("update", {"order": booking.order}, txn=txn)
+    assert hook("advance", {"seconds": 30}).status_code == 200
+
+    overran = hook("overrun", {"transaction_id": txn, "extra_kwh": 1.0})
+    assert overran.status_code == 200 and overran.json()["energy_kwh"] == 3.5
+    done = net.unsolicited(txn, "on_update")
+    assert _metered_energy(_order(done)) == 3.5
+    assert _value(_order(done))[0] > booking.order["beckn:payment"]["beckn:amount"]["value"]
+    assert stop(net, booking)["message"] == done["message"]  # the stop gets the same bill
+    assert hook("overrun", {"transaction_id": txn, "extra_kwh": 1.0}).status_code == 409
+
+    second = book(net)
+    assert hook("plug-in", {"item_id": item_id}).status_code == 200  # the last car left
+    net.ask("update", {"order": second.order}, txn=second.txn)
+    assert hook("plug-in", {"item_id": item_id}).status_code == 409  # it is charging
+    assert hook("cable-pulled", {"item_id": item_id}).status_code == 200
+    net.unsolicited(second.txn, "on_status",
+                    lambda d: session_status(_order(d)) == "INTERRUPTED")
+
+    third = book(net)
+    cancelled = hook("cancel-by-provider", {"transaction_id": third.txn})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"
+    assert_documented(openapi, "OrderSummary", cancelled.json())
+    net.unsolicited(third.txn, "on_cancel")
+
+    assert hook("no-such-hook", {}).status_code == 404
+    assert hook("plug-in", {}).status_code == 400
+    assert hook("plug-in", {"item_id": "nowhere"}).status_code == 404
+    assert hook("advance", {"seconds": -5}).status_code == 400
+    assert net.control("POST", "/_control/hooks/advance", content=b"[").status_code == 400
+    net.assert_all_conform()
 
 
 def test_payment_can_wait_for_the_control_api(
@@ -661,7 +790,8 @@ def test_payment_can_wait_for_the_control_api(
 
 
 def test_faults_are_listed_and_switched_through_the_control_api(
-        net: Network, openapi: dict[str, Any]) -> None:
+        probe_net: Network, openapi: dict[str, Any]) -> None:
+    net = probe_net
     listed = net.control("GET", "/_control/faults").json()
     assert_documented(openapi, "Faults", listed)
     assert listed["faults"] == []
@@ -697,7 +827,8 @@ def test_catalog_is_published_to_the_cds(network_factory: Callable[..., Network]
     assert results and results[0]["status"] == "ACCEPTED"
 
 
-def test_publish_without_a_cds_is_a_conflict(net: Network) -> None:
+def test_publish_without_a_cds_is_a_conflict(probe_net: Network) -> None:
+    net = probe_net
     response = net.control("POST", "/_control/catalog/publish")
     assert response.status_code == 409 and response.json()["error"]["code"] == "NO_CDS"
 
@@ -730,6 +861,9 @@ def test_openapi_documents_every_route_and_status(openapi: dict[str, Any]) -> No
     assert {"200", "400", "401", "413"} <= set(action["responses"])
     assert "WWW-Authenticate" in str(action["responses"]["401"]) or \
         "WWW-Authenticate" in str(doc["components"])
+    hook = next(p for p in paths["/_control/hooks/{hook}"]["post"]["parameters"]
+                if p.get("name") == "hook")
+    assert tuple(hook["schema"]["enum"]) == bpp_module.HOOKS
     for path in ("/_control/orders", "/_control/orders/{order_id}/payment-completed",
                  "/_control/orders/{order_id}/cancel-by-provider", "/_control/catalog/publish",
                  "/_control/faults"):
@@ -926,13 +1060,14 @@ def test_fault_table_names_catalogued_rules() -> None:
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_each_fault_shows_its_misbehaviour_on_the_wire(net: Network, fault: str) -> None:
-    net.set_faults(fault)
-    SYMPTOMS[fault](net)
+def test_each_fault_shows_its_misbehaviour_on_the_wire(probe_net: Network, fault: str) -> None:
+    probe_net.set_faults(fault)
+    SYMPTOMS[fault](probe_net)
 
 
-def test_without_faults_the_same_probes_conform(net: Network) -> None:
+def test_without_faults_the_same_probes_conform(probe_net: Network) -> None:
     """The symptoms above come from the switches, not from the BPP's normal behaviour."""
+    net = probe_net
     _, callback = _one_on_select(net)
     net.assert_conforms(callback)
     _, sent = net.request("select", {"order": order_for(net)},
