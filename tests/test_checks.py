@@ -284,3 +284,11 @@ def test_every_signature_reason_maps_to_its_rule(make: Any, rule: str) -> None:
 
 BODY = json.dumps(ON_SELECT, separators=(",", ":")).encode()
 NOW = 1_800_000_000
+
+
+def test_bill_may_split_excess_units_into_a_fee_as_the_tsd_does() -> None:
+    overcharge = json.loads((EXAMPLES / "14_02_on_update" / "ev-charging-overcharge-on_update.json")
+                            .read_text())
+    assert consistency.bill_matches_energy(exchange(overcharge), 5.0, 45.0) == []
+    assert rules(consistency.bill_matches_energy(exchange(overcharge), 6.0, 45.0)) == [
+        "UBC-CONS-006"]
