@@ -282,7 +282,7 @@ class Journey:
                     and e.message_id not in answered_by_it and e.status is not None
                     and (predicate is None or predicate(e.json())))
         exchange = self.cert.run(self.cert.network.transcript.wait_for_async(
-            matches, self.cert.ttl_s))
+            matches, self.cert.ttl_s, transaction_id=transaction_id))
         if exchange is None:
             self.add([Finding("UBC-TIME-003", f"no unsolicited {action} of transaction "
                               f"{self.transaction_id} arrived within {self.cert.ttl_s:g} s")])

@@ -139,6 +139,7 @@ class Transcript:
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._listeners: list[Callable[[Exchange], None]] = []
+        self._by_transaction: dict[str | None, list[Exchange]] = {}
 
     def subscribe(self, listener: Callable[[Exchange], None]) -> Callable[[], None]:
         """Call `listener(exchange)` whenever an exchange begins or finishes; returns the
@@ -172,6 +173,7 @@ class Transcript:
         )
         with self._lock:
             self._entries.append(exchange)
+            self._by_transaction.setdefault(exchange.transaction_id, []).append(exchange)
         self._changed(exchange)
         return exchange
 
@@ -212,10 +214,11 @@ class Transcript:
                     return None
                 self._lock.wait(remaining)
 
-    async def wait_for_async(self, predicate: Callable[[Exchange], bool],
-                             timeout: float) -> Exchange | None:
-        """wait_for for coroutines: woken by the exchange that matches, not by polling, and
-        never scanning the whole transcript more than once."""
+    async def wait_for_async(self, predicate: Callable[[Exchange], bool], timeout: float, *,
+                             transaction_id: str | None = None) -> Exchange | None:
+        """wait_for for coroutines: woken by the exchange that matches, not by polling. With
+        `transaction_id`, only that transaction's exchanges are looked at (the predicate must
+        imply it), so a wait costs the same however long the transcript has grown."""
         loop = asyncio.get_running_loop()
         found: asyncio.Future[Exchange] = loop.create_future()
 
@@ -228,7 +231,8 @@ class Transcript:
                 loop.call_soon_threadsafe(settle, exchange)
         unsubscribe = self.subscribe(on_change)
         try:
-            for exchange in self.entries():
+            for exchange in (self.entries() if transaction_id is None
+                             else self.transaction(transaction_id)):
                 if predicate(exchange):
                     return exchange
             return await asyncio.wait_for(found, timeout)
@@ -238,7 +242,8 @@ class Transcript:
             unsubscribe()
 
     def transaction(self, transaction_id: str) -> list[Exchange]:
-        return self.find(lambda e: e.transaction_id == transaction_id)
+        with self._lock:
+            return list(self._by_transaction.get(transaction_id, ()))
 
     def write_ndjson(self, path: Path, redact: bool = True) -> None:
         with path.open("w", encoding="utf-8") as handle:

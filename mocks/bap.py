@@ -205,7 +205,8 @@ class ReferenceBap:
         """The callback answering `call`, waiting at most `timeout` (default: the ttl)."""
         expected = envelope.CALLBACK_OF[call.action]
         call.callback_exchange = await self.transcript.wait_for_async(
-            _answers(call, expected), self.ttl_s if timeout is None else timeout)
+            _answers(call, expected), self.ttl_s if timeout is None else timeout,
+            transaction_id=call.transaction_id)
         return call.callback_exchange
 
     async def wait_unsolicited(self, transaction_id: str, action: str, *, after: float = 0.0,
@@ -223,7 +224,7 @@ class ReferenceBap:
                     and exchange.status == 200
                     and (predicate is None or predicate(exchange.json())))
         return await self.transcript.wait_for_async(
-            matches, self.ttl_s if timeout is None else timeout)
+            matches, self.ttl_s if timeout is None else timeout, transaction_id=transaction_id)
 
     # -- the UBC steps -------------------------------------------------------------------------
 
