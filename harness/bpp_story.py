@@ -169,8 +169,9 @@ class BppStory:
         `fresh=False` a catalog an earlier scenario discovered is reused."""
         cached = self.j.cert.catalog
         if not fresh and cached is None and self.j.cert.catalog_failed:
+            first = self.j.cert.catalog_failed
             self.j.add([Finding("UBC-TIME-003", "the candidate's catalog never reached the BAP "
-                                f"through the CDS (first tried in {self.j.cert.catalog_failed})")])
+                                f"through the CDS (first tried in \"{first}\")")])
             self.j.assert_clean()
         if not fresh and cached is not None:
             self.catalog = cached
@@ -182,7 +183,7 @@ class BppStory:
         chosen = [i for i in items if connector is None or
                   dig(i, "beckn:itemAttributes", "connectorType") == connector]
         if not chosen:
-            self.j.cert.catalog_failed = self.j.cert.catalog_failed or self.j.scenario
+            self.j.cert.catalog_failed = self.j.cert.catalog_failed or self.j.title
             self.j.add([Finding("UBC-TIME-003", "the candidate's catalog did not reach the BAP "
                                 "through the CDS" + (f" with a {connector} item" if connector
                                                      else ""),

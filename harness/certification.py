@@ -66,6 +66,7 @@ class Certification:
         self.catalog_item_ids: set[str] = set()
         self.catalog: dict[str, Any] | None = None  # the candidate's, once discovered
         self.catalog_failed = ""  # the scenario whose discovery found no catalog, if any
+        self.scenario_names: dict[str, str] = {}  # pytest node id -> "Feature: Scenario"
         self.transport_failures = 0  # consecutive requests the candidate did not answer
         # Future slots of this run start on a random day, so repeated runs against one
         # long-running candidate do not collide with the bookings of earlier runs.
@@ -129,6 +130,11 @@ class Journey:
     def new_transaction(self) -> str:
         self.transaction_ids.append(envelope.new_id())
         return self.transaction_ids[-1]
+
+    @property
+    def title(self) -> str:
+        """The scenario as an operator reads it."""
+        return self.certification.scenario_names.get(self.scenario, self.scenario)
 
     @property
     def cert(self) -> Certification:

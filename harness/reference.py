@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
                           uri=identity.uri,
                           control_url=f"{served.url}/_control/hooks" if args.role == "bpp"
                           else None)
-    if args.write_candidate:
-        Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
     group.start()
+    if args.write_candidate:  # written once the server answers, so its presence means "ready"
+        Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
     faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
     print(f"reference {args.role} {identity.subscriber_id} listening at {identity.uri}{faults}")
     print(f"key id {identity.key_id}, public key {identity.public_key}")

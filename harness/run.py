@@ -70,6 +70,8 @@ class CertificationPlugin:
         result = self.results.setdefault(request.node.nodeid,
                                          ScenarioResult(request.node.nodeid))
         result.feature, result.name = feature.name, scenario.name
+        self._certification.scenario_names[request.node.nodeid] = (
+            f"{feature.name}: {scenario.name}")
         result.tags = sorted(getattr(scenario, "tags", []) or [])
 
     @pytest.hookimpl(hookwrapper=True)

@@ -57,22 +57,21 @@ def free_port_base(rng: random.Random | None = None) -> int:
     raise RuntimeError("no free port range for a certification network")
 
 
-def _wait_listening(port: int, process: subprocess.Popen[str], bound: float) -> None:
+def _wait_ready(candidate: Path, process: subprocess.Popen[str], bound: float) -> None:
+    """The reference writes its candidate file once it serves: wait for that, bounded."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"reference BPP exited with {process.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # a port that is not open yet has nothing to wait on
-    raise TimeoutError(f"reference BPP not listening on {port} within {bound} s")
+        if candidate.exists() and candidate.stat().st_size:
+            return
+        time.sleep(0.05)  # another process writes the file: there is nothing to wait on
+    raise TimeoutError(f"reference BPP not ready within {bound} s")
 
 
 def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str = "PT2S",
                       tags: str | None = None, timeout: float = 180.0,
-                      report_dir: Path | None = None) -> SelfTestResult:
+                      report_dir: Path | None = None, hooks: bool = True) -> SelfTestResult:
     """Start `ubc-cert reference bpp` (with `faults`), certify it with `ubc-cert run`, stop it.
     Reports go to `report_dir` (default: `workdir/reports`)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +93,10 @@ def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str =
     reference = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True, env=env)
     try:
-        _wait_listening(reference_port, reference, START_BOUND_S)
+        _wait_ready(candidate, reference, START_BOUND_S)
+        if not hooks:  # certify it as a BPP that offers no test hooks
+            lines = candidate.read_text().splitlines(keepends=True)
+            candidate.write_text("".join(x for x in lines if not x.startswith("control_url")))
         run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
                str(candidate), "--report-dir", str(report_dir), "--ttl", ttl,
                "--port-base", str(base), "--wait", "10"]
