@@ -209,11 +209,14 @@ def _certify(args: argparse.Namespace, cand: candidate_module.Candidate, network
     code = pytest.main(pytest_args, plugins=[plugin])
     sweep = run_sweep(certification)
     results = list(plugin.results.values())
-    for scenario_id, finding in sweep:
-        for result in results:
-            if result.nodeid == scenario_id and result.status == PASSED and finding.is_error:
-                result.status, result.message = FAILED, f"{finding.rule} {finding.message}"
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep
+    # A scenario whose steps passed fails still when its end-of-scenario or end-of-run sweep
+    # found an error (a duplicate callback, a callback to a refused request...).
+    for scenario_id, finding in findings:
+        for result in results:
+            if result.nodeid == scenario_id and result.status == PASSED and finding.is_error \
+                    and finding.status != NOT_EVALUATED:
+                result.status, result.message = FAILED, f"{finding.rule} {finding.message}"
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     if code not in (0, 1) or any(r.status == HARNESS_ERROR for r in results) or not results:
         verdict, exit_code = "could not run", EXIT_COULD_NOT_RUN
