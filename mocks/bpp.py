@@ -613,20 +613,28 @@ class ReferenceBpp:
         # Filtering is the CDS's job; a BPP asked directly answers with its whole catalog.
         await self._reply(ctx, {"catalogs": [self.catalog()]})
 
-    async def _handle_select(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
+    async def _draft_or_refuse(self, ctx: dict[str, Any], message: dict[str, Any]
+                               ) -> tuple[OrderRecord | None, OrderRecord | None]:
+        """The order a select or init describes and the one already held for the transaction;
+        None for the first when the request was refused (its callback is already sent)."""
         order = _dict(message.get("order"))
-        txn = str(ctx.get("transaction_id"))
-        existing = self.orders.get(txn)
+        existing = self.orders.get(str(ctx.get("transaction_id")))
         if existing is not None and existing.status not in ("CREATED", "REJECTED"):
             existing.context = dict(ctx)
             await self._reply(ctx, {"order": self._order(existing)}, error=business_error(
                 envelope.ACTION_NOT_APPLICABLE, f"order is already {existing.status}"))
-            return
+            return None, existing
         try:
-            record = self._draft(ctx, order)
+            return self._draft(ctx, order), existing
         except Rejection as rejection:
             await self._reply(ctx, {"order": _rejected_echo(order)},
                               error=business_error(rejection.code, rejection.description))
+            return None, existing
+
+    async def _handle_select(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
+        txn = str(ctx.get("transaction_id"))
+        record, _ = await self._draft_or_refuse(ctx, message)
+        if record is None:
             return
         self.orders[txn] = record
         conflict = self._slot_conflict(record)
@@ -645,19 +653,9 @@ class ReferenceBpp:
         await self._reply(ctx, {"order": doc})
 
     async def _handle_init(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
-        order = _dict(message.get("order"))
         txn = str(ctx.get("transaction_id"))
-        existing = self.orders.get(txn)
-        if existing is not None and existing.status not in ("CREATED", "REJECTED"):
-            existing.context = dict(ctx)
-            await self._reply(ctx, {"order": self._order(existing)}, error=business_error(
-                envelope.ACTION_NOT_APPLICABLE, f"order is already {existing.status}"))
-            return
-        try:
-            record = self._draft(ctx, order)
-        except Rejection as rejection:
-            await self._reply(ctx, {"order": _rejected_echo(order)},
-                              error=business_error(rejection.code, rejection.description))
+        record, existing = await self._draft_or_refuse(ctx, message)
+        if record is None:
             return
         if existing is not None:  # keep what the BPP said at select: id, price, repricing
             record.order_id, record.repriced = existing.order_id, existing.repriced

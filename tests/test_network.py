@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,11 @@ import pytest
 from harness import schemas
 from harness.beckn import signing
 from harness.beckn.order import Order, Payment
-from harness.network import MockNetwork, NetworkConfig
+from harness.network import MockNetwork
 from harness.selftest import free_port_base
 from harness.transcript import INBOUND
 
 pytestmark = pytest.mark.network
-
-
-@pytest.fixture(scope="module")
-def network() -> Iterator[MockNetwork]:
-    net = MockNetwork(NetworkConfig(ttl="PT5S"))
-    net.start()
-    try:
-        yield net
-    finally:
-        net.stop()
 
 
 def registry_key(net: MockNetwork, subscriber_id: str, key_id: str) -> str | None:

@@ -7,7 +7,6 @@ endpoints refuse unsigned requests, so for them this proves the refusals are wel
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from harness.network import MockNetwork, NetworkConfig
+from harness.network import MockNetwork
 
 OPENAPI = Path(__file__).parent.parent / "schemas" / "openapi"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -30,16 +29,6 @@ EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
 
 pytestmark = pytest.mark.network
-
-
-@pytest.fixture(scope="module")
-def network() -> Iterator[MockNetwork]:
-    net = MockNetwork(NetworkConfig(ttl="PT5S"))
-    net.start()
-    try:
-        yield net
-    finally:
-        net.stop()
 
 
 registry_schema = schemathesis.openapi.from_path(OPENAPI / "registry.yaml")
