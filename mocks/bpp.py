@@ -613,35 +613,41 @@ class ReferenceBpp:
         # Filtering is the CDS's job; a BPP asked directly answers with its whole catalog.
         await self._reply(ctx, {"catalogs": [self.catalog()]})
 
-    async def _draft_or_refuse(self, ctx: dict[str, Any], message: dict[str, Any]
-                               ) -> tuple[OrderRecord | None, OrderRecord | None]:
-        """The order a select or init describes and the one already held for the transaction;
-        None for the first when the request was refused (its callback is already sent)."""
+    async def _draft_or_refuse(self, ctx: dict[str, Any], message: dict[str, Any], *,
+                               keep_terms: bool) -> OrderRecord | None:
+        """The order a select or init describes, held for its transaction; None when the
+        request was refused (its callback is already sent): order past CREATED, unknown item,
+        or a slot overlapping a confirmed booking (40000, TSD §12.4). With `keep_terms`, what
+        the BPP said at select (order id, price, repricing) carries over."""
         order = _dict(message.get("order"))
-        existing = self.orders.get(str(ctx.get("transaction_id")))
+        txn = str(ctx.get("transaction_id"))
+        existing = self.orders.get(txn)
         if existing is not None and existing.status not in ("CREATED", "REJECTED"):
             existing.context = dict(ctx)
             await self._reply(ctx, {"order": self._order(existing)}, error=business_error(
                 envelope.ACTION_NOT_APPLICABLE, f"order is already {existing.status}"))
-            return None, existing
+            return None
         try:
-            return self._draft(ctx, order), existing
+            record = self._draft(ctx, order)
         except Rejection as rejection:
             await self._reply(ctx, {"order": _rejected_echo(order)},
                               error=business_error(rejection.code, rejection.description))
-            return None, existing
-
-    async def _handle_select(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
-        txn = str(ctx.get("transaction_id"))
-        record, _ = await self._draft_or_refuse(ctx, message)
-        if record is None:
-            return
+            return None
+        if keep_terms and existing is not None:
+            record.order_id, record.repriced = existing.order_id, existing.repriced
+            record.unit_price = existing.unit_price
         self.orders[txn] = record
         conflict = self._slot_conflict(record)
         if conflict is not None:
             record.status = "REJECTED"
             await self._reply(ctx, {"order": self._order(record, value=False)},
                               error=business_error(envelope.BUSINESS_ERROR, conflict))
+            return None
+        return record
+
+    async def _handle_select(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
+        record = await self._draft_or_refuse(ctx, message, keep_terms=False)
+        if record is None:
             return
         record.carried = list(self.outstanding.get(record.buyer_id, []))
         record.components = self._quote(record)
@@ -654,18 +660,8 @@ class ReferenceBpp:
 
     async def _handle_init(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
         txn = str(ctx.get("transaction_id"))
-        record, existing = await self._draft_or_refuse(ctx, message)
+        record = await self._draft_or_refuse(ctx, message, keep_terms=True)
         if record is None:
-            return
-        if existing is not None:  # keep what the BPP said at select: id, price, repricing
-            record.order_id, record.repriced = existing.order_id, existing.repriced
-            record.unit_price = existing.unit_price
-        self.orders[txn] = record
-        conflict = self._slot_conflict(record)
-        if conflict is not None:
-            record.status = "REJECTED"
-            await self._reply(ctx, {"order": self._order(record, value=False)},
-                              error=business_error(envelope.BUSINESS_ERROR, conflict))
             return
         if "changes-price-after-select" in self.faults and not record.repriced:
             record.unit_price = money(record.unit_price * 1.1)
