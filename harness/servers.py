@@ -146,9 +146,6 @@ class ServerGroup:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result(timeout)
 
-    def submit(self, coro: Awaitable[T]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
-
     def stop(self, timeout: float = 10.0) -> None:
         for served in self.served.values():
             if served.server is not None:

@@ -11,7 +11,6 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +85,6 @@ def load_keys(path: str) -> dict[str, str]:
         except signing.InvalidKey as exc:
             raise InputError(f"{path}: entry {name!r}: {exc}") from None
     return data
-
-
-@lru_cache(maxsize=1024)
-def _verify_key(b64: str) -> Any:
-    return signing.load_public_key(b64)
 
 
 class Validator:
