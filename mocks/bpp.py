@@ -589,6 +589,14 @@ class ReferenceBpp:
         record.context = dict(ctx)
         return record
 
+    async def _find_or_refuse(self, ctx: dict[str, Any], order: Mapping[str, Any],
+                              missing: str = "no such order") -> OrderRecord | None:
+        """The order a request is about, or None after answering it with 30010."""
+        record = self._find(ctx, order)
+        if record is None:
+            await self._reply(ctx, {}, error=business_error(envelope.ORDER_NOT_FOUND, missing))
+        return record
+
     def balance(self, buyer_id: str) -> float:
         """What a buyer still owes from overcharged sessions."""
         return money(sum(entry.amount for entry in self.outstanding.get(buyer_id, [])))
@@ -711,10 +719,9 @@ class ReferenceBpp:
 
     async def _handle_confirm(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
         order = _dict(message.get("order"))
-        record = self._find(ctx, order)
+        record = await self._find_or_refuse(
+            ctx, order, "no order to confirm: select and init come first")
         if record is None:
-            await self._reply(ctx, {}, error=business_error(
-                envelope.ORDER_NOT_FOUND, "no order to confirm: select and init come first"))
             return
         if record.status == "CONFIRMED":
             await self._reply(ctx, {"order": self._confirmed(record)})
@@ -747,20 +754,16 @@ class ReferenceBpp:
         await self._reply(ctx, {"order": doc})
 
     async def _handle_status(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
-        record = self._find(ctx, _dict(message.get("order")))
+        record = await self._find_or_refuse(ctx, _dict(message.get("order")))
         if record is None:
-            await self._reply(ctx, {}, error=business_error(
-                envelope.ORDER_NOT_FOUND, "no such order"))
             return
         self.charger.tick()
         await self._reply(ctx, {"order": self._current(record)})
 
     async def _handle_update(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
         order = _dict(message.get("order"))
-        record = self._find(ctx, order)
+        record = await self._find_or_refuse(ctx, order)
         if record is None:
-            await self._reply(ctx, {}, error=business_error(
-                envelope.ORDER_NOT_FOUND, "no such order"))
             return
         if requested_session_status(order) == "STOP":
             await self._stop(ctx, record)
@@ -836,10 +839,8 @@ class ReferenceBpp:
         await self._refund_if_due(record)
 
     async def _handle_track(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
-        record = self._find(ctx, _dict(message.get("order")))
+        record = await self._find_or_refuse(ctx, _dict(message.get("order")))
         if record is None:
-            await self._reply(ctx, {}, error=business_error(
-                envelope.ORDER_NOT_FOUND, "no such order"))
             return
         self.charger.tick()
         if record.session_id is None:
@@ -849,10 +850,8 @@ class ReferenceBpp:
         await self._reply(ctx, {"order": self._tracked(record)})
 
     async def _handle_cancel(self, ctx: dict[str, Any], message: dict[str, Any]) -> None:
-        record = self._find(ctx, _dict(message.get("order")))
+        record = await self._find_or_refuse(ctx, _dict(message.get("order")))
         if record is None:
-            await self._reply(ctx, {}, error=business_error(
-                envelope.ORDER_NOT_FOUND, "no such order"))
             return
         if record.status == "CANCELLED":
             await self._reply(ctx, {"order": self._current(record)})
