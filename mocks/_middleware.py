@@ -34,6 +34,7 @@ from harness.beckn import envelope, signing
 from harness.checks.signature import sender_id
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
+from mocks import registry
 
 log = logging.getLogger("ubc.mocks")
 
@@ -103,17 +104,8 @@ class RegistryClient:
 
     @staticmethod
     def _trusted(record: Mapping[str, Any]) -> bool:
-        if record.get("status") != "SUBSCRIBED":
-            return False
-        now = time.time()
-        try:
-            from datetime import datetime
-
-            start = datetime.fromisoformat(str(record["valid_from"]).replace("Z", "+00:00"))
-            end = datetime.fromisoformat(str(record["valid_until"]).replace("Z", "+00:00"))
-        except (KeyError, ValueError):
-            return False
-        return start.timestamp() <= now <= end.timestamp()
+        return registry.trusted(record.get("status"), record.get("valid_from"),
+                                record.get("valid_until"))
 
     async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None:
         for record in await self._lookup(subscriber_id=subscriber_id, key_id=key_id):

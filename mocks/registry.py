@@ -273,6 +273,19 @@ _CHECKS: dict[str, Callable[[object, str], object]] = {
 # --- records ------------------------------------------------------------------------------------
 
 
+def trusted(status: object, valid_from: object, valid_until: object,
+            now: float | datetime | None = None) -> bool:
+    """The registry's trust rule, for stored records and for records read from a lookup:
+    SUBSCRIBED and `now` within valid_from..valid_until (bounds included)."""
+    if status != TRUSTED_STATUS or not isinstance(valid_from, str) \
+            or not isinstance(valid_until, str):
+        return False
+    try:
+        return _epoch(valid_from) <= _as_epoch(now) <= _epoch(valid_until)
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Subscriber:
     """One key of one network participant, as the registry holds it.
@@ -307,10 +320,7 @@ class Subscriber:
 
     def is_trusted(self, now: float | datetime | None = None) -> bool:
         """SUBSCRIBED and `now` within valid_from..valid_until (bounds included)."""
-        if self.status != TRUSTED_STATUS or not self.valid_from or not self.valid_until:
-            return False
-        moment = _as_epoch(now)
-        return _epoch(self.valid_from) <= moment <= _epoch(self.valid_until)
+        return trusted(self.status, self.valid_from, self.valid_until, now)
 
     def as_dict(self) -> dict[str, Any]:
         """Every stored field; what the admin API answers."""
