@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from harness import rules
 from harness.beckn import signing
+from harness.beckn.keys import write_key_file
 from harness.validation import InputError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -45,19 +46,15 @@ def _read_bytes(path: str, what: str) -> bytes:
 def cmd_keys_new(args: argparse.Namespace) -> int:
     key_id = args.key_id or f"{args.subscriber_id}-k1"
     pair = signing.KeyPair.generate(args.subscriber_id, key_id)
-    text = json.dumps(pair.as_dict(), indent=2) + "\n"
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.write(json.dumps(pair.as_dict(), indent=2) + "\n")
         return EXIT_OK
     try:
-        # Created 0600 from the first byte: the file holds a private key.
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_key_file(pair, args.out)
     except FileExistsError:
         raise UsageError(f"{args.out}: already exists; refusing to overwrite a key file") from None
     except OSError as exc:
         raise UsageError(f"{args.out}: cannot create: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
     print(f"wrote {args.out} (mode 0600): subscriber {pair.subscriber_id}, key {pair.key_id}, "
           f"public key {pair.signing_public_key}", file=sys.stderr)
     return EXIT_OK

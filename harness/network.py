@@ -8,8 +8,6 @@ harness's BAP key keeps working across restarts.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import httpx
 
 from harness import schemas
 from harness.beckn import signing
+from harness.beckn.keys import read_key_file, write_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
 from harness.transcript import Transcript
@@ -89,12 +88,9 @@ class MockNetwork:
         """The role's key pair from the state folder, created (mode 0600) on first use."""
         path = self.state_dir / f"{role}-keys.json"
         if path.exists():
-            data = json.loads(path.read_text())
-            return signing.KeyPair(**data)
+            return read_key_file(path)
         pair = signing.KeyPair.generate(SUBSCRIBERS[role], f"{SUBSCRIBERS[role]}-k1")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(pair.as_dict(), handle, indent=2)
+        write_key_file(pair, path, overwrite=True)
         return pair
 
     # -- building ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 
 from harness import schemas
 from harness.beckn import signing
+from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
 from harness.transcript import Transcript
@@ -48,17 +49,10 @@ def list_faults() -> int:
 def _keys(args: argparse.Namespace, subscriber_id: str) -> signing.KeyPair:
     if not args.key:
         return signing.KeyPair.generate(subscriber_id, f"{subscriber_id}-k1")
-    import json
-
     try:
-        data = json.loads(Path(args.key).read_text(encoding="utf-8"))
-        pair = signing.KeyPair(subscriber_id=data["subscriber_id"], key_id=data["key_id"],
-                               signing_private_key=data["signing_private_key"],
-                               signing_public_key=data["signing_public_key"])
-        signing.Signer.from_keypair(pair)
-    except (OSError, ValueError, KeyError, TypeError, signing.InvalidKey) as exc:
-        raise SetupError(f"{args.key}: not a usable key file: {exc}") from None
-    return pair
+        return read_key_file(args.key)
+    except signing.InvalidKey as exc:
+        raise SetupError(str(exc)) from None
 
 
 def build_app(role: str, identity: Identity, registry_url: str, transcript: Transcript, *,

@@ -152,3 +152,21 @@ def test_console_script_runs() -> None:
     assert done.returncode == 0
     ids = [rule["id"] for rule in json.loads(done.stdout)]
     assert "UBC-SIG-009" in ids and len(ids) == len(set(ids))
+
+
+def test_key_files_round_trip_and_bad_ones_name_the_file(tmp_path: Path) -> None:
+    from harness.beckn.keys import read_key_file, write_key_file
+
+    pair = signing.KeyPair.generate("bpp.example", "k1")
+    write_key_file(pair, tmp_path / "k.json")
+    assert read_key_file(tmp_path / "k.json") == pair
+    with pytest.raises(FileExistsError):
+        write_key_file(pair, tmp_path / "k.json")
+    other = signing.KeyPair.generate("bpp.example", "k1")
+    (tmp_path / "mixed.json").write_text(json.dumps(
+        {**pair.as_dict(), "signing_public_key": other.signing_public_key}))
+    for name, content in (("mixed.json", None), ("torn.json", '{"subscriber_id": "x"')):
+        if content is not None:
+            (tmp_path / name).write_text(content)
+        with pytest.raises(signing.InvalidKey, match=name):
+            read_key_file(tmp_path / name)
