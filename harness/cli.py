@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import rules
+from harness import rules, schemas, validation
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
-from harness.validation import InputError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -120,8 +119,6 @@ def cmd_verify_signature(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness import schemas, validation
-
     try:
         schema_set = schemas.load(args.profile)
     except schemas.SchemaSetError as exc:
@@ -360,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (UsageError, InputError) as exc:
+    except (UsageError, validation.InputError) as exc:
         print(f"ubc-cert {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
