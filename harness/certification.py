@@ -23,6 +23,7 @@ import pytest
 from harness import schemas
 from harness.beckn import envelope
 from harness.beckn.order import Order
+from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
 from harness.checks import consistency, context, state, timing
 from harness.checks.schema import profile_findings
@@ -31,9 +32,8 @@ from harness.findings import NOT_EVALUATED, Finding
 from harness.hooks import Hooks, HookUnavailable
 from harness.network import MockNetwork
 from harness.security import Refusal
-from harness.transcript import INBOUND, Exchange
-from mocks._middleware import STRAY
-from mocks.bap import Call, ReferenceBap, ttl_seconds
+from harness.transcript import INBOUND, STRAY, Exchange
+from mocks.bap import Call, ReferenceBap
 
 T = TypeVar("T")
 CERTIFICATION = pytest.StashKey["Certification"]()  # how `ubc-cert run` hands the run to steps
@@ -86,7 +86,7 @@ class Certification:
 
     @property
     def ttl_s(self) -> float:
-        return ttl_seconds(self.ttl)
+        return duration_seconds(self.ttl)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on the network's event loop, bounded."""

@@ -26,7 +26,7 @@ from mocks import bpp as bpp_module
 from mocks import cds as cds_module
 from mocks import charger as charger_module
 from mocks import registry as registry_module
-from mocks._middleware import Identity, RegistryClient
+from mocks.stack import Identity, RegistryClient
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc"}

@@ -24,7 +24,7 @@ from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
 from harness.transcript import Transcript
-from mocks._middleware import Identity, RegistryClient
+from mocks.stack import Identity, RegistryClient
 
 BECKN_PATH = "/beckn"
 

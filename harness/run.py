@@ -26,7 +26,7 @@ import pytest
 
 from harness import candidate as candidate_module
 from harness import rules
-from harness.beckn.envelope import ttl_seconds
+from harness.beckn.time import duration_seconds
 from harness.certification import (
     CERTIFICATION,
     Certification,
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     try:
-        ttl_seconds(args.ttl)
+        duration_seconds(args.ttl)
     except ValueError as exc:
         print(f"ubc-cert run: --ttl: {exc}", file=sys.stderr)
         return EXIT_COULD_NOT_RUN

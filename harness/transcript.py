@@ -22,6 +22,7 @@ import orjson
 
 INBOUND = "inbound"  # a request that arrived at one of our parties
 OUTBOUND = "outbound"  # a request one of our parties sent
+STRAY = "stray"  # the note of an inbound request that reached no endpoint of the party
 
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-admin-token", "proxy-authorization"})
 

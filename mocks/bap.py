@@ -26,20 +26,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from harness.beckn import envelope
-from harness.beckn.envelope import ttl_seconds
 from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
+from harness.beckn.time import duration_seconds
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
-from mocks._middleware import (
-    STRAY_METHODS,
-    Directory,
-    Identity,
-    Inbound,
-    Inbox,
-    InboxPolicy,
-    Outbox,
-    Sent,
-)
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Sent
+from mocks.stack.inbox import STRAY_METHODS
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 UNSOLICITED = frozenset({"on_status", "on_update", "on_cancel"})
@@ -104,7 +96,7 @@ class ReferenceBap:
 
     def __init__(self, config: BapConfig, transcript: Transcript, *, directory: Directory,
                  schemas: SchemaSet, http: httpx.AsyncClient | None = None,
-                 policy: InboxPolicy | None = None) -> None:
+                 ) -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
@@ -114,11 +106,11 @@ class ReferenceBap:
         self.outbox = Outbox(self.identity, transcript, self.http, party="bap")
         self.inbox = Inbox(self.identity, directory, transcript, schemas,
                            {action: self._on_callback for action in CALLBACKS},
-                           policy=policy, party="bap", admission=self._admit)
+                           party="bap", admission=self._admit)
 
     @property
     def ttl_s(self) -> float:
-        return ttl_seconds(self.config.ttl)
+        return duration_seconds(self.config.ttl)
 
     # -- receiving -----------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from harness.beckn import envelope, signing
+from harness.beckn import time as wire_time
 from harness.beckn.order import (
     CORE_CONTEXT,
     OFFER_CONTEXT,
@@ -61,7 +62,6 @@ from harness.beckn.order import (
 from harness.beckn.order import session_status as requested_session_status
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
-from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, Outbox, Sent
 from mocks.charger import (
     ENDED,
     HOLDING,
@@ -77,6 +77,8 @@ from mocks.charger import (
     SessionStatus,
     rfc3339,
 )
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Sent
+from mocks.stack.inbox import skip, verify_signatures
 
 log = logging.getLogger("ubc.mocks.bpp")
 
@@ -367,7 +369,7 @@ class ReferenceBpp:
         handlers = {action: self._receive for action in ACTIONS}
         handlers["on_catalog_publish"] = self._on_catalog_publish
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
-                           policy=InboxPolicy(), party="bpp")
+                           party="bpp")
         rogue = signing.KeyPair.generate(self.identity.subscriber_id, self.identity.key_id)
         self._rogue_signer = signing.Signer.from_keypair(rogue)  # for wrong-key-callback
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -441,8 +443,11 @@ class ReferenceBpp:
             ignored |= {signing.DIGEST_MISMATCH, signing.BAD_SIGNATURE}
         if "accepts-expired-signature" in wanted:
             ignored.add(signing.EXPIRED)
-        self.inbox.policy.ignore_signature_reasons = frozenset(ignored)
-        self.inbox.policy.ack_schema_invalid = "acks-schema-invalid-request" in wanted
+        self.inbox.reset_steps()
+        if ignored:
+            self.inbox.replace_step("signature", verify_signatures(ignore=frozenset(ignored)))
+        if "acks-schema-invalid-request" in wanted:
+            self.inbox.replace_step("schema", skip)
 
     # -- catalog -------------------------------------------------------------------------------
 
@@ -707,7 +712,7 @@ class ReferenceBpp:
     def _mark_paid(self, record: OrderRecord) -> None:
         assert record.payment is not None
         record.payment.status = "COMPLETED"
-        record.payment.paid_at = envelope.now_rfc3339()
+        record.payment.paid_at = wire_time.now()
         record.payment.upi_transaction_id = f"UPI{int(time.time() * 1000) % 10**12:012d}"
         record.paid = record.payment.amount
         record.status = "PENDING"
@@ -900,7 +905,7 @@ class ReferenceBpp:
         if record.payment is not None and record.payment.status == "COMPLETED":
             record.refund = money(record.paid - fee)
             record.payment = replace(record.payment, status="REFUNDED", amount=record.refund,
-                                     paid_at=envelope.now_rfc3339())
+                                     paid_at=wire_time.now())
             # a balance carried into this order is refunded with it, so it is owed again
             self.outstanding.setdefault(record.buyer_id, []).extend(record.carried)
 
@@ -1109,7 +1114,7 @@ class ReferenceBpp:
                 record.payment.status == "REFUNDED":
             return
         record.payment = replace(record.payment, status="REFUNDED", amount=record.refund,
-                                 paid_at=envelope.now_rfc3339())
+                                 paid_at=wire_time.now())
         await self._notify(record, "on_status", {"order": self._current(record)})
 
     # -- charger events ------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -47,11 +47,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from harness.beckn import envelope
+from harness.beckn import time as time_fmt
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks._jsonpath import FilterSyntaxError, compile_filter, compile_query
-from mocks._middleware import Directory, Identity, Inbound, Inbox, InboxPolicy, Outbox, same_uri
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, same_uri
+from mocks.stack.inbox import Step
 
 log = logging.getLogger("ubc.mocks.cds")
 
@@ -491,7 +493,7 @@ class CatalogDiscoveryService:
 
     def __init__(self, config: CdsConfig, transcript: Transcript, *, directory: Directory,
                  schemas: SchemaSet, registry_url: str, http: httpx.AsyncClient | None = None,
-                 policy: InboxPolicy | None = None) -> None:
+                 steps: Mapping[str, Step] | None = None) -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
@@ -509,7 +511,9 @@ class CatalogDiscoveryService:
             cast(SchemaSet, _PublishTolerantSchemas(schemas)),
             {"catalog_publish": self._on_catalog_publish, "discover": self._on_discover,
              "on_discover": self._on_bpp_answer},
-            policy=policy, party="cds", admission=self._admit)
+            party="cds", admission=self._admit)
+        for name, step in (steps or {}).items():  # e.g. signature checks off for fuzzing
+            self.inbox.replace_step(name, step)
 
     def now(self) -> float:
         return self.config.clock()
@@ -751,14 +755,14 @@ class CatalogDiscoveryService:
         key = (context["transaction_id"], context["message_id"])
         loop = asyncio.get_running_loop()
         try:
-            ttl = envelope.ttl_seconds(str(context.get("ttl")))
+            ttl = time_fmt.duration_seconds(str(context.get("ttl")))
         except ValueError:
             ttl = DEFAULT_TTL_S
         self._forget_expired()
         self.pending[key] = PendingDiscover(request, targets, loop.time() + ttl, cache_answered)
         forwarded = {
             "context": {**context, "bap_id": self.identity.subscriber_id,
-                        "bap_uri": self.identity.uri, "timestamp": envelope.now_rfc3339()},
+                        "bap_uri": self.identity.uri, "timestamp": time_fmt.now()},
             "message": request["message"],
         }
         await asyncio.gather(*(self.outbox.send(url, "discover", forwarded,
@@ -832,11 +836,11 @@ def _subscribed_now(record: dict[str, Any]) -> bool:
 
 def create_app(config: CdsConfig, transcript: Transcript, *, directory: Directory,
                schemas: SchemaSet, registry_url: str, http: httpx.AsyncClient | None = None,
-               policy: InboxPolicy | None = None) -> Starlette:
+               steps: Mapping[str, Step] | None = None) -> Starlette:
     """The CDS as an ASGI app: Beckn endpoints at the path of its URI, `/_control/catalogs`
     and `/_health`. The service is `app.state.cds`."""
     cds = CatalogDiscoveryService(config, transcript, directory=directory, schemas=schemas,
-                                  registry_url=registry_url, http=http, policy=policy)
+                                  registry_url=registry_url, http=http, steps=steps)
 
     async def catalogs(request: Request) -> JSONResponse:
         if request.method == "DELETE":

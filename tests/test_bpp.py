@@ -37,11 +37,11 @@ from harness.beckn.order import (
 from harness.servers import ServerGroup
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 from mocks import bpp as bpp_module
-from mocks._middleware import Identity, Inbound, Inbox, Outbox, RegistryClient, Sent
 from mocks.bpp import FAULTS, BppConfig, ReferenceBpp, create_app
 from mocks.charger import DEMO_EPOCH, Charger, ManualClock, rfc3339
 from mocks.registry import RegistryStore, Subscriber
 from mocks.registry import create_app as registry_app
+from mocks.stack import Identity, Inbound, Inbox, Outbox, RegistryClient, Sent
 
 pytestmark = pytest.mark.network
 

@@ -29,17 +29,10 @@ from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 from mocks import bap as bap_module
 from mocks import cds as cds_module
 from mocks import registry
-from mocks._middleware import (
-    Identity,
-    Inbound,
-    Inbox,
-    InboxPolicy,
-    Outbox,
-    RegistryClient,
-    Sent,
-)
 from mocks.bap import BapConfig, Call, ReferenceBap
 from mocks.cds import CatalogDiscoveryService, CdsConfig
+from mocks.stack import Identity, Inbound, Inbox, Outbox, RegistryClient, Sent
+from mocks.stack.inbox import verify_signatures
 
 pytestmark = pytest.mark.network
 
@@ -796,15 +789,15 @@ def test_the_openapi_document_holds_for_any_input() -> None:
     hypothesis = pytest.importorskip("hypothesis")
     every_reason = frozenset(signing_check_reasons())
     servers = ServerGroup()
-    for name, policy in (("strict", None),
-                         ("open", InboxPolicy(ignore_signature_reasons=every_reason))):
+    for name, steps in (("strict", None),
+                        ("open", {"signature": verify_signatures(ignore=every_reason)})):
         served = servers.reserve(name)
         servers.attach(name, cds_module.create_app(
             CdsConfig(Identity.create("cds.fuzz.test", "cds", f"{served.url}/beckn")),
             Transcript(), directory=NobodyTrusted(), schemas=schemas.load(),
             registry_url="http://registry.fuzz.test",
             http=httpx.AsyncClient(transport=httpx.MockTransport(_acknowledging_network)),
-            policy=policy))
+            steps=steps))
     document = schemathesis.openapi.from_path(OPENAPI)
     statuses: dict[str, set[int]] = {}
     servers.start()

@@ -6,10 +6,11 @@ NACK, value and business errors in the callback's `error` object (TSD §13).
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
+
+from harness.beckn import time
 
 VERSION = "2.0.0"
 DOMAIN = "beckn.one:deg:ev-charging"
@@ -47,11 +48,26 @@ CALLBACK_OF = {
     "support": "on_support", "catalog_publish": "on_catalog_publish",
 }  # fmt: skip
 REQUEST_OF = {callback: request for request, callback in CALLBACK_OF.items()}
+# Callbacks a BPP may send on its own (a new message_id), besides answering a request.
+UNSOLICITED = frozenset({"on_status", "on_update", "on_cancel"})
 
 
-def now_rfc3339() -> str:
-    """UTC time with milliseconds and a Z, as the examples write it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def sent_by_bpp(action: object) -> bool:
+    """Who signs and sends this action: the BPP for callbacks and catalog publishing (the CDS
+    answers on_catalog_publish under the publisher's bpp_id), the BAP for everything else."""
+    return isinstance(action, str) and (action.startswith("on_") or action == "catalog_publish")
+
+
+def sender_of(context: Mapping[str, Any]) -> str | None:
+    """The subscriber id that must have signed a message with this context."""
+    sender = context.get("bpp_id" if sent_by_bpp(context.get("action")) else "bap_id")
+    return sender if isinstance(sender, str) else None
+
+
+def sender_uri_of(context: Mapping[str, Any]) -> str | None:
+    """The subscriber URI the sender of this context claims (bpp_uri or bap_uri)."""
+    uri = context.get("bpp_uri" if sent_by_bpp(context.get("action")) else "bap_uri")
+    return uri if isinstance(uri, str) else None
 
 
 def new_id() -> str:
@@ -76,7 +92,7 @@ def context(
         "version": VERSION,
         "action": action,
         "domain": DOMAIN,
-        "timestamp": timestamp or now_rfc3339(),
+        "timestamp": timestamp or time.now(),
         "message_id": message_id or new_id(),
         "transaction_id": transaction_id,
     }
@@ -96,7 +112,7 @@ def callback_context(request: dict[str, Any], *, unsolicited: bool = False,
     action = request["action"]
     ctx = dict(request)
     ctx["action"] = action if action.startswith("on_") else CALLBACK_OF[action]
-    ctx["timestamp"] = now_rfc3339()
+    ctx["timestamp"] = time.now()
     if unsolicited:
         ctx["message_id"] = new_id()
     ctx.pop("schema_context", None)
@@ -134,15 +150,3 @@ def ack_status(body: Any) -> str | None:
 def www_authenticate(realm: str) -> str:
     """The challenge a 401 carries (BECKN-006)."""
     return f'Signature realm="{realm}",headers="(created) (expires) digest"'
-
-
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
-def ttl_seconds(ttl: str) -> float:
-    """Seconds in an ISO 8601 duration of days, hours, minutes and seconds (PT30S -> 30)."""
-    match = _DURATION.match(ttl)
-    if not match or ttl in ("P", "PT"):
-        raise ValueError(f"unsupported ttl {ttl!r}; use e.g. PT30S")
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds

@@ -1,0 +1,71 @@
+"""The registry as the parties see it: who is trusted with which key, and where they listen."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+import httpx
+
+from harness.beckn.subscriber import record_trusted
+
+log = logging.getLogger("ubc.mocks")
+
+
+class Directory(Protocol):
+    async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None: ...
+
+    async def subscriber_url(self, subscriber_id: str) -> str | None: ...
+
+    async def subscribers(self, kind: str, domain: str | None = None
+                          ) -> list[dict[str, Any]]: ...
+
+
+class RegistryClient:
+    """Looks subscribers up over HTTP (`POST /lookup`), trusting only SUBSCRIBED records inside
+    their validity window; answers are cached for `cache_s` seconds."""
+
+    def __init__(self, registry_url: str, *, cache_s: float = 1.0, timeout: float = 3.0) -> None:
+        self.registry_url = registry_url.rstrip("/")
+        self.cache_s = cache_s
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _lookup(self, **query: str) -> list[dict[str, Any]]:
+        key = tuple(sorted(query.items()))
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_s:
+            return hit[1]
+        try:
+            response = await self._http.post(f"{self.registry_url}/lookup", json=query)
+            records = response.json() if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("registry lookup %s failed: %s", query, exc)
+            return []
+        records = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+        self._cache[key] = (time.monotonic(), records)
+        return records
+
+    async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None:
+        for record in await self._lookup(subscriber_id=subscriber_id, key_id=key_id):
+            if record.get("subscriber_id") == subscriber_id and record_trusted(record):
+                key = record.get("signing_public_key")
+                return key if isinstance(key, str) else None
+        return None
+
+    async def subscriber_url(self, subscriber_id: str) -> str | None:
+        for record in await self._lookup(subscriber_id=subscriber_id):
+            if record.get("subscriber_id") == subscriber_id and record_trusted(record):
+                url = record.get("url")
+                return url if isinstance(url, str) else None
+        return None
+
+    async def subscribers(self, kind: str, domain: str | None = None
+                          ) -> list[dict[str, Any]]:
+        """Every trusted record of one participant type ("BPP", "BAP", ...) in `domain`."""
+        query = {"type": kind} if domain is None else {"type": kind, "domain": domain}
+        return [r for r in await self._lookup(**query) if record_trusted(r)]

@@ -1,0 +1,314 @@
+"""The inbox: how every party of the mock network receives a signed Beckn request.
+
+A request passes a list of named steps (`STEPS`, in order), each of which may refuse it:
+
+- `signature`: 401 + `WWW-Authenticate` when `Authorization` (and `X-Gateway-Authorization`,
+  when present) does not verify against the key the registry holds;
+- `json`: 400 when the body is not JSON;
+- `schema`: 400 with the error in the NACK (TSD §13) when envelope, context or message is
+  invalid for the route's action;
+- `context`: 400 when there is no context object;
+- `signer`: 401 when the keyId names someone other than the sender in the context;
+- `sender-uri`: 400 when the sender's URI in the context is not the one the registry holds;
+- `party`: 400 by the party's own rule (the BAP refuses callbacks of unknown transactions);
+- `replay`: 401 when this exact signature was used before.
+
+Bodies over 1 MB are refused (413) before any step. An accepted request is recorded, ACKed in
+the UBC shape, and only then handed to the party's handler, so callbacks are asynchronous.
+A party that must misbehave on purpose (the reference BPP's faults) replaces a named step with
+`Inbox.replace_step`; nothing else in the inbox knows about faults.
+
+Callback address: the mocks send callbacks to the context's URI, and accept a request only when
+that URI agrees with the sender's registry record (trailing slashes aside), so stacks that call
+back to the registry URL (beckn/protocol-server) reach the same place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from harness.beckn import envelope, signing
+from harness.schemas import SchemaSet
+from harness.transcript import INBOUND, STRAY, Exchange, Transcript
+from mocks.stack.directory import Directory
+from mocks.stack.http import MAX_BECKN_BODY_BYTES, json_response, read_body
+from mocks.stack.identity import Identity
+
+log = logging.getLogger("ubc.mocks")
+
+REPLAY_PURGE_AT = 4096  # remembered signatures before the expired ones are dropped
+STRAY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass
+class Inbound:
+    """An accepted request, as handed to a party's handler."""
+
+    action: str
+    doc: dict[str, Any]
+    raw: bytes
+    exchange: Exchange
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return self.doc["context"]
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return self.doc["message"]
+
+
+@dataclass
+class Arrival:
+    """A request on its way through the steps; steps fill in what they learn."""
+
+    action: str
+    raw: bytes
+    headers: dict[str, str]  # lower-cased names
+    doc: Any = None
+    header: signing.SignatureHeader | None = None  # the parsed Authorization, once verified
+
+    @property
+    def context(self) -> dict[str, Any]:
+        context = self.doc.get("context") if isinstance(self.doc, dict) else None
+        return context if isinstance(context, dict) else {}
+
+
+Step = Callable[["Inbox", Arrival], Awaitable[Response | None]]
+Handler = Callable[[Inbound], Awaitable[None]]
+# A party's own acceptance rule, run after the shared checks: an error message means 400 NACK.
+Admission = Callable[[str, dict[str, Any]], str | None]
+
+
+def same_uri(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def unauthorized(inbox: Inbox, message: str) -> Response:
+    return json_response(envelope.nack(envelope.SIGNATURE_INVALID, message), 401,
+                         {"WWW-Authenticate": envelope.www_authenticate(
+                             inbox.identity.subscriber_id)})
+
+
+def bad_request(message: str, path: str | None) -> Response:
+    return json_response(envelope.nack(envelope.INVALID_REQUEST, message, path), 400)
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+def verify_signatures(*, skew_s: float = signing.DEFAULT_SKEW_S,
+                      ignore: frozenset[str] = frozenset()) -> Step:
+    """Authorization (and X-Gateway-Authorization when present) verify against the registry
+    key. `ignore` lists reasons let through (a fault of the reference BPP)."""
+    async def signature(inbox: Inbox, arrival: Arrival) -> Response | None:
+        for name in (signing.AUTHORIZATION, signing.GATEWAY_AUTHORIZATION):
+            value = arrival.headers.get(name.lower())
+            if value is None and name == signing.GATEWAY_AUTHORIZATION:
+                continue
+            key: str | None = None
+            parsed: signing.SignatureHeader | None = None
+            if value:
+                try:
+                    parsed = signing.parse_header(value)
+                    key = await inbox.directory.trusted_key(parsed.subscriber_id,
+                                                            parsed.unique_key_id)
+                except signing.HeaderError:
+                    pass  # verify() reports the precise reason below
+            result = signing.verify(arrival.raw, value, key, skew=skew_s,
+                                    claimed_digest=arrival.headers.get("digest"))
+            if not result.valid and result.reason not in ignore:
+                return unauthorized(inbox, f"{name}: {result.reason}: {result.detail}")
+            if name == signing.AUTHORIZATION:
+                arrival.header = parsed
+        return None
+    return signature
+
+
+async def parse_json(inbox: Inbox, arrival: Arrival) -> Response | None:
+    try:
+        arrival.doc = orjson.loads(arrival.raw)
+    except orjson.JSONDecodeError as exc:
+        return bad_request(f"body is not JSON: {exc}", None)
+    return None
+
+
+async def validate_schema(inbox: Inbox, arrival: Arrival) -> Response | None:
+    findings = [f for f in inbox.schemas.validate(arrival.doc, expected_action=arrival.action)
+                if f.is_error]
+    if findings:
+        first = findings[0]
+        return bad_request(f"{first.rule}: {first.message}", first.path or None)
+    return None
+
+
+async def require_context(inbox: Inbox, arrival: Arrival) -> Response | None:
+    if not isinstance(arrival.doc, dict) or not isinstance(arrival.doc.get("context"), dict):
+        return bad_request("no context", "/context")
+    return None
+
+
+async def signer_is_sender(inbox: Inbox, arrival: Arrival) -> Response | None:
+    expected = envelope.sender_of(arrival.context)
+    header = arrival.header
+    if header is not None and expected is not None and header.subscriber_id != expected:
+        return unauthorized(inbox, f"signed by {header.subscriber_id!r} but the context names "
+                                   f"{expected!r} as the sender")
+    return None
+
+
+async def sender_uri_registered(inbox: Inbox, arrival: Arrival) -> Response | None:
+    sender = envelope.sender_of(arrival.context)
+    claimed = envelope.sender_uri_of(arrival.context)
+    if sender is None or claimed is None:
+        return None
+    registered = await inbox.directory.subscriber_url(sender)
+    if registered is not None and not same_uri(claimed, registered):
+        return bad_request(f"context gives {claimed!r} for {sender!r} but the registry holds "
+                           f"{registered!r}", "/context")
+    return None
+
+
+async def party_rule(inbox: Inbox, arrival: Arrival) -> Response | None:
+    if inbox.admission is None:
+        return None
+    problem = inbox.admission(arrival.action, arrival.doc)
+    return bad_request(problem, "/context") if problem is not None else None
+
+
+async def refuse_replays(inbox: Inbox, arrival: Arrival) -> Response | None:
+    header = arrival.header
+    if header is None:
+        return None
+    if header.signature in inbox.seen_signatures:
+        return unauthorized(inbox, "replayed request: this signature was already used")
+    now = time.time()
+    if len(inbox.seen_signatures) > REPLAY_PURGE_AT:  # purge in batches, not per request
+        inbox.seen_signatures = {s: e for s, e in inbox.seen_signatures.items()
+                                 if e + signing.DEFAULT_SKEW_S >= now}
+    inbox.seen_signatures[header.signature] = header.expires
+    return None
+
+
+async def skip(inbox: Inbox, arrival: Arrival) -> Response | None:
+    """A step switched off (a fault of the reference BPP)."""
+    return None
+
+
+def default_steps() -> dict[str, Step]:
+    return {
+        "signature": verify_signatures(),
+        "json": parse_json,
+        "schema": validate_schema,
+        "context": require_context,
+        "signer": signer_is_sender,
+        "sender-uri": sender_uri_registered,
+        "party": party_rule,
+        "replay": refuse_replays,
+    }
+
+
+STEPS = tuple(default_steps())
+
+
+# -- the inbox ----------------------------------------------------------------------------------
+
+@dataclass
+class Inbox:
+    """Receives signed Beckn requests for one party and hands accepted ones to its handlers."""
+
+    identity: Identity
+    directory: Directory
+    transcript: Transcript
+    schemas: SchemaSet
+    handlers: Mapping[str, Handler]
+    party: str = ""
+    admission: Admission | None = None
+    steps: dict[str, Step] = field(default_factory=default_steps)
+    seen_signatures: dict[str, float] = field(default_factory=dict)  # -> expires
+
+    def __post_init__(self) -> None:
+        self.handlers = dict(self.handlers)
+        self.party = self.party or self.identity.role
+
+    def replace_step(self, name: str, step: Step) -> None:
+        if name not in self.steps:
+            raise KeyError(f"no inbox step {name!r}; steps: {', '.join(self.steps)}")
+        self.steps[name] = step
+
+    def reset_steps(self) -> None:
+        self.steps = default_steps()
+
+    def routes(self, *, record_strays: bool = False) -> list[BaseRoute]:
+        """`POST {uri path}/{action}` for every handled action. With `record_strays`, any other
+        request under the URI is recorded as a stray (note "stray") and answered 404, so a
+        counterparty calling a wrong address is evidence, not silence."""
+        inner: list[BaseRoute] = [
+            Route(f"/{action}", self._endpoint(action), methods=["POST"], name=action)
+            for action in self.handlers
+        ]
+        if record_strays:
+            inner.append(Route("/{rest:path}", self.stray, methods=STRAY_METHODS))
+        path = urlsplit(self.identity.uri).path.rstrip("/")
+        return [Mount(path, routes=inner)] if path else inner
+
+    async def stray(self, request: Request) -> Response:
+        """A request to no endpoint of this party: recorded, then 404 with a NACK."""
+        raw, _ = await read_body(request, MAX_BECKN_BODY_BYTES)
+        exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
+                                         dict(request.headers), raw, note=STRAY)
+        return self._finish(exchange, json_response(envelope.nack(
+            envelope.INVALID_REQUEST, f"no endpoint {request.method} {request.url.path}; "
+            f"Beckn endpoints are POST {self.identity.uri}/{{action}}"), 404))
+
+    def _endpoint(self, action: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await self.receive(action, request)
+        return endpoint
+
+    async def receive(self, action: str, request: Request) -> Response:
+        raw, too_large = await read_body(request, MAX_BECKN_BODY_BYTES)
+        headers = dict(request.headers)
+        exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
+                                         headers, raw)
+        if too_large:
+            response = json_response(envelope.nack(
+                envelope.BODY_TOO_LARGE, f"body exceeds {MAX_BECKN_BODY_BYTES} bytes"), 413)
+            return self._finish(exchange, response)
+        refusal, doc = await self.admit(action, raw, headers)
+        if refusal is not None:
+            return self._finish(exchange, refusal)
+        inbound = Inbound(action, doc, raw, exchange)
+        task = BackgroundTask(self._run_handler, self.handlers[action], inbound)
+        return self._finish(exchange, json_response(envelope.ack(), 200, background=task))
+
+    def _finish(self, exchange: Exchange, response: Response) -> Response:
+        self.transcript.finish(exchange, response.status_code, dict(response.headers),
+                               bytes(response.body))
+        return response
+
+    async def _run_handler(self, handler: Handler, inbound: Inbound) -> None:
+        try:
+            await handler(inbound)
+        except Exception:  # a party's bug must not take the server down; it is logged
+            log.exception("%s handler for %s failed", self.party, inbound.action)
+
+    async def admit(self, action: str, raw: bytes,
+                    headers: Mapping[str, str]) -> tuple[Response | None, Any]:
+        """None and the parsed body when every step accepts the request, else the refusal."""
+        arrival = Arrival(action, raw, {k.lower(): v for k, v in headers.items()})
+        for step in list(self.steps.values()):
+            refusal = await step(self, arrival)
+            if refusal is not None:
+                return refusal, None
+        return None, arrival.doc

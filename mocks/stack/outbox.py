@@ -1,0 +1,87 @@
+"""The outbox: how every party sends a signed Beckn request and records what came back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from harness.beckn import envelope, signing
+from harness.transcript import OUTBOUND, Exchange, Transcript
+from mocks.stack.http import MAX_BECKN_BODY_BYTES, read_answer
+from mocks.stack.identity import Identity
+
+DEFAULT_SEND_TIMEOUT_S = 10.0  # twice the default ACK bound: slow answers are measured
+
+
+@dataclass
+class Sent:
+    """What happened to one outbound request."""
+
+    exchange: Exchange
+    status: int | None
+    ack: Any = None
+    error: str | None = None
+
+    @property
+    def acked(self) -> bool:
+        return self.status is not None and self.status < 300 and \
+            envelope.ack_status(self.ack) == "ACK"
+
+
+@dataclass
+class Outbox:
+    """Sends signed Beckn requests for one party and records them."""
+
+    identity: Identity
+    transcript: Transcript
+    http: httpx.AsyncClient
+    party: str = ""
+    timeout_s: float = DEFAULT_SEND_TIMEOUT_S
+    sign: bool = True
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    async def send(self, base_uri: str, action: str, body: dict[str, Any] | bytes, *,
+                   headers: Mapping[str, str] | None = None,
+                   tamper: Callable[[bytes], bytes] | None = None,
+                   created: int | None = None, expires: int | None = None,
+                   signer: signing.Signer | None = None, sign: bool | None = None,
+                   note: str | None = None) -> Sent:
+        """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
+        signed and sent. `tamper` changes the bytes after signing (for hostile tests)."""
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        out_headers = {"Content-Type": "application/json", **self.extra_headers}
+        if self.sign if sign is None else sign:
+            out_headers[signing.AUTHORIZATION] = (signer or self.identity.signer).sign(
+                raw, created, expires)
+        out_headers.update(headers or {})
+        if tamper is not None:
+            raw = tamper(raw)
+        url = f"{base_uri.rstrip('/')}/{action}"
+        exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
+                                         url, out_headers, raw, note=note)
+        try:
+            # Bounded in time and size: a peer that never answers or answers 10 MB is evidence.
+            async with asyncio.timeout(self.timeout_s), self.http.stream(
+                    "POST", url, content=raw, headers=out_headers,
+                    timeout=self.timeout_s) as response:
+                content, too_large = await read_answer(response, MAX_BECKN_BODY_BYTES)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {self.timeout_s:g} s"
+            self.transcript.finish(exchange, None, {}, b"", error=reason)
+            return Sent(exchange, None, error=reason)
+        error = f"answer larger than {MAX_BECKN_BODY_BYTES} bytes; kept the first ones" \
+            if too_large else None
+        self.transcript.finish(exchange, response.status_code, dict(response.headers),
+                               content, error=error)
+        try:
+            ack = None if too_large else orjson.loads(content)
+        except orjson.JSONDecodeError:
+            ack = None
+        return Sent(exchange, response.status_code, ack, error=error)
