@@ -45,7 +45,7 @@ class Candidate:
     uri: str
     client_api_url: str | None = None
     client_api_token: str | None = None
-    control_url: str | None = None  # test hooks of a BPP (see harness/hooks.py)
+    control_url: str | None = None  # test hooks of a BPP (see harness/beckn/hooks.py)
     source: str = ""
 
     def to_toml(self) -> str:

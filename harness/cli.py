@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import rules, schemas, validation
+from harness import exitcodes, rules, schemas, validation
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
+from harness.servers import wait_for_stop_signal
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.COULD_NOT_RUN
 
 
 class UsageError(Exception):
@@ -182,22 +183,6 @@ def cmd_rules(args: argparse.Namespace) -> int:
 # -- serve and reference ----------------------------------------------------------------------
 
 
-def _wait_for_stop_signal() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    import signal
-    import threading
-
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness import candidate as candidate_module
     from harness import network
@@ -226,7 +211,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"\nregistry: {net.participants['registry'].url}/lookup; state in {net.state_dir}")
     print("Ctrl-C or SIGTERM stops the network.", flush=True)
     try:
-        _wait_for_stop_signal()
+        wait_for_stop_signal()
     finally:
         net.stop()
         print("mock network stopped.", flush=True)

@@ -22,7 +22,7 @@ from harness import schemas
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
-from harness.servers import ServerGroup
+from harness.servers import ServerGroup, wait_for_stop_signal
 from harness.transcript import Transcript
 from mocks.stack import Identity, RegistryClient
 
@@ -131,10 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_candidate:
         print(f"candidate file: {args.write_candidate}")
     sys.stdout.flush()
-    from harness.cli import _wait_for_stop_signal
-
     try:
-        _wait_for_stop_signal()
+        wait_for_stop_signal()
     finally:
         group.stop()
     return 0

@@ -242,6 +242,23 @@ class Transcript:
         finally:
             unsubscribe()
 
+    def query(self, *, party: str | None = None, direction: str | None = None,
+              action: str | None = None, transaction_id: str | None = None,
+              message_id: str | None = None, since: float | None = None,
+              stray: bool | None = None) -> list[Exchange]:
+        """The exchanges matching every criterion given, in recording order: by party
+        ("bap", "cds", ...), direction (INBOUND/OUTBOUND), action, transaction, message, recorded
+        at or after `since` (monotonic seconds), and stray or not (`stray=False` leaves out
+        requests that reached no endpoint)."""
+        pool = self.entries() if transaction_id is None else self.transaction(transaction_id)
+        return [e for e in pool
+                if (party is None or e.party == party)
+                and (direction is None or e.direction == direction)
+                and (action is None or e.action == action)
+                and (message_id is None or e.message_id == message_id)
+                and (since is None or e.mono_time >= since)
+                and (stray is None or (e.note == STRAY) == stray)]
+
     def transaction(self, transaction_id: str) -> list[Exchange]:
         with self._lock:
             return list(self._by_transaction.get(transaction_id, ()))

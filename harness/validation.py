@@ -14,16 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness.beckn import signing
-from harness.checks.consistency import order_value_adds_up
-from harness.checks.schema import profile_findings
-from harness.checks.signature import signature_findings
+from harness.checks.message import Message, Pipeline, capture_record_invalid, parse_body, too_large
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 
-MAX_MESSAGE_BYTES = 1024 * 1024  # the mocks refuse larger bodies with 413 too
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
 
@@ -98,14 +93,12 @@ class Validator:
         now: float | None = None,
         skew: float = signing.DEFAULT_SKEW_S,
     ) -> None:
-        self.schemas = schemas
         self.keys = keys
-        self.now = now
-        self.skew = skew
+        self.pipeline = Pipeline(schemas, self._lookup if keys is not None else None,
+                                 now=now, skew=skew)
 
     def _lookup(self, subscriber_id: str, key_id: str) -> Any:
-        key = self.keys.get(f"{subscriber_id}|{key_id}") if self.keys is not None else None
-        return key
+        return self.keys.get(f"{subscriber_id}|{key_id}") if self.keys is not None else None
 
     def check(self, item: Item) -> Result:
         result = Result(item.source)
@@ -113,59 +106,14 @@ class Validator:
             result.findings.append(item.problem)
             return result
         assert item.body is not None
-        doc, problem = parse_body(item.body)
-        if problem is not None:
-            result.findings.append(problem)
-            return result
-        context = doc.get("context") if isinstance(doc, dict) else None
-        if isinstance(context, dict):
+        message = Message(item.body, item.headers)
+        result.findings = self.pipeline.judge(message)
+        context = message.context
+        if context is not None:
             action, message_id = context.get("action"), context.get("message_id")
             result.action = action if isinstance(action, str) else None
             result.message_id = message_id if isinstance(message_id, str) else None
-        result.findings.extend(self.schemas.validate(doc))
-        if isinstance(context, dict) and isinstance(doc.get("message"), dict):
-            result.findings.extend(profile_findings(doc))
-            result.findings.extend(order_value_adds_up(doc, result.action or "message", []))
-        if item.headers is not None and self.keys is not None:
-            result.findings.extend(
-                signature_findings(
-                    item.body, item.headers, self._lookup,
-                    context if isinstance(context, dict) else None,
-                    now=self.now, skew=self.skew,
-                )
-            )
         return result
-
-
-def parse_body(body: bytes) -> tuple[Any, Finding | None]:
-    """Parse raw bytes as UTF-8 JSON, or explain precisely why not (UBC-SCH-001/012)."""
-    if len(body) > MAX_MESSAGE_BYTES:
-        return None, Finding("UBC-SCH-012", f"body is {len(body):,} bytes; the limit is "
-                             f"{MAX_MESSAGE_BYTES:,}", actual=len(body),
-                             expected=f"<= {MAX_MESSAGE_BYTES}")
-    try:
-        return orjson.loads(body), None  # the hot path: strict, UTF-8-checking and fast
-    except orjson.JSONDecodeError:
-        pass  # explain precisely below, or accept what only the stdlib parser takes
-    if not body.strip():
-        return None, Finding("UBC-SCH-001", "body is empty")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, Finding("UBC-SCH-001", f"body is not UTF-8: byte 0x{body[exc.start]:02x} "
-                             f"at offset {exc.start}")
-    try:
-        # Integers beyond 64 bits and lone surrogates are JSON; NaN and Infinity are not.
-        return json.loads(text, parse_constant=_reject_constant), None
-    except json.JSONDecodeError as exc:
-        return None, Finding("UBC-SCH-001", f"body is not JSON: {exc.msg} at line {exc.lineno} "
-                             f"column {exc.colno}")
-    except ValueError as exc:
-        return None, Finding("UBC-SCH-001", f"body is not JSON: {exc}")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _ndjson_items(path: Path, display: str) -> Iterator[Item]:
@@ -188,27 +136,20 @@ def _capture_item(source: str, line: bytes) -> Item:
     if isinstance(doc, dict) and "body" in doc and "context" not in doc:
         body, headers = doc.get("body"), doc.get("headers", {})
         if not isinstance(body, str):
-            return Item(source, None, problem=Finding(
-                "UBC-SCH-001", 'capture record: "body" must be the raw JSON body as a string',
-                path="/body"))
+            return Item(source, None, problem=capture_record_invalid("body"))
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
-            return Item(source, None, problem=Finding(
-                "UBC-SCH-001", 'capture record: "headers" must map names to strings',
-                path="/headers"))
+            return Item(source, None, problem=capture_record_invalid("headers"))
         return Item(source, body.encode("utf-8"), headers)
     return Item(source, line)
 
 
 def _file_item(path: Path, display: str) -> Item:
     try:
-        size = path.stat().st_size
-        if size > MAX_MESSAGE_BYTES:
-            return Item(display, None, problem=Finding(
-                "UBC-SCH-012", f"file is {size:,} bytes; a message may be at most "
-                f"{MAX_MESSAGE_BYTES:,} (for a capture of many messages use .ndjson)",
-                actual=size, expected=f"<= {MAX_MESSAGE_BYTES}"))
+        problem = too_large(path.stat().st_size, "file")
+        if problem is not None:
+            return Item(display, None, problem=problem)
         return Item(display, path.read_bytes())
     except OSError as exc:
         raise InputError(f"{display}: cannot read: {exc.strerror or exc}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.bpp_story import BppStory
+from harness.certify.bpp.story import BppStory
 from harness.findings import Finding
 
 

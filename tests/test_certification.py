@@ -9,7 +9,8 @@ import pytest
 
 from harness.beckn import signing
 from harness.candidate import Candidate
-from harness.certification import Certification, run_sweep
+from harness.certify.journey import Certification
+from harness.certify.sweep import run_sweep
 from harness.network import MockNetwork, NetworkConfig
 
 pytestmark = pytest.mark.network

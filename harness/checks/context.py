@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from harness.beckn import time
 from harness.findings import Finding
 from harness.transcript import Exchange
 
@@ -16,10 +17,8 @@ def _context(exchange: Exchange) -> dict[str, Any]:
 
 
 def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return time.parse(value, zone_required=False)
     except ValueError:
         return None
 
@@ -83,3 +82,11 @@ def unsolicited_has_new_message_id(callback: Exchange, sent_message_ids: set[str
                         f"{message_id!r} of an earlier request", path="/context/message_id",
                         actual=message_id, evidence=[callback.id])]
     return []
+
+
+def sent_to_wrong_address(exchange: Exchange, uri: str) -> list[Finding]:
+    """UBC-CTX-018: a request reached a path under our URI that is no Beckn endpoint."""
+    action = exchange.action or "a request"
+    return [Finding("UBC-CTX-018", f"{action} was sent to {exchange.method} {exchange.url}, "
+                    "which is no Beckn endpoint of the BAP", expected=f"POST {uri}/{action}",
+                    actual=exchange.url, evidence=[exchange.id])]

@@ -67,3 +67,24 @@ def not_evaluated(rule: str, why: str, evidence: list[str] | None = None) -> Fin
     """A check that could not look (e.g. no callback to inspect): never a pass."""
     return Finding(rule, f"not evaluated: {why}", status=NOT_EVALUATED,
                    evidence=evidence or [])
+
+
+def not_sent(action: str, why: str) -> list[Finding]:
+    """UBC-TIME-006: a request the run did not send because the candidate stopped answering."""
+    return [Finding("UBC-TIME-006", f"{action} not sent: {why}")]
+
+
+def unsolicited_missing(action: str, transaction_id: str, wait_s: float) -> list[Finding]:
+    """UBC-TIME-003: an unsolicited callback the step waits for did not come."""
+    return [Finding("UBC-TIME-003", f"no unsolicited {action} of transaction {transaction_id} "
+                    f"arrived within {wait_s:g} s")]
+
+
+def one_callback(request: Exchange, answers: list[Exchange]) -> list[Finding]:
+    """UBC-TIME-004: a request got more than one callback answering it."""
+    if len(answers) <= 1:
+        return []
+    first = min(answers, key=lambda c: c.mono_time)
+    return [Finding("UBC-TIME-004", f"{len(answers)} {first.action} callbacks for one request",
+                    expected=1, actual=len(answers),
+                    evidence=[request.id, *(c.id for c in answers)])]

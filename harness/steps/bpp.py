@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from harness.bpp_story import BppStory
-from harness.certification import CERTIFICATION, Certification, NotEvaluated
+from harness.certify.bpp.hostile import HostileRequests
+from harness.certify.bpp.story import BppStory
+from harness.certify.journey import CERTIFICATION, Certification, NotEvaluated
 from harness.paths import FEATURES_DIR
-from harness.security import HostileRequests
 
 scenarios(str(FEATURES_DIR / "bpp"))
 
@@ -38,7 +38,7 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
 
 @pytest.fixture
 def hostile(story: BppStory) -> HostileRequests:
-    return HostileRequests(story)
+    return HostileRequests(story.j)
 
 
 def checked(step: Callable[..., Any]) -> Callable[..., Any]:
@@ -357,35 +357,35 @@ def _outstanding(story: BppStory) -> None:
 # -- security ----------------------------------------------------------------------------------
 
 @when(parsers.parse("the BAP sends a select {defect}"))
-def _hostile_select(hostile: HostileRequests, defect: str) -> None:
-    checked(lambda story: hostile.send_select(defect))(hostile.story)
+def _hostile_select(story: BppStory, hostile: HostileRequests, defect: str) -> None:
+    checked(lambda _: hostile.send_select(defect))(story)
 
 
 @then("the BPP refuses it with HTTP 401, a NACK and a WWW-Authenticate header")
-def _refused_401(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.refused(401))(hostile.story)
+def _refused_401(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.refused(401))(story)
 
 
 @then("the BPP refuses it with HTTP 400 and a NACK carrying the error")
-def _refused_400(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.refused(400))(hostile.story)
+def _refused_400(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.refused(400))(story)
 
 
 @then("no on_select comes back for it")
-def _no_callback(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.expect_no_callback())(hostile.story)
+def _no_callback(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.expect_no_callback())(story)
 
 
 @when("the BAP replays a select the BPP already accepted")
-def _replay(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.send_replay())(hostile.story)
+def _replay(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.send_replay())(story)
 
 
 @then("the BPP refuses the replay with HTTP 401 and a NACK")
-def _replay_refused(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.refused(401, replay=True))(hostile.story)
+def _replay_refused(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.refused(401, replay=True))(story)
 
 
 @then("only one on_select comes back")
-def _one_callback(hostile: HostileRequests) -> None:
-    checked(lambda story: hostile.expect_no_callback())(hostile.story)
+def _one_callback(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.expect_no_callback())(story)

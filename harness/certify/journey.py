@@ -1,12 +1,13 @@
-"""The certification API the Gherkin steps call: drive the candidate, check what comes back.
+"""One certification run and its journeys: drive the candidate, judge what comes back.
 
-A `Journey` is one scenario's transaction with the candidate. Every request it sends is
-checked as one exchange: the synchronous answer (reachable, JSON, a UBC ACK, in time) and the
-callback (arrived within the ttl, signed by the candidate's registered key, schema-valid, ids
-echoed, sender is the candidate). Step-specific expectations (states, totals, refusals) are
-added by the steps. Findings accumulate on the journey; a step fails when it added an error.
-At the end of the scenario `finish()` sweeps the whole transaction: duplicates, transitions,
-order id stability, near-miss callbacks.
+A `Certification` is the run: the network, the candidate, the run's bounds and every journey.
+A `Journey` is one scenario's transaction with the candidate. Every request it sends is judged
+as one exchange: the synchronous answer (reachable, JSON, a UBC ACK, in time) and the callback
+(within the ttl, and the whole per-message pipeline of harness/checks/message.py: signed by the
+candidate's registered key, schema-valid, quote adding up), ids echoed, sender the candidate.
+What a step promises on top is checked by the role's story with harness/checks/story.py.
+Findings accumulate on the journey; a step fails when it added an error. At the end of the
+scenario `finish()` sweeps the transaction: duplicates, transitions, order id stability.
 """
 
 from __future__ import annotations
@@ -25,19 +26,16 @@ from harness.beckn import envelope
 from harness.beckn.order import Order
 from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
-from harness.checks import consistency, context, state, timing
-from harness.checks.schema import profile_findings
-from harness.checks.signature import signature_findings
+from harness.certify.hooks import Hooks, HookUnavailable
+from harness.checks import consistency, context, refusal, state, timing
+from harness.checks.message import Message, Pipeline
 from harness.findings import NOT_EVALUATED, Finding
-from harness.hooks import Hooks, HookUnavailable
 from harness.network import MockNetwork
-from harness.security import Refusal
-from harness.transcript import INBOUND, STRAY, Exchange
+from harness.transcript import INBOUND, Exchange
 from mocks.bap import Call, ReferenceBap
 
 T = TypeVar("T")
 CERTIFICATION = pytest.StashKey["Certification"]()  # how `ubc-cert run` hands the run to steps
-UNSOLICITED = ("on_status", "on_update", "on_cancel")
 GIVE_UP_AFTER = 2
 
 
@@ -47,6 +45,15 @@ class NotEvaluated(Exception):
 
 class CheckFailed(AssertionError):
     """A step found an error-severity finding."""
+
+
+@dataclass
+class Refusal:
+    """A request the candidate must refuse; `callbacks` is how many callbacks may answer it."""
+
+    scenario: str
+    exchange: Exchange
+    callbacks: int = 0
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Certification:
     def __post_init__(self) -> None:
         self.hooks = Hooks(self.candidate.control_url)
         self.schemas = schemas.load()
+        self.pipeline = Pipeline(self.schemas, self._candidate_key)
         self.catalog_item_ids: set[str] = set()
         self.catalog: dict[str, Any] | None = None  # the candidate's, once discovered
         self.catalog_failed = ""  # the scenario whose discovery found no catalog, if any
@@ -72,6 +80,12 @@ class Certification:
         # long-running candidate do not collide with the bookings of earlier runs.
         today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self.slot_base = today + timedelta(days=secrets.randbelow(90) + 1)
+
+    def _candidate_key(self, subscriber_id: str, key_id: str) -> str | None:
+        candidate = self.candidate
+        if (subscriber_id, key_id) == (candidate.subscriber_id, candidate.key_id):
+            return candidate.signing_public_key
+        return None
 
     @property
     def candidate_gone(self) -> bool:
@@ -168,8 +182,7 @@ class Journey:
     def not_evaluated(self, why: str) -> None:
         """Record that this scenario could not be judged: never a pass."""
         if not any(f.status == NOT_EVALUATED for f in self.findings):
-            self.findings.append(Finding("UBC-TIME-006", f"not evaluated: {why}",
-                                         status=NOT_EVALUATED))
+            self.findings.append(timing.not_evaluated("UBC-TIME-006", why))
 
     def hook(self, name: str, body: dict[str, Any]) -> Any:
         try:
@@ -177,30 +190,29 @@ class Journey:
         except HookUnavailable as exc:
             raise NotEvaluated(str(exc)) from None
 
+    def stop_if_candidate_gone(self, action: str) -> None:
+        """Fail the step without sending once the candidate stopped answering."""
+        if self.cert.candidate_gone:
+            self.add(timing.not_sent(action, f"the candidate stopped answering ({GIVE_UP_AFTER} "
+                                     "requests in a row went unanswered)"))
+            self.assert_clean()
+
     # -- one exchange ---------------------------------------------------------------------------
 
     def send(self, action: str, message: dict[str, Any], *, expect_callback: bool = True,
              **options: Any) -> Call:
         """Send a request to the candidate and run the exchange checks on what comes back."""
-        bap = self.cert.bap
+        self.stop_if_candidate_gone(action)
         candidate = self.candidate
-        if self.cert.candidate_gone:
-            self.add([Finding("UBC-TIME-006", f"{action} not sent: the candidate stopped "
-                              f"answering ({GIVE_UP_AFTER} requests in a row went unanswered)")])
-            self.assert_clean()
         wait = self.cert.ttl_s + min(self.cert.ttl_s, 5.0)  # past the ttl: late vs missing
-        call = self.cert.run(bap.send(
+        call = self.cert.run(self.cert.bap.send(
             action, message, transaction_id=self.transaction_id, bpp_id=candidate.subscriber_id,
             bpp_uri=candidate.uri, wait=expect_callback, timeout=wait, **options))
         self.calls.append(call)
         self.cert.record_transport(call.sent.exchange)
         self.add(self.answer_findings(call.sent.exchange))
         if not call.sent.acked:
-            if call.sent.status is not None and call.sent.ack is not None:
-                self.add([Finding("UBC-SCH-013", f"{action} was refused: HTTP "
-                                  f"{call.sent.status} {_error_text(call.sent.ack)}",
-                                  expected="200 ACK", actual=call.sent.status,
-                                  evidence=[call.sent.exchange.id])])
+            self.add(refusal.valid_request_acknowledged(call.sent.exchange))
             return call
         if expect_callback:
             self.add(self.callback_findings(call))
@@ -211,8 +223,10 @@ class Journey:
         if findings:
             return findings
         findings += timing.ack_within(request, self.cert.ack_bound_s)
-        findings += [_with_evidence(f, request.id)
-                     for f in self.cert.schemas.validate_ack(request.response_json())]
+        findings += self.cert.schemas.validate_ack(request.response_json())
+        for finding in findings:
+            if request.id not in finding.evidence:
+                finding.evidence.append(request.id)
         return findings
 
     def callback_findings(self, call: Call) -> list[Finding]:
@@ -228,44 +242,27 @@ class Journey:
         return findings
 
     def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
-        """Signature, schema, sender and quote checks on one callback from the candidate."""
-        candidate = self.candidate
-        doc = callback.json()
-
-        def lookup(subscriber_id: str, key_id: str) -> str | None:
-            if (subscriber_id, key_id) == (candidate.subscriber_id, candidate.key_id):
-                return candidate.signing_public_key
-            return None
-
-        ctx = doc.get("context") if isinstance(doc, dict) else None
-        findings = signature_findings(callback.request_body, callback.request_headers, lookup,
-                                      ctx if isinstance(ctx, dict) else None,
-                                      evidence=[callback.id])
-        if doc is None:
-            findings.append(Finding("UBC-SCH-001", f"{expected_action} body is not JSON",
-                                    evidence=[callback.id]))
-            return findings
-        findings += [_with_evidence(f, callback.id)
-                     for f in self.cert.schemas.validate(doc, expected_action=expected_action)]
-        if isinstance(doc, dict) and isinstance(ctx, dict) and isinstance(doc.get("message"),
-                                                                           dict):
-            findings += [_with_evidence(f, callback.id) for f in profile_findings(doc)]
-        findings += context.sender_is_candidate(callback, candidate.subscriber_id, candidate.uri)
-        findings += consistency.quote_adds_up(callback)
+        """The per-message pipeline on one callback from the candidate, and its sender."""
+        findings = self.cert.pipeline.judge(Message(
+            callback.request_body, callback.request_headers, expected_action,
+            evidence=[callback.id]))
+        findings += context.sender_is_candidate(callback, self.candidate.subscriber_id,
+                                                self.candidate.uri)
         return findings
 
     def missing_callback(self, call: Call, expected_action: str) -> list[Finding]:
         """No matching callback within ttl + grace: say what did arrive, if anything."""
-        near = self.cert.network.transcript.find(
-            lambda e: e.direction == INBOUND and e.party == "bap"
-            and e.action == expected_action and e.mono_time >= call.sent.exchange.mono_time
-            and (e.message_id == call.message_id or e.transaction_id == call.transaction_id))
+        near = [e for e in self.cert.network.transcript.query(
+                    party="bap", direction=INBOUND, action=expected_action,
+                    since=call.sent.exchange.mono_time)
+                if e.message_id == call.message_id or e.transaction_id == call.transaction_id]
         findings = []
         for exchange in near:
             wrong_transaction = exchange.message_id == call.message_id and \
                 exchange.transaction_id != call.transaction_id
             wrong_message = exchange.transaction_id == call.transaction_id and \
-                exchange.message_id != call.message_id and expected_action not in UNSOLICITED
+                exchange.message_id != call.message_id and \
+                expected_action not in envelope.UNSOLICITED
             if wrong_transaction or wrong_message:
                 findings += context.callback_echoes_request(call.sent.exchange, exchange)
         if not findings:
@@ -290,8 +287,7 @@ class Journey:
         exchange = self.cert.run(self.cert.network.transcript.wait_for_async(
             matches, self.cert.ttl_s, transaction_id=transaction_id))
         if exchange is None:
-            self.add([Finding("UBC-TIME-003", f"no unsolicited {action} of transaction "
-                              f"{self.transaction_id} arrived within {self.cert.ttl_s:g} s")])
+            self.add(timing.unsolicited_missing(action, transaction_id, self.cert.ttl_s))
             return None
         self.add(self.message_findings(exchange, action))
         self.add(context.unsolicited_has_new_message_id(
@@ -301,81 +297,18 @@ class Journey:
     # -- end of scenario ------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Sweep the transaction: duplicates, transitions, order id, unexpected callbacks."""
+        """Sweep the transaction: duplicates, transitions, order id."""
         transcript = self.cert.network.transcript
-        inbound = [e for e in transcript.entries() if e.transaction_id in self.transaction_ids
-                   and e.direction == INBOUND and e.party == "bap"]
+        inbound = [e for t in self.transaction_ids
+                   for e in transcript.query(party="bap", direction=INBOUND, transaction_id=t)]
         for call in self.calls:
             if not call.sent.acked or call.action == "discover":
                 continue
-            answers = [e for e in inbound if e.message_id == call.message_id
-                       and e.action == envelope.CALLBACK_OF[call.action]]
-            if len(answers) > 1:
-                self.add(timing.callback_within_ttl(call.sent.exchange, answers,
-                                                    self.cert.ttl_s * 100)[-1:])
+            self.add(timing.one_callback(call.sent.exchange, [
+                e for e in inbound if e.message_id == call.message_id
+                and e.action == envelope.CALLBACK_OF[call.action]]))
         for transaction_id in self.transaction_ids:
             accepted = [e for e in inbound if e.transaction_id == transaction_id
                         and e.action != "on_discover" and e.status == 200]
             self.add(state.transitions(accepted))
             self.add(consistency.order_id_stable(accepted))
-
-
-def _with_evidence(finding: Finding, exchange_id: str) -> Finding:
-    if exchange_id not in finding.evidence:
-        finding.evidence.append(exchange_id)
-    return finding
-
-
-def _error_text(ack: Any) -> str:
-    error = ack.get("error") if isinstance(ack, dict) else None
-    if isinstance(error, dict):
-        return f"{error.get('code')}: {error.get('message')}"
-    return ""
-
-
-REFUSAL_GRACE_S = 1.0  # how long after the last refused request a stray callback is awaited
-
-
-def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
-    """Run-level checks, each finding paired with the scenario it belongs to ("" for none):
-    callbacks to refused requests (UBC-SIG-013, UBC-SCH-011, UBC-SIG-016) and callbacks for
-    transactions the harness never started (UBC-TIME-005)."""
-    transcript = certification.network.transcript
-    findings: list[tuple[str, Finding]] = []
-    if certification.refusals:
-        last = max(r.exchange.mono_time for r in certification.refusals)
-        transcript.wait_for(lambda e: False, max(0.0, last + REFUSAL_GRACE_S - time.monotonic()))
-    for refusal in certification.refusals:
-        request = refusal.exchange
-        answers = [e for e in transcript.entries() if e.direction == INBOUND
-                   and e.party == "bap" and e.message_id == request.message_id
-                   and e.action == envelope.CALLBACK_OF.get(request.action or "", "")]
-        if len(answers) > refusal.callbacks:
-            rule = "UBC-SIG-016" if refusal.callbacks else (
-                "UBC-SCH-011" if request.status == 400 else "UBC-SIG-013")
-            if refusal.callbacks and all(a.request_body == answers[0].request_body
-                                         for a in answers):
-                rule = "UBC-TIME-004"  # the same callback sent twice, not an answer to the replay
-            findings.append((refusal.scenario, Finding(
-                rule, f"{len(answers)} {answers[0].action} callback(s) answered a request the "
-                f"BPP had to refuse", expected=refusal.callbacks, actual=len(answers),
-                evidence=[request.id, *(a.id for a in answers)])))
-    bap_uri = certification.bap.identity.uri
-    for exchange in transcript.entries():
-        if exchange.direction == INBOUND and exchange.party == "bap" and exchange.note == STRAY:
-            scenario = next((j.scenario for j in certification.journeys
-                             if exchange.transaction_id in j.transaction_ids), "")
-            action = exchange.action or "a request"
-            findings.append((scenario, Finding(
-                "UBC-CTX-018", f"{action} was sent to {exchange.method} {exchange.url}, "
-                "which is no Beckn endpoint of the BAP", expected=f"POST {bap_uri}/{action}",
-                actual=exchange.url, evidence=[exchange.id])))
-    known = {t for j in certification.journeys for t in j.transaction_ids}
-    for exchange in certification.network.transcript.entries():
-        if exchange.direction != INBOUND or exchange.party != "bap" or exchange.note == STRAY:
-            continue
-        if exchange.transaction_id not in known and exchange.action != "on_discover":
-            findings += [("", f) for f in timing.unexpected_callback(
-                exchange, f"for unknown transaction {exchange.transaction_id!r}")]
-    return findings
-

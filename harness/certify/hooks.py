@@ -1,23 +1,5 @@
-"""Test hooks: how the harness plays the physical world at a candidate BPP.
-
-A certification needs events no Beckn message causes: the driver pays, plugs the car in, the
-cable is pulled, time passes until the energy limit is reached. A BPP candidate that offers
-these hooks names their base URL as `control_url` in its candidate file; every hook is a
-`POST {control_url}/<hook>` with a JSON body, answered 2xx on success:
-
-| hook | body | effect |
-|---|---|---|
-| `payment-completed` | `{"transaction_id"}` | the buyer paid the payment link of that order |
-| `plug-in` | `{"item_id"}` | a car is plugged into the charger of that item |
-| `cable-pulled` | `{"item_id"}` | the cable is pulled out mid-session |
-| `advance` | `{"seconds"}` | the charger's time moves on (sessions charge, limits stop them) |
-| `overrun` | `{"transaction_id", "extra_kwh"}` | the charger overruns the order's limit by |
-| | | this much energy (it "failed to stop") |
-| `cancel-by-provider` | `{"transaction_id"}` | the operator cancels the order |
-
-Without `control_url`, scenarios that need a hook are reported as not evaluated, and a run
-with any scenario not evaluated is never certified.
-"""
+"""The test-hook client: how the engine calls a candidate BPP's hooks (the contract, with
+the hook names and bodies, is harness/beckn/hooks.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +7,9 @@ from typing import Any
 
 import httpx
 
-HOOKS = ("payment-completed", "plug-in", "cable-pulled", "advance", "overrun",
-         "cancel-by-provider")
+from harness.beckn.hooks import HOOKS
+
+__all__ = ["HOOKS", "HookUnavailable", "Hooks"]
 
 
 class HookUnavailable(Exception):

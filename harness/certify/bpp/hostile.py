@@ -1,0 +1,106 @@
+"""The hostile BAP: requests a BPP must refuse (BECKN-006, TSD §13). How the refusals are
+judged is harness/checks/refusal.py."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.beckn import signing
+from harness.beckn.order import Buyer, Order
+from harness.certify.journey import Journey, Refusal
+from harness.checks import refusal
+from harness.transcript import Exchange
+
+NO_ITEMS = "whose order has no items"
+
+
+class HostileRequests:
+    def __init__(self, journey: Journey) -> None:
+        self.j = journey
+        self.last: Exchange | None = None
+        self.first: Exchange | None = None
+
+    def _order(self) -> dict[str, Any]:
+        order = Order(seller="probe-provider", item_id="probe-item-not-in-any-catalog",
+                      buyer=Buyer(id="probe-driver"), quantity_kwh=1.0)
+        return {"order": order.to_beckn()}
+
+    def _options(self, defect: str) -> dict[str, Any]:
+        now = int(time.time())
+        bap = self.j.cert.bap.identity
+        if defect == "without a signature":
+            return {"sign": False}
+        if defect == "whose body was changed after signing":
+            return {"tamper": lambda raw: raw.replace(b'"unitQuantity":1.0',
+                                                      b'"unitQuantity":9.0')}
+        if defect == "whose signature expired an hour ago":
+            return {"created": now - 7200, "expires": now - 3600}
+        if defect == "created ten minutes in the future":
+            return {"created": now + 600, "expires": now + 900}
+        if defect == "signed with a key nobody registered":
+            keys = signing.KeyPair.generate(bap.subscriber_id, "unregistered-key")
+            return {"signer": signing.Signer.from_keypair(keys)}
+        if defect == "signed by a subscriber other than bap_id":
+            cds = self.j.cert.network.participants["cds"]
+            pair = self.j.cert.network.keys_for("cds")
+            assert pair.subscriber_id == cds.subscriber_id
+            return {"signer": signing.Signer.from_keypair(pair)}
+        raise ValueError(f"harness bug: no hostile request for {defect!r}")
+
+    def _send(self, message: dict[str, Any], **options: Any) -> Exchange:
+        call = self.j.cert.run(self.j.cert.bap.send(
+            "select", message, transaction_id=self.j.transaction_id,
+            bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri, wait=False,
+            **options))
+        self.j.cert.record_transport(call.sent.exchange)
+        return call.sent.exchange
+
+    def send_select(self, defect: str) -> None:
+        self.j.stop_if_candidate_gone("select")
+        if defect == NO_ITEMS:
+            self.send_invalid()
+            return
+        self.j.marks["defect"] = defect
+        self.last = self._send(self._order(), **self._options(defect))
+
+    def send_replay(self) -> None:
+        self.j.stop_if_candidate_gone("select")
+        self.j.marks["defect"] = "replayed"
+        self.first = original = self._send(self._order())
+        self.j.add(self.j.answer_findings(original))
+        headers = {k: v for k, v in original.request_headers.items()
+                   if k.lower() == "authorization"}
+        replay = self.j.cert.run(self.j.cert.bap.outbox.send(
+            self.j.candidate.uri, "select", original.request_body, headers=headers, sign=False,
+            note="replay of " + original.id))
+        self.last = replay.exchange
+
+    def send_invalid(self) -> None:
+        self.j.marks["defect"] = NO_ITEMS
+        message = self._order()
+        message["order"]["beckn:orderItems"] = []
+        self.last = self._send(message)
+
+    def refused(self, status: int, *, replay: bool = False) -> None:
+        exchange = self.last
+        assert exchange is not None
+        rule = "UBC-SIG-016" if replay else ("UBC-SIG-013" if status == 401 else "UBC-SCH-011")
+        findings = self.j.answer_findings(exchange)
+        # answer_findings flags a NACK in non-UBC shape; only a missing answer stops us here.
+        if any(f.rule in ("UBC-TIME-006", "UBC-TIME-007") for f in findings):
+            self.j.add(findings)
+            return
+        self.j.add([f for f in findings if f.rule != "UBC-SCH-009"])
+        what = "a replayed select" if replay else f"a select {self.j.marks.get('defect', '')}"
+        self.j.add(refusal.refused_properly(exchange, status, rule, what))
+
+    def expect_no_callback(self) -> None:
+        """Checked once at the end of the run (after a grace), so scenarios need not wait."""
+        if self.last is None:
+            return
+        allowed = 1 if self.first is not None else 0
+        self.j.cert.refusals.append(Refusal(self.j.scenario, self.last, allowed))
+
+
+__all__ = ["HostileRequests"]

@@ -1,0 +1,85 @@
+"""How a candidate refuses, and whether it refuses what it must (BECKN-006 §5.3, TSD §13).
+
+A valid, correctly signed request must be acknowledged (UBC-SCH-013); a request with a bad
+signature must get 401 with a NACK and a `WWW-Authenticate` challenge (UBC-SIG-013/014); a
+schema-invalid one 400 with the error in the NACK (UBC-SCH-011); a replay 401 (UBC-SIG-016);
+and no refused request may be answered by a callback all the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.beckn import envelope
+from harness.findings import Finding
+from harness.transcript import Exchange
+
+
+def _error_text(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('code')}: {error.get('message')}"
+    return ""
+
+
+def valid_request_acknowledged(request: Exchange, what: str | None = None) -> list[Finding]:
+    """UBC-SCH-013: a request we sent correctly signed and schema-valid got a 2xx ACK. Only
+    for answered requests: one unanswered, or answered with something other than JSON, is
+    UBC-TIME-006/007 (timing.answered)."""
+    body = request.response_json()
+    if request.status is None or body is None:
+        return []
+    if request.status < 300 and envelope.ack_status(body) == "ACK":
+        return []
+    detail = _error_text(body) or request.response_body[:200].decode("utf-8", "replace")
+    return [Finding("UBC-SCH-013", f"{what or request.action} was refused: HTTP "
+                    f"{request.status} {detail}".rstrip(), expected="200 ACK",
+                    actual=request.status, evidence=[request.id])]
+
+
+def refused_properly(request: Exchange, status: int, rule: str, what: str) -> list[Finding]:
+    """`rule` (UBC-SIG-013, UBC-SCH-011 or UBC-SIG-016) when a request the candidate had to
+    refuse was ACKed or refused with another status; UBC-SCH-009 without a NACK body,
+    UBC-SIG-014 for a 401 without `WWW-Authenticate`, UBC-SCH-011 for a 400 without an error
+    code. Call it only for an answered request (see timing.answered)."""
+    body = request.response_json()
+    acked = request.status is not None and request.status < 300 and \
+        envelope.ack_status(body) == "ACK"
+    if acked:
+        return [Finding(rule, f"the BPP accepted {what} (HTTP {request.status} ACK)",
+                        expected=f"HTTP {status} NACK", actual=request.status,
+                        evidence=[request.id])]
+    findings = []
+    if request.status != status:
+        findings.append(Finding(rule, f"the BPP refused {what} with HTTP {request.status}",
+                                expected=status, actual=request.status, evidence=[request.id]))
+    if envelope.ack_status(body) != "NACK":
+        findings.append(Finding("UBC-SCH-009", f"the refusal of {what} carries no NACK body",
+                                expected="NACK", actual=envelope.ack_status(body),
+                                evidence=[request.id]))
+    if status == 401 and not request.response_headers.get("www-authenticate"):
+        findings.append(Finding("UBC-SIG-014", f"the 401 for {what} has no WWW-Authenticate "
+                                "header", evidence=[request.id]))
+    if status == 400:
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict) or not error.get("code"):
+            findings.append(Finding("UBC-SCH-011", f"the 400 NACK for {what} carries no error "
+                                    "code (TSD §13: schema errors go in the NACK)",
+                                    evidence=[request.id]))
+    return findings
+
+
+def refused_request_unanswered(request: Exchange, answers: list[Exchange], allowed: int
+                               ) -> list[Finding]:
+    """UBC-SIG-013 / UBC-SCH-011 / UBC-SIG-016: no more than `allowed` callbacks answered a
+    request the candidate had to refuse (one for a replay, whose original was accepted). The
+    same callback sent twice is a duplicate (UBC-TIME-004), not an answer to the replay."""
+    if len(answers) <= allowed:
+        return []
+    rule = "UBC-SIG-016" if allowed else (
+        "UBC-SCH-011" if request.status == 400 else "UBC-SIG-013")
+    if allowed and all(a.request_body == answers[0].request_body for a in answers):
+        rule = "UBC-TIME-004"
+    return [Finding(rule, f"{len(answers)} {answers[0].action} callback(s) answered a request "
+                    "the BPP had to refuse", expected=allowed, actual=len(answers),
+                    evidence=[request.id, *(a.id for a in answers)])]

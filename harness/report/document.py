@@ -1,0 +1,81 @@
+"""report.json: the verdict at the top, every scenario with its findings, every finding with
+rule, severity, expected, actual, evidence ids and spec clause, and the network it ran on."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import rules
+from harness.candidate import Candidate
+from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED, ScenarioResult
+from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
+from harness.findings import Finding
+
+PROFILE = "ubc-2.0.0-rc"
+
+
+@dataclass
+class RunFacts:
+    """What the report says about the run besides its outcome."""
+
+    role: str
+    candidate: Candidate
+    started: float  # epoch seconds
+    options: dict[str, Any]
+    network: list[dict[str, Any]] = field(default_factory=list)
+
+
+def finding_dict(scenario: str, finding: Finding) -> dict[str, Any]:
+    data = finding.as_dict()
+    data["title"] = finding.title
+    data["scenario"] = scenario
+    if finding.status == FINDING_NOT_EVALUATED:
+        data["status"] = FINDING_NOT_EVALUATED
+    return data
+
+
+def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResult],
+          findings: list[tuple[str, Finding]]) -> dict[str, Any]:
+    errors = [f for _, f in findings if f.is_error and f.status != FINDING_NOT_EVALUATED]
+    return {
+        "run_id": "",
+        "verdict": verdict,
+        "reason": reason,
+        "profile": PROFILE,
+        "role": facts.role,
+        "candidate": facts.candidate.as_dict(),
+        "started": datetime.fromtimestamp(facts.started, UTC).isoformat(),
+        "duration_s": round(time.time() - facts.started, 3),
+        "options": facts.options,
+        "summary": {
+            "scenarios": len(results),
+            "passed": sum(r.status == PASSED for r in results),
+            "failed": sum(r.status == FAILED for r in results),
+            "not_evaluated": sum(r.status == NOT_EVALUATED for r in results),
+            "harness_errors": sum(r.status == HARNESS_ERROR for r in results),
+            "errors": len(errors),
+            "warnings": sum(1 for _, f in findings if not f.is_error),
+            "rules": sorted({f.rule for f in errors}),
+        },
+        "scenarios": [
+            {"feature": r.feature, "name": r.name, "tags": r.tags, "status": r.status,
+             "message": r.message, "duration_s": round(r.duration_s, 3),
+             "findings": [finding_dict(s, f) for s, f in findings if s == r.nodeid]}
+            for r in results
+        ],
+        "findings": [finding_dict(s, f) for s, f in findings],
+        "network": facts.network,
+        "rules_version": len(rules.RULES),
+    }
+
+
+def write(run_dir: Path, report: dict[str, Any]) -> Path:
+    report["run_id"] = run_dir.name
+    path = run_dir / "report.json"
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
