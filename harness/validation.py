@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.beckn import signing
 from harness.checks.message import Message, Pipeline, capture_record_invalid, parse_body, too_large
+from harness.checks.registry import judge_message
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 
@@ -107,7 +108,7 @@ class Validator:
             return result
         assert item.body is not None
         message = Message(item.body, item.headers)
-        result.findings = self.pipeline.judge(message)
+        result.findings = judge_message(self.pipeline, message)
         context = message.context
         if context is not None:
             action, message_id = context.get("action"), context.get("message_id")

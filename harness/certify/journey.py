@@ -29,6 +29,7 @@ from harness.candidate import Candidate
 from harness.certify.hooks import Hooks, HookUnavailable
 from harness.checks import consistency, context, refusal, state, timing
 from harness.checks.message import Message, Pipeline
+from harness.checks.registry import judge_message
 from harness.findings import NOT_EVALUATED, Finding
 from harness.network import MockNetwork
 from harness.transcript import INBOUND, Exchange
@@ -243,7 +244,7 @@ class Journey:
 
     def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
         """The per-message pipeline on one callback from the candidate, and its sender."""
-        findings = self.cert.pipeline.judge(Message(
+        findings = judge_message(self.cert.pipeline, Message(
             callback.request_body, callback.request_headers, expected_action,
             evidence=[callback.id]))
         findings += context.sender_is_candidate(callback, self.candidate.subscriber_id,

@@ -10,7 +10,7 @@ warnings, and the quote arithmetic (UBC-CONS-001/007/009).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,51 +94,41 @@ class Message:
 
 @dataclass
 class Pipeline:
-    """The message checks with what they need: schemas and, to verify signatures, keys."""
+    """What the message checks need: the profile's schemas and, to verify signatures, keys.
+    The checks themselves, in order, are the "message" scope of harness/checks/registry.py."""
 
     schemas: SchemaSet
     lookup: signing.KeyLookup | None = None
     now: float | None = None
     skew: float = signing.DEFAULT_SKEW_S
 
-    def signatures(self, message: Message) -> list[Finding]:
-        if self.lookup is None or message.headers is None:
-            return []
-        return signature_findings(message.raw, message.headers, self.lookup, message.context,
-                                  now=self.now, skew=self.skew, evidence=message.evidence)
 
-    def schema(self, message: Message) -> list[Finding]:
-        return self.schemas.validate(message.doc, expected_action=message.expected_action)
+def signatures_verify(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-SIG-001..012, 015, when the message came with headers and keys are known."""
+    if pipeline.lookup is None or message.headers is None:
+        return []
+    return signature_findings(message.raw, message.headers, pipeline.lookup, message.context,
+                              now=pipeline.now, skew=pipeline.skew, evidence=message.evidence)
 
-    def profile(self, message: Message) -> list[Finding]:
-        if not message.is_envelope:
-            return []
-        findings: list[Finding] = []
-        for check in PROFILE_CHECKS:
-            findings.extend(check(message.doc))
-        return findings
 
-    def quote(self, message: Message) -> list[Finding]:
-        if not message.is_envelope:
-            return []
-        action = message.context.get("action") if message.context else None
-        return order_value_adds_up(message.doc, action if isinstance(action, str)
-                                   else "message", [])
+def schema_valid(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-SCH-002..008 and UBC-CTX-001..011: envelope, context and message schemas."""
+    return pipeline.schemas.validate(message.doc, expected_action=message.expected_action)
 
-    @property
-    def checks(self) -> tuple[Callable[[Message], list[Finding]], ...]:
-        """What runs on a parsed message, in order."""
-        return (self.schema, self.profile, self.quote, self.signatures)
 
-    def judge(self, message: Message) -> list[Finding]:
-        """Every finding about one message; each carries the message's evidence ids."""
-        message.doc, problem = parse_body(message.raw)
-        if problem is not None:
-            findings = [*self.signatures(message), problem]
-        else:
-            findings = [f for check in self.checks for f in check(message)]
-        for finding in findings:
-            for exchange_id in message.evidence:
-                if exchange_id not in finding.evidence:
-                    finding.evidence.append(exchange_id)
-        return findings
+def profile_warnings(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """The profile's compatibility warnings (UBC-SCH-101..104, UBC-CTX-019/020)."""
+    if not message.is_envelope:
+        return []
+    findings: list[Finding] = []
+    for check in PROFILE_CHECKS:
+        findings.extend(check(message.doc))
+    return findings
+
+
+def quote_adds_up(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-CONS-001/007/009 on any order value the message carries."""
+    if not message.is_envelope:
+        return []
+    action = message.context.get("action") if message.context else None
+    return order_value_adds_up(message.doc, action if isinstance(action, str) else "message", [])

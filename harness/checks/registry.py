@@ -1,0 +1,147 @@
+"""The registry of checks: every check the harness makes, by scope and by the rules it enforces.
+
+`validate`, `run` and the story steps all draw from here, and `tests/test_checks_registry.py`
+holds the catalogue against it: a rule with no check, or a check citing no catalogued rule,
+fails the suite. Scopes:
+
+- parse, message: one message on its own, parsed and then judged in order by `judge_message`,
+  for `validate` and for every callback of a run;
+- answer: the synchronous answer to a request we sent;
+- callback: a callback against the request it answers;
+- transaction: all callbacks of one transaction, at the end of a scenario;
+- run: the whole transcript, at the end of a run;
+- probe: how a hostile request was refused;
+- step: what one Gherkin step promises (harness/checks/story.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.checks import consistency, context, message, refusal, state, story, timing
+from harness.findings import Finding
+from harness.schemas import SchemaSet
+
+SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "probe", "step")
+
+
+@dataclass(frozen=True)
+class Check:
+    scope: str
+    rules: tuple[str, ...]
+    run: Callable[..., Any]  # findings, or for "parse" (doc, finding)
+
+    @property
+    def name(self) -> str:
+        return self.run.__name__
+
+
+def _rules(spec: str) -> tuple[str, ...]:
+    """'SIG-001..012 SIG-015' -> the full rule ids."""
+    ids: list[str] = []
+    for part in spec.split():
+        family, _, numbers = part.partition("-")
+        first, _, last = numbers.partition("..")
+        ids += [f"UBC-{family}-{n:03d}" for n in range(int(first), int(last or first) + 1)]
+    return tuple(ids)
+
+
+def _check(scope: str, rules: str, run: Callable[..., Any]) -> Check:
+    return Check(scope, _rules(rules), run)
+
+
+CHECKS: tuple[Check, ...] = (
+    _check("parse", "SCH-001 SCH-012", message.parse_body),
+    # message: order matters, it is the order of the findings
+    _check("message", "SCH-002..008 CTX-001..011", message.schema_valid),
+    _check("message", "SCH-101..104 CTX-019..020", message.profile_warnings),
+    _check("message", "CONS-001 CONS-007 CONS-009", message.quote_adds_up),
+    _check("message", "SIG-001..012 SIG-015", message.signatures_verify),
+    # answer
+    _check("answer", "TIME-006..007 SCH-012", timing.answered),
+    _check("answer", "TIME-001", timing.ack_within),
+    _check("answer", "SCH-009..010", SchemaSet.validate_ack),
+    _check("answer", "SCH-013", refusal.valid_request_acknowledged),
+    # callback
+    _check("callback", "TIME-002..004", timing.callback_within_ttl),
+    _check("callback", "CTX-012..013 CTX-015", context.callback_echoes_request),
+    _check("callback", "CTX-017", context.callback_not_before_request),
+    _check("callback", "CTX-016", context.sender_is_candidate),
+    _check("callback", "CTX-014", context.unsolicited_has_new_message_id),
+    _check("callback", "TIME-003", timing.unsolicited_missing),
+    # transaction
+    _check("transaction", "TIME-004", timing.one_callback),
+    _check("transaction", "STATE-001..003", state.transitions),
+    _check("transaction", "CONS-002", consistency.order_id_stable),
+    # run
+    _check("run", "SIG-013 SCH-011 SIG-016 TIME-004", refusal.refused_request_unanswered),
+    _check("run", "CTX-018", context.sent_to_wrong_address),
+    _check("run", "TIME-005", timing.unexpected_callback),
+    _check("run", "TIME-006", timing.not_sent),
+    # probe
+    _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
+    # step
+    _check("step", "STATE-004", state.step_states),
+    _check("step", "STATE-005..007", state.refused_with),
+    _check("step", "CONS-003..004", consistency.terms_unchanged),
+    _check("step", "CONS-005", consistency.items_in_catalog),
+    _check("step", "CONS-006", consistency.bill_matches_energy),
+    _check("step", "CONS-008", consistency.overcharge_carried),
+    _check("step", "TIME-003", story.catalog_reached),
+    _check("step", "SCH-004", story.item_has_qr),
+    _check("step", "CONS-005", story.scanned_item_listed),
+    _check("step", "CONS-005", story.ccs2_item_listed),
+    _check("step", "SCH-004", story.quote_has_breakup),
+    _check("step", "CONS-004", story.payment_is_quoted_total),
+    _check("step", "SCH-004", story.order_has_id),
+    _check("step", "STATE-004", story.connector_preparing),
+    _check("step", "STATE-004", story.tracking_live),
+    _check("step", "CONS-006", story.bill_matches_meter),
+    _check("step", "TIME-003", story.completion_reported),
+    _check("step", "SCH-004", story.rating_acknowledged),
+    _check("step", "SCH-004", story.support_answered),
+    _check("step", "STATE-004", story.cancel_refunds),
+    _check("step", "STATE-005", story.late_cancel_refused),
+    _check("step", "STATE-006", story.overlap_rejected),
+    _check("step", "STATE-008 STATE-004", story.interruption_reported),
+    _check("step", "STATE-009 STATE-004", story.refund_reported),
+)
+
+
+def for_scope(scope: str) -> tuple[Check, ...]:
+    if scope not in SCOPES:
+        raise ValueError(f"harness bug: no check scope {scope!r}")
+    return tuple(c for c in CHECKS if c.scope == scope)
+
+
+def for_rule(rule_id: str) -> tuple[Check, ...]:
+    return tuple(c for c in CHECKS if rule_id in c.rules)
+
+
+MESSAGE_CHECKS = for_scope("message")
+
+
+def judge_message(pipeline: message.Pipeline, msg: message.Message) -> list[Finding]:
+    """Every finding about one message, from the registry's message checks in order; each
+    finding carries the message's evidence ids. A body that is not JSON is judged for its
+    signature and its parse error only."""
+    msg.doc, problem = message.parse_body(msg.raw)
+    if problem is not None:
+        findings = [*message.signatures_verify(msg, pipeline), problem]
+    else:
+        findings = [f for check in MESSAGE_CHECKS for f in check.run(msg, pipeline)]
+    for finding in findings:
+        for exchange_id in msg.evidence:
+            if exchange_id not in finding.evidence:
+                finding.evidence.append(exchange_id)
+    return findings
+
+
+def describe() -> list[dict[str, Any]]:
+    """The registry as data, for `ubc-cert rules --format json` and people."""
+    return [{"check": c.name, "module": c.run.__module__, "scope": c.scope,
+             "rules": list(c.rules)} for c in CHECKS]
+
+
