@@ -313,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bound on the synchronous ACK (default: 5)")
     run_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                          help="how long to wait for the candidate to be reachable")
+    run_cmd.add_argument("--state-dir", default=None, metavar="DIR",
+                         help="keep the harness's keys and registry here across runs, so a "
+                         "candidate that caches registry lookups sees the same identities "
+                         "(default: fresh ones per run)")
     run_cmd.set_defaults(func=cmd_run)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")

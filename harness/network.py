@@ -26,7 +26,7 @@ from mocks import bpp as bpp_module
 from mocks import cds as cds_module
 from mocks import charger as charger_module
 from mocks import registry as registry_module
-from mocks.stack import Identity, RegistryClient
+from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, RegistryClient
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc"}
@@ -44,6 +44,7 @@ class NetworkConfig:
     roles: tuple[str, ...] = ROLES
     charger_speed: float = 60.0  # simulated seconds per real second
     registry_cache_s: float = 0.5
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S  # how long a party waits for an answer
 
 
 @dataclass
@@ -153,7 +154,8 @@ class MockNetwork:
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
-                                     ttl=self.config.ttl),
+                                     ttl=self.config.ttl,
+                                     send_timeout_s=self.config.send_timeout_s),
                 self.transcript, directory=directory(), schemas=schema_set,
                 http=httpx.AsyncClient())
             self.group.attach("bap", bap_module.create_app(self.bap))

@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         return _refuse(f"--ttl: {exc}")
     run_dir = Path(args.report_dir) / _run_id()
     run_dir.mkdir(parents=True, exist_ok=True)
-    network = MockNetwork(NetworkConfig(port_base=args.port_base, ttl=args.ttl, roles=role.plays))
+    # A slow answer is measured up to twice the ACK bound (UBC-TIME-001), then given up on.
+    network = MockNetwork(NetworkConfig(
+        port_base=args.port_base, ttl=args.ttl, roles=role.plays,
+        state_dir=Path(args.state_dir) if args.state_dir else None,
+        send_timeout_s=2 * args.ack_bound))
     try:
         network.build()
         network.register_candidate(cand)

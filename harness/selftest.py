@@ -1,6 +1,12 @@
 """Self-test: certify the reference BPP, run as a separate process exactly as an implementer's
 server would run, with and without fault switches. Used by the test suite, by
 `bench/fault_matrix.py` and by `make demo`.
+
+A `ReferenceProcess` is started once and certified any number of times: its faults are
+switched at run time through its control API (`PUT /_control/faults`), and every run against it
+uses the same port base and harness state folder, so the harness's registry, CDS and BAP keep
+their addresses and keys from one run to the next — as they would on a real network, where a
+participant caches what it looked up.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from harness.servers import HOST
 
@@ -57,64 +65,107 @@ def free_port_base(rng: random.Random | None = None) -> int:
     raise RuntimeError("no free port range for a certification network")
 
 
-def _wait_ready(candidate: Path, process: subprocess.Popen[str], bound: float) -> None:
-    """The reference writes its candidate file once it serves: wait for that, bounded."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"reference BPP exited with {process.returncode}")
-        if candidate.exists() and candidate.stat().st_size:
+class ReferenceProcess:
+    """`ubc-cert reference bpp` in its own process, certified by `ubc-cert run` on demand."""
+
+    def __init__(self, workdir: Path, faults: tuple[str, ...] = (), *, hooks: bool = True
+                 ) -> None:
+        self.workdir = workdir
+        self.faults = tuple(faults)
+        self.hooks = hooks
+        self.base = free_port_base()
+        self.candidate = workdir / "candidate.toml"
+        self.process: subprocess.Popen[str] | None = None
+        self.control = ""
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start(self) -> ReferenceProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        self.control = f"http://{HOST}:{port}/_control"
+        self.candidate.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "harness.cli", "reference", "bpp", "--port", str(port),
+                   "--registry-url", f"http://{HOST}:{self.base}", "--write-candidate",
+                   str(self.candidate), "--cds-url", f"http://{HOST}:{self.base + 1}/beckn"]
+        for fault in self.faults:
+            command += ["--fault", fault]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, env=self.env)
+        self._wait_ready(START_BOUND_S)
+        if not self.hooks:  # certify it as a BPP that offers no test hooks
+            lines = self.candidate.read_text().splitlines(keepends=True)
+            self.candidate.write_text("".join(x for x in lines
+                                              if not x.startswith("control_url")))
+        return self
+
+    def _wait_ready(self, bound: float) -> None:
+        """The reference writes its candidate file once it serves: wait for that, bounded."""
+        assert self.process is not None
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"reference BPP exited with {self.process.returncode}")
+            if self.candidate.exists() and self.candidate.stat().st_size:
+                return
+            time.sleep(0.05)  # another process writes the file: there is nothing to wait on
+        raise TimeoutError(f"reference BPP not ready within {bound} s")
+
+    def switch_faults(self, faults: tuple[str, ...]) -> None:
+        """Exactly these fault switches on, from now on."""
+        answer = httpx.put(f"{self.control}/faults", json={"faults": list(faults)}, timeout=5)
+        answer.raise_for_status()
+        self.faults = tuple(faults)
+
+    def certify(self, *, ttl: str = "PT2S", tags: str | None = None, timeout: float = 180.0,
+                report_dir: Path | None = None, ack_bound: float | None = None
+                ) -> SelfTestResult:
+        report_dir = report_dir or self.workdir / "reports"
+        already = set(report_dir.glob("*/report.json"))
+        run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
+               str(self.candidate), "--report-dir", str(report_dir), "--ttl", ttl,
+               "--port-base", str(self.base), "--wait", "10",
+               "--state-dir", str(self.workdir / "harness-state")]
+        if tags:
+            run += ["--tags", tags]
+        if ack_bound is not None:
+            run += ["--ack-bound", str(ack_bound)]
+        started = time.monotonic()
+        done = subprocess.run(run, capture_output=True, text=True, timeout=timeout,
+                              env=self.env, check=False)
+        reports = sorted(set(report_dir.glob("*/report.json")) - already)
+        report = json.loads(reports[-1].read_text()) if reports else {}
+        result = SelfTestResult(self.faults, done.returncode, report,
+                                time.monotonic() - started, done.stdout + done.stderr)
+        result.report_path = reports[-1] if reports else None
+        return result
+
+    def stop(self) -> None:
+        if self.process is None:
             return
-        time.sleep(0.05)  # another process writes the file: there is nothing to wait on
-    raise TimeoutError(f"reference BPP not ready within {bound} s")
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def __enter__(self) -> ReferenceProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str = "PT2S",
                       tags: str | None = None, timeout: float = 180.0,
                       report_dir: Path | None = None, hooks: bool = True) -> SelfTestResult:
     """Start `ubc-cert reference bpp` (with `faults`), certify it with `ubc-cert run`, stop it.
-    Reports go to `report_dir` (default: `workdir/reports`)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    report_dir = report_dir or workdir / "reports"
-    already = set(report_dir.glob("*/report.json"))
-    base = free_port_base()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        reference_port = int(sock.getsockname()[1])
-    candidate = workdir / "candidate.toml"
-    command = [sys.executable, "-m", "harness.cli", "reference", "bpp", "--port",
-               str(reference_port), "--registry-url", f"http://{HOST}:{base}",
-               "--write-candidate", str(candidate), "--cds-url",
-               f"http://{HOST}:{base + 1}/beckn"]
-    for fault in faults:
-        command += ["--fault", fault]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    Reports go to `report_dir` (default: `workdir/reports`); the wall time counts the start."""
     started = time.monotonic()
-    reference = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, env=env)
-    try:
-        _wait_ready(candidate, reference, START_BOUND_S)
-        if not hooks:  # certify it as a BPP that offers no test hooks
-            lines = candidate.read_text().splitlines(keepends=True)
-            candidate.write_text("".join(x for x in lines if not x.startswith("control_url")))
-        run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
-               str(candidate), "--report-dir", str(report_dir), "--ttl", ttl,
-               "--port-base", str(base), "--wait", "10"]
-        if tags:
-            run += ["--tags", tags]
-        done = subprocess.run(run, capture_output=True, text=True, timeout=timeout,
-                              env=env, check=False)
-    finally:
-        reference.send_signal(signal.SIGTERM)
-        try:
-            reference.wait(10)
-        except subprocess.TimeoutExpired:
-            reference.kill()
-            reference.wait(5)
-    wall = time.monotonic() - started
-    reports = sorted(set(report_dir.glob("*/report.json")) - already)
-    report = json.loads(reports[-1].read_text()) if reports else {}
-    result = SelfTestResult(tuple(faults), done.returncode, report, wall,
-                            done.stdout + done.stderr)
-    result.report_path = reports[-1] if reports else None
+    with ReferenceProcess(workdir, faults, hooks=hooks) as reference:
+        result = reference.certify(ttl=ttl, tags=tags, timeout=timeout, report_dir=report_dir)
+    result.wall_s = time.monotonic() - started
     return result

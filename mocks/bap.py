@@ -30,16 +30,18 @@ from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
 from harness.beckn.time import duration_seconds
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
-from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Sent
+from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Directory, Identity, Inbound, Inbox, Outbox, Sent
 from mocks.stack.inbox import STRAY_METHODS
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
-UNSOLICITED = frozenset({"on_status", "on_update", "on_cancel"})
+
+
 @dataclass
 class BapConfig:
     identity: Identity
     cds_uri: str | None = None
     ttl: str = envelope.DEFAULT_TTL
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
 
 
 @dataclass
@@ -103,7 +105,8 @@ class ReferenceBap:
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
         self.http = http or httpx.AsyncClient()
-        self.outbox = Outbox(self.identity, transcript, self.http, party="bap")
+        self.outbox = Outbox(self.identity, transcript, self.http, party="bap",
+                             timeout_s=config.send_timeout_s)
         self.inbox = Inbox(self.identity, directory, transcript, schemas,
                            {action: self._on_callback for action in CALLBACKS},
                            party="bap", admission=self._admit)
@@ -128,11 +131,11 @@ class ReferenceBap:
                         return f"duplicate {action} for message_id {message_id!r}"
                     transaction.answered.add(message_id)
                     return None
-                if action in UNSOLICITED:
+                if action in envelope.UNSOLICITED:
                     return None  # unsolicited, wrongly reusing an id: judged by the harness
                 return (f"{action} does not answer request {message_id!r}, which was a "
                         f"{transaction.requests[message_id]}")
-            if action in UNSOLICITED:
+            if action in envelope.UNSOLICITED:
                 return None
             return f"{action} answers no request: unknown message_id {message_id!r}"
 

@@ -1,5 +1,6 @@
 """Self-test: the reference BPP, run as its own process, is certified; with each fault switch
-it is not, and that fault's rule is among the findings."""
+(switched at run time on one process per worker) it is not, and that fault's rule is among the
+findings of the scenarios where the fault shows."""
 
 from __future__ import annotations
 

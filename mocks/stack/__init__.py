@@ -3,7 +3,7 @@
 from mocks.stack.directory import Directory, RegistryClient
 from mocks.stack.identity import Identity
 from mocks.stack.inbox import Admission, Handler, Inbound, Inbox, same_uri
-from mocks.stack.outbox import Outbox, Sent
+from mocks.stack.outbox import DEFAULT_SEND_TIMEOUT_S, Outbox, Sent
 
-__all__ = ["Admission", "Directory", "Handler", "Identity", "Inbound", "Inbox", "Outbox",
-           "RegistryClient", "Sent", "same_uri"]
+__all__ = ["DEFAULT_SEND_TIMEOUT_S", "Admission", "Directory", "Handler", "Identity", "Inbound",
+           "Inbox", "Outbox", "RegistryClient", "Sent", "same_uri"]
