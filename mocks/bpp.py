@@ -60,6 +60,7 @@ from harness.beckn.order import (
     money,
 )
 from harness.beckn.order import session_status as requested_session_status
+from harness.beckn.time import format as rfc3339
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.charger import (
@@ -75,7 +76,6 @@ from mocks.charger import (
     ReservationStatus,
     Session,
     SessionStatus,
-    rfc3339,
     run_ticker,
 )
 from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Sent

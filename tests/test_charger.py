@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from harness.beckn import time as wire_time
 from mocks.charger import (
     DEMO_EPOCH,
     Charger,
@@ -38,7 +39,6 @@ from mocks.charger import (
     StopReason,
     create_app,
     demo_site,
-    rfc3339,
 )
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
@@ -723,7 +723,7 @@ def test_the_api_switches_availability(api: ControlAPI) -> None:
 
 
 def test_the_api_reserves_and_cancels(api: ControlAPI, charger: Charger) -> None:
-    start, end = rfc3339(charger.now + 600), rfc3339(charger.now + 2400)
+    start, end = wire_time.format(charger.now + 600), wire_time.format(charger.now + 2400)
     body = {"connector_id": DC, "start": start, "end": end, "grace_s": 300}
     reservation = api.call("POST", "/reservations", 201, body=body)
     assert (reservation["status"], reservation["start"]) == ("PENDING", start)

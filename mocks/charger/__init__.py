@@ -30,7 +30,6 @@ from mocks.charger.model import (
     SessionStatus,
     StopReason,
     Subscriber,
-    rfc3339,
 )
 from mocks.charger.simulator import Charger
 from mocks.charger.site import (
@@ -82,6 +81,5 @@ __all__ = [
     "Webhooks",
     "create_app",
     "demo_site",
-    "rfc3339",
     "run_ticker",
 ]

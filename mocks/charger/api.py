@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -22,14 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from harness.beckn import time as wire_time
 from mocks.charger.clock import run_ticker
-from mocks.charger.model import ChargerError, rfc3339
+from mocks.charger.model import ChargerError
 from mocks.charger.simulator import Charger
 from mocks.charger.webhooks import Webhooks
-
-RFC3339_PATTERN = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.ASCII
-)
 
 _STATUS_BY_CODE = {
     "INVALID_JSON": 400,
@@ -111,10 +106,8 @@ def _timestamp(body: Mapping[str, Any], key: str) -> float:
     text = _string(body, key, required=True)
     assert text is not None
     try:
-        if not RFC3339_PATTERN.fullmatch(text.upper()):
-            raise ValueError(text)
-        seconds = datetime.fromisoformat(text.upper()).timestamp()
-        rfc3339(seconds)  # we must be able to print it back: within years 1-9999 in UTC
+        seconds = wire_time.parse(text).timestamp()
+        wire_time.format(seconds)  # we must be able to print it back: within years 1-9999 in UTC
     except (ValueError, OverflowError, OSError):
         raise ChargerError(
             "INVALID_REQUEST", f"{key} must be an RFC 3339 date-time, e.g. 2025-01-15T10:00:00Z"
@@ -130,7 +123,7 @@ def _charger(request: Request) -> Charger:
 
 
 def _clock_as_dict(charger: Charger) -> dict[str, Any]:
-    return {"now": charger.now, "time": rfc3339(charger.now), "speed": charger.clock.speed}
+    return {"now": charger.now, "time": wire_time.format(charger.now), "speed": charger.clock.speed}
 
 
 async def list_locations(request: Request) -> Response:

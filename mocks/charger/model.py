@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from harness.beckn import time as wire_time
 from mocks.charger.site import Tariff
 
 T = TypeVar("T")
@@ -97,13 +97,6 @@ class IdSequence:
                 return candidate
 
 
-def rfc3339(t: float) -> str:
-    """Simulated epoch seconds as an RFC 3339 UTC timestamp with milliseconds."""
-    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
-
-
 @dataclass
 class MeterValue:
     timestamp: float
@@ -115,7 +108,7 @@ class MeterValue:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "timestamp": rfc3339(self.timestamp),
+            "timestamp": wire_time.format(self.timestamp),
             "energy_kwh": round(self.energy_kwh, 4),
             "power_kw": round(self.power_kw, 2),
             "soc_percent": round(self.soc_percent, 2),
@@ -202,8 +195,8 @@ class Session:
             "cost": round(self.cost, 2),
             "idle_fee": round(idle_fee, 2),
             "total_cost": round(self.cost + idle_fee, 2),
-            "started_at": rfc3339(self.started_at),
-            "stopped_at": None if self.stopped_at is None else rfc3339(self.stopped_at),
+            "started_at": wire_time.format(self.started_at),
+            "stopped_at": None if self.stopped_at is None else wire_time.format(self.stopped_at),
             "stop_reason": None if self.stop_reason is None else self.stop_reason.value,
             "duration_s": round(max(0.0, end - self.started_at), 3),
         }
@@ -232,10 +225,10 @@ class Reservation:
             "connector_id": self.connector_id,
             "evse_id": self.evse_id,
             "status": self.status.value,
-            "start": rfc3339(self.start),
-            "end": rfc3339(self.end),
+            "start": wire_time.format(self.start),
+            "end": wire_time.format(self.end),
             "grace_s": self.grace_s,
-            "created_at": rfc3339(self.created_at),
+            "created_at": wire_time.format(self.created_at),
             "session_id": self.session_id,
         }
 
@@ -253,7 +246,7 @@ class Event:
         return {
             "sequence": self.sequence,
             "type": self.type.value,
-            "timestamp": rfc3339(self.timestamp),
+            "timestamp": wire_time.format(self.timestamp),
             "data": self.data,
         }
 
