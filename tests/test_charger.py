@@ -40,6 +40,7 @@ from mocks.charger import (
     create_app,
     demo_site,
 )
+from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
 AC = "TYPE2-A"  # 22 kW TYPE2, 12 INR/kWh
@@ -777,7 +778,7 @@ def test_the_api_reads_and_advances_the_clock(api: ControlAPI) -> None:
         (b"[1, 2]", "not an object"),
         (b'{"seconds": NaN}', "not JSON"),
         (b"\xff\xfe", "not UTF-8"),
-        (b"[" * 100_000, "too deep"),
+        (b"[" * 10_000, "too deep"),  # deeper than the parser recurses, within the size limit
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_a_400(
@@ -789,6 +790,46 @@ def test_a_body_that_is_not_a_json_object_is_a_400(
     assert response.status_code == 400, why
     assert response.json()["error"]["code"] == "INVALID_JSON"
     openapi.check("POST", "/clock/advance", response)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_refused_with_413_unread(
+    api: ControlAPI, openapi: OpenAPIDocument, streamed: bool
+) -> None:
+    body = b'{"seconds": 1, "padding": "' + b"x" * MAX_CONTROL_BODY_BYTES + b'"}'
+    content: Any = iter([body[:1000], body[1000:]]) if streamed else body
+    response = api.client.post(
+        "/clock/advance", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "BODY_TOO_LARGE"
+    openapi.check("POST", "/clock/advance", response)
+    assert api.call("GET", "/clock", 200)["now"] == DEMO_EPOCH  # the clock did not move
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2025-02-30T10:00:00Z"],
+)
+def test_a_date_time_out_of_range_is_a_400_naming_the_field(api: ControlAPI, start: str) -> None:
+    body = {"connector_id": DC, "start": start, "end": "2026-01-01T00:00:00Z"}
+    error = api.call("POST", "/reservations", 400, body=body)["error"]
+    assert (error["code"], error["field"]) == ("INVALID_REQUEST", "start")
+    assert "start must be an RFC 3339 date-time" in error["message"]
+
+
+def test_refusals_name_the_field_at_fault(api: ControlAPI) -> None:
+    api.call("POST", "/connectors/{connector_id}/plug-in", 200, connector_id=DC)
+    for body, field in (
+        ({}, "connector_id"),
+        ({"connector_id": DC, "soc_start": 100}, "soc_start"),
+        ({"connector_id": DC, "money_limit": -1}, "money_limit"),
+        ({"connector_id": DC, "session_id": "a/b"}, "session_id"),
+    ):
+        error = api.call("POST", "/commands/start-session", 400, body=body)["error"]
+        assert (error["code"], error.get("field")) == ("INVALID_REQUEST", field), body
+    error = api.call("POST", "/clock/advance", 400, body={"seconds": 1e9})["error"]
+    assert error["field"] == "seconds"
 
 
 def test_unknown_routes_and_methods_answer_json_errors(api: ControlAPI) -> None:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,66 +23,40 @@ from mocks.charger.clock import run_ticker
 from mocks.charger.model import ChargerError
 from mocks.charger.simulator import Charger
 from mocks.charger.webhooks import Webhooks
-
-_STATUS_BY_CODE = {
-    "INVALID_JSON": 400,
-    "INVALID_REQUEST": 400,
-    "UNKNOWN_LOCATION": 404,
-    "UNKNOWN_CONNECTOR": 404,
-    "UNKNOWN_TARIFF": 404,
-    "UNKNOWN_SESSION": 404,
-    "UNKNOWN_RESERVATION": 404,
-}  # every other refusal is a conflict with the charger's current state: 409
-
-_CODE_BY_HTTP_STATUS = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+from mocks.stack.http import ApiError, error_handlers, error_response, json_object
 
 
-def _error(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+def _status_of(code: str) -> int:
+    """The HTTP status of a refusal: 400 for a malformed request, 404 for an unknown resource,
+    409 for any other, a conflict with the charger's current state."""
+    if code == "INVALID_REQUEST":
+        return 400
+    if code.startswith("UNKNOWN_"):
+        return 404
+    return 409
 
 
 async def _on_charger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ChargerError)
-    return _error(_STATUS_BY_CODE.get(exc.code, 409), exc.code, exc.message)
+    return error_response(_status_of(exc.code), exc.code, exc.message, exc.field)
 
 
-async def _on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _CODE_BY_HTTP_STATUS.get(exc.status_code, f"HTTP_{exc.status_code}")
-    return _error(exc.status_code, code, str(exc.detail), exc.headers)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ChargerError("INVALID_JSON", f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ChargerError("INVALID_JSON", "the request body must be a JSON object")
-    return data
+def _invalid(key: str, message: str) -> ApiError:
+    return ApiError(400, "INVALID_REQUEST", message, field=key)
 
 
 def _string(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
     value = body.get(key)
     if value is None:
         if required:
-            raise ChargerError("INVALID_REQUEST", f"{key} is required")
+            raise _invalid(key, f"{key} is required")
         return None
     if not isinstance(value, str):
-        raise ChargerError("INVALID_REQUEST", f"{key} must be a string")
+        raise _invalid(key, f"{key} must be a string")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape could not be answered
-        raise ChargerError("INVALID_REQUEST", f"{key} must be valid Unicode text") from None
+        raise _invalid(key, f"{key} must be valid Unicode text") from None
     return value
 
 
@@ -92,14 +64,22 @@ def _number(body: Mapping[str, Any], key: str, *, required: bool = False) -> flo
     value = body.get(key)
     if value is None:
         if required:
-            raise ChargerError("INVALID_REQUEST", f"{key} is required")
+            raise _invalid(key, f"{key} is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ChargerError("INVALID_REQUEST", f"{key} must be a number")
+        raise _invalid(key, f"{key} must be a number")
     try:
         return float(value)
     except OverflowError:
-        raise ChargerError("INVALID_REQUEST", f"{key} is out of range") from None
+        raise _invalid(key, f"{key} is out of range") from None
+
+
+def _flag(body: Mapping[str, Any], key: str, *, default: bool | None = None) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        required = "is required and " if default is None else ""
+        raise _invalid(key, f"{key} {required}must be true or false")
+    return value
 
 
 def _timestamp(body: Mapping[str, Any], key: str) -> float:
@@ -109,8 +89,8 @@ def _timestamp(body: Mapping[str, Any], key: str) -> float:
         seconds = wire_time.parse(text).timestamp()
         wire_time.format(seconds)  # we must be able to print it back: within years 1-9999 in UTC
     except (ValueError, OverflowError, OSError):
-        raise ChargerError(
-            "INVALID_REQUEST", f"{key} must be an RFC 3339 date-time, e.g. 2025-01-15T10:00:00Z"
+        raise _invalid(
+            key, f"{key} must be an RFC 3339 date-time, e.g. 2025-01-15T10:00:00Z"
         ) from None
     return seconds
 
@@ -164,12 +144,12 @@ async def inject_fault(request: Request) -> Response:
     charger = _charger(request)
     connector_id = request.path_params["connector_id"]
     charger.connector(connector_id)  # an unknown connector is a 404 whatever the body says
-    body = await _json_object(request)
+    body = await json_object(request)
     kind = _string(body, "kind", required=True)
     assert kind is not None
     factor = _number(body, "factor")
     if factor is not None and not 0 < factor <= 1:
-        raise ChargerError("INVALID_REQUEST", "factor must be in (0, 1]")
+        raise _invalid("factor", "factor must be in (0, 1]")
     connector = charger.inject_fault(connector_id, kind, factor=0.5 if factor is None else factor)
     return JSONResponse(charger.connector_as_dict(connector))
 
@@ -184,11 +164,8 @@ async def set_availability(request: Request) -> Response:
     charger = _charger(request)
     connector_id = request.path_params["connector_id"]
     charger.connector(connector_id)
-    body = await _json_object(request)
-    available = body.get("available")
-    if not isinstance(available, bool):
-        raise ChargerError("INVALID_REQUEST", "available is required and must be true or false")
-    connector = charger.set_availability(connector_id, available)
+    body = await json_object(request)
+    connector = charger.set_availability(connector_id, _flag(body, "available"))
     return JSONResponse(charger.connector_as_dict(connector))
 
 
@@ -210,7 +187,7 @@ async def get_session(request: Request) -> Response:
 
 async def start_session(request: Request) -> Response:
     charger = _charger(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     connector_id = _string(body, "connector_id", required=True)
     assert connector_id is not None
     battery = _number(body, "vehicle_battery_kwh")
@@ -230,13 +207,10 @@ async def start_session(request: Request) -> Response:
 
 async def stop_session(request: Request) -> Response:
     charger = _charger(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     session_id = _string(body, "session_id", required=True)
     assert session_id is not None
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise ChargerError("INVALID_REQUEST", "force must be true or false")
-    session = charger.remote_stop(session_id, force=force)
+    session = charger.remote_stop(session_id, force=_flag(body, "force", default=False))
     return JSONResponse(session.as_dict(charger.now, meter_values=True))
 
 
@@ -252,12 +226,12 @@ async def get_reservation(request: Request) -> Response:
 
 async def create_reservation(request: Request) -> Response:
     charger = _charger(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     connector_id = _string(body, "connector_id", required=True)
     assert connector_id is not None
     grace_s = _number(body, "grace_s")
     if grace_s is not None and not 0 <= grace_s <= 86400:
-        raise ChargerError("INVALID_REQUEST", "grace_s must be between 0 and 86400")
+        raise _invalid("grace_s", "grace_s must be between 0 and 86400")
     reservation = charger.reserve(
         connector_id,
         _timestamp(body, "start"),
@@ -280,7 +254,7 @@ async def get_clock(request: Request) -> Response:
 
 async def advance_clock(request: Request) -> Response:
     charger = _charger(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     seconds = _number(body, "seconds", required=True)
     assert seconds is not None
     charger.advance(seconds)
@@ -294,7 +268,7 @@ async def list_webhooks(request: Request) -> Response:
 
 async def register_webhook(request: Request) -> Response:
     webhooks: Webhooks = request.app.state.webhooks
-    body = await _json_object(request)
+    body = await json_object(request)
     url = _string(body, "url", required=True)
     assert url is not None
     created = webhooks.add(url)
@@ -335,7 +309,7 @@ def create_app(
     app = Starlette(
         routes=[_route(path, endpoints) for path, endpoints in ROUTES.items()],
         lifespan=lifespan,
-        exception_handlers={ChargerError: _on_charger_error, HTTPException: _on_http_error},
+        exception_handlers={**error_handlers(), ChargerError: _on_charger_error},
     )
     app.state.charger = charger
     app.state.webhooks = webhooks

@@ -58,12 +58,14 @@ HOLDING = frozenset({ReservationStatus.PENDING, ReservationStatus.ACTIVE})
 
 
 class ChargerError(Exception):
-    """An action the charger refuses; `code` is stable (e.g. "NOT_PLUGGED"), `message` is prose."""
+    """An action the charger refuses; `code` is stable (e.g. "NOT_PLUGGED"), `message` is prose,
+    `field` names the argument at fault when one is."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.field = field
 
 
 def known(table: Mapping[str, T], key: str, kind: str) -> T:
@@ -78,7 +80,7 @@ def require_id(name: str, value: str) -> None:
     """Refuse a caller-chosen id we could not serve: ids end up in URL paths."""
     if not 0 < len(value) <= MAX_ID_LENGTH or "/" in value:
         raise ChargerError(
-            "INVALID_REQUEST", f"{name} must be 1-{MAX_ID_LENGTH} characters without '/'"
+            "INVALID_REQUEST", f"{name} must be 1-{MAX_ID_LENGTH} characters without '/'", name
         )
 
 

@@ -53,9 +53,9 @@ class ReservationBook:
         """Refuse a window or id no reservation could have, whatever the connector's state."""
         for name, value in (("start", start), ("end", end), ("grace_s", grace_s)):
             if not math.isfinite(value):
-                raise ChargerError("INVALID_REQUEST", f"{name} must be a finite number")
+                raise ChargerError("INVALID_REQUEST", f"{name} must be a finite number", name)
         if grace_s < 0:
-            raise ChargerError("INVALID_REQUEST", "grace_s must not be negative")
+            raise ChargerError("INVALID_REQUEST", "grace_s must not be negative", "grace_s")
         if end <= now:  # a conflict with the clock, not a malformed request
             raise ChargerError("WINDOW_OVER", "the reservation window is already over")
         if not start < end:

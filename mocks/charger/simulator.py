@@ -258,7 +258,9 @@ class Charger:
         _require_positive("vehicle_battery_kwh", vehicle_battery_kwh)
         _require_positive("vehicle_max_power_kw", vehicle_max_power_kw, optional=True)
         if not (math.isfinite(soc_start) and 0.0 <= soc_start < 100.0):
-            raise ChargerError("INVALID_REQUEST", "soc_start must be at least 0 and below 100")
+            raise ChargerError(
+                "INVALID_REQUEST", "soc_start must be at least 0 and below 100", "soc_start"
+            )
         if session_id is not None:
             require_id("session_id", session_id)
             if session_id in self._sessions:
@@ -400,7 +402,7 @@ class Charger:
         except ValueError:
             kinds = ", ".join(k.value for k in FaultKind)
             raise ChargerError(
-                "INVALID_REQUEST", f"unknown fault kind {kind!r}; expected one of {kinds}"
+                "INVALID_REQUEST", f"unknown fault kind {kind!r}; expected one of {kinds}", "kind"
             ) from None
         session = self._sessions.get(connector.session_id or "")
         if fault is FaultKind.CONNECTOR_FAULT:
@@ -410,7 +412,9 @@ class Charger:
             self._refresh(connector, now)
         elif fault is FaultKind.DERATING:
             if not (math.isfinite(factor) and 0.0 < factor <= 1.0):
-                raise ChargerError("INVALID_REQUEST", "a derating factor must be in (0, 1]")
+                raise ChargerError(
+                    "INVALID_REQUEST", "a derating factor must be in (0, 1]", "factor"
+                )
             connector.derating_factor = factor
             if session is not None and session.status is SessionStatus.ACTIVE:
                 session.power_kw = physics.power_kw(connector, session)
@@ -438,7 +442,7 @@ class Charger:
         """Move the clock `seconds` of simulated time ahead and simulate them."""
         if not (math.isfinite(seconds) and 0 <= seconds <= MAX_ADVANCE_S):
             raise ChargerError(
-                "INVALID_REQUEST", f"seconds must be between 0 and {MAX_ADVANCE_S:.0f}"
+                "INVALID_REQUEST", f"seconds must be between 0 and {MAX_ADVANCE_S:.0f}", "seconds"
             )
         self.tick()  # what happened before the jump happened at its own time
         self.clock.advance(seconds)
@@ -528,4 +532,4 @@ def _require_positive(name: str, value: float | None, *, optional: bool = False)
     if value is None and optional:
         return
     if value is None or not (math.isfinite(value) and value > 0):
-        raise ChargerError("INVALID_REQUEST", f"{name} must be a positive number")
+        raise ChargerError("INVALID_REQUEST", f"{name} must be a positive number", name)

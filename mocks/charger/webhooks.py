@@ -122,5 +122,6 @@ def _require_webhook_url(url: str) -> None:
         raise ChargerError(
             "INVALID_REQUEST",
             f"url must be an absolute http(s) URL of at most {MAX_URL_LENGTH} characters",
+            "url",
         )
 
