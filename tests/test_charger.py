@@ -3,6 +3,7 @@ its control API (checked against schemas/openapi/charger.yaml) and webhook deliv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -39,6 +40,7 @@ from mocks.charger import (
     StopReason,
     create_app,
     demo_site,
+    run_ticker,
 )
 from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
@@ -437,6 +439,41 @@ def test_the_accelerated_clock_runs_speed_times_faster_and_jumps_on_advance() ->
     assert clock.now() == DEMO_EPOCH + 150.0
     with pytest.raises(ValueError):
         Clock(speed=0)
+
+
+def test_the_ticker_keeps_a_charger_up_to_its_clock() -> None:
+    real = [0.0]
+    charger = Charger(clock=Clock(speed=60.0, start=DEMO_EPOCH, monotonic=lambda: real[0]))
+    start_charging(charger, energy_limit_kwh=1)  # 1 kWh at 60 kW: a simulated minute
+
+    async def run() -> None:
+        stopped = asyncio.Event()
+        charger.subscribe(lambda event: stopped.set() if event.type == "session_stopped" else None)
+        ticker = asyncio.create_task(run_ticker(charger, 0.001))
+        real[0] = 2.0  # two real seconds: two simulated minutes
+        try:
+            await asyncio.wait_for(stopped.wait(), WAIT_S)
+        finally:
+            ticker.cancel()
+
+    asyncio.run(run())
+
+    assert charger.now == DEMO_EPOCH + 120.0
+    assert charger.sessions()[0].stop_reason is StopReason.ENERGY_LIMIT
+
+
+def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    ticks: list[float] = []
+
+    class Broken:
+        def tick(self) -> None:
+            ticks.append(time.monotonic())
+            raise RuntimeError("simulator bug")
+
+    asyncio.run(asyncio.wait_for(run_ticker(Broken(), 0.001), WAIT_S))  # returns: it stopped
+
+    assert len(ticks) == 1
+    assert "charger tick failed" in caplog.text and "simulator bug" in caplog.text
 
 
 def test_advancing_by_a_negative_or_huge_amount_is_refused(charger: Charger) -> None:
