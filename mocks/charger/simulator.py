@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 MAX_ADVANCE_S = 7 * 24 * 3600.0  # one advance may not run longer than a week of simulated time
 
 
-
 class Charger:
     """The CPO platform simulator: resources, actions and notifications over simulated time.
 
