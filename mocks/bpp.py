@@ -60,6 +60,7 @@ from harness.beckn.order import (
     money,
 )
 from harness.beckn.order import session_status as requested_session_status
+from harness.beckn.time import format as rfc3339
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.charger import (
@@ -75,7 +76,7 @@ from mocks.charger import (
     ReservationStatus,
     Session,
     SessionStatus,
-    rfc3339,
+    run_ticker,
 )
 from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Sent
 from mocks.stack.inbox import skip, verify_signatures
@@ -387,7 +388,7 @@ class ReferenceBpp:
         self._unsubscribe = self.charger.subscribe(self._on_charger_event)
         interval = self.config.tick_interval_s
         if interval and self.charger.clock.speed > 0:
-            self._ticker = asyncio.create_task(self._run_clock(interval))
+            self._ticker = asyncio.create_task(run_ticker(self.charger, interval))
 
     async def aclose(self) -> None:
         if self._unsubscribe is not None:
@@ -402,14 +403,6 @@ class ReferenceBpp:
         self._ticker = None
         if self._owns_http:
             await self.http.aclose()
-
-    async def _run_clock(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)  # pacing: the clock decides what is due
-            try:
-                self.charger.tick()
-            except Exception:
-                log.exception("charger tick failed")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))

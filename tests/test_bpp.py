@@ -34,11 +34,12 @@ from harness.beckn.order import (
     payment_status,
     session_status,
 )
+from harness.beckn.time import format as rfc3339
 from harness.servers import ServerGroup
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 from mocks import bpp as bpp_module
 from mocks.bpp import FAULTS, BppConfig, ReferenceBpp, create_app
-from mocks.charger import DEMO_EPOCH, Charger, ManualClock, rfc3339
+from mocks.charger import DEMO_EPOCH, Charger, ManualClock
 from mocks.registry import RegistryStore, Subscriber
 from mocks.registry import create_app as registry_app
 from mocks.stack import Identity, Inbound, Inbox, Outbox, RegistryClient, Sent

@@ -3,6 +3,7 @@ its control API (checked against schemas/openapi/charger.yaml) and webhook deliv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from harness.beckn import time as wire_time
 from mocks.charger import (
     DEMO_EPOCH,
     Charger,
@@ -38,8 +40,9 @@ from mocks.charger import (
     StopReason,
     create_app,
     demo_site,
-    rfc3339,
+    run_ticker,
 )
+from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
 AC = "TYPE2-A"  # 22 kW TYPE2, 12 INR/kWh
@@ -438,6 +441,41 @@ def test_the_accelerated_clock_runs_speed_times_faster_and_jumps_on_advance() ->
         Clock(speed=0)
 
 
+def test_the_ticker_keeps_a_charger_up_to_its_clock() -> None:
+    real = [0.0]
+    charger = Charger(clock=Clock(speed=60.0, start=DEMO_EPOCH, monotonic=lambda: real[0]))
+    start_charging(charger, energy_limit_kwh=1)  # 1 kWh at 60 kW: a simulated minute
+
+    async def run() -> None:
+        stopped = asyncio.Event()
+        charger.subscribe(lambda event: stopped.set() if event.type == "session_stopped" else None)
+        ticker = asyncio.create_task(run_ticker(charger, 0.001))
+        real[0] = 2.0  # two real seconds: two simulated minutes
+        try:
+            await asyncio.wait_for(stopped.wait(), WAIT_S)
+        finally:
+            ticker.cancel()
+
+    asyncio.run(run())
+
+    assert charger.now == DEMO_EPOCH + 120.0
+    assert charger.sessions()[0].stop_reason is StopReason.ENERGY_LIMIT
+
+
+def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    ticks: list[float] = []
+
+    class Broken:
+        def tick(self) -> None:
+            ticks.append(time.monotonic())
+            raise RuntimeError("simulator bug")
+
+    asyncio.run(asyncio.wait_for(run_ticker(Broken(), 0.001), WAIT_S))  # returns: it stopped
+
+    assert len(ticks) == 1
+    assert "charger tick failed" in caplog.text and "simulator bug" in caplog.text
+
+
 def test_advancing_by_a_negative_or_huge_amount_is_refused(charger: Charger) -> None:
     with refused("INVALID_REQUEST"):
         charger.advance(-1)
@@ -723,7 +761,7 @@ def test_the_api_switches_availability(api: ControlAPI) -> None:
 
 
 def test_the_api_reserves_and_cancels(api: ControlAPI, charger: Charger) -> None:
-    start, end = rfc3339(charger.now + 600), rfc3339(charger.now + 2400)
+    start, end = wire_time.format(charger.now + 600), wire_time.format(charger.now + 2400)
     body = {"connector_id": DC, "start": start, "end": end, "grace_s": 300}
     reservation = api.call("POST", "/reservations", 201, body=body)
     assert (reservation["status"], reservation["start"]) == ("PENDING", start)
@@ -777,7 +815,7 @@ def test_the_api_reads_and_advances_the_clock(api: ControlAPI) -> None:
         (b"[1, 2]", "not an object"),
         (b'{"seconds": NaN}', "not JSON"),
         (b"\xff\xfe", "not UTF-8"),
-        (b"[" * 100_000, "too deep"),
+        (b"[" * 10_000, "too deep"),  # deeper than the parser recurses, within the size limit
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_a_400(
@@ -789,6 +827,46 @@ def test_a_body_that_is_not_a_json_object_is_a_400(
     assert response.status_code == 400, why
     assert response.json()["error"]["code"] == "INVALID_JSON"
     openapi.check("POST", "/clock/advance", response)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_refused_with_413_unread(
+    api: ControlAPI, openapi: OpenAPIDocument, streamed: bool
+) -> None:
+    body = b'{"seconds": 1, "padding": "' + b"x" * MAX_CONTROL_BODY_BYTES + b'"}'
+    content: Any = iter([body[:1000], body[1000:]]) if streamed else body
+    response = api.client.post(
+        "/clock/advance", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "BODY_TOO_LARGE"
+    openapi.check("POST", "/clock/advance", response)
+    assert api.call("GET", "/clock", 200)["now"] == DEMO_EPOCH  # the clock did not move
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "2025-02-30T10:00:00Z"],
+)
+def test_a_date_time_out_of_range_is_a_400_naming_the_field(api: ControlAPI, start: str) -> None:
+    body = {"connector_id": DC, "start": start, "end": "2026-01-01T00:00:00Z"}
+    error = api.call("POST", "/reservations", 400, body=body)["error"]
+    assert (error["code"], error["field"]) == ("INVALID_REQUEST", "start")
+    assert "start must be an RFC 3339 date-time" in error["message"]
+
+
+def test_refusals_name_the_field_at_fault(api: ControlAPI) -> None:
+    api.call("POST", "/connectors/{connector_id}/plug-in", 200, connector_id=DC)
+    for body, field in (
+        ({}, "connector_id"),
+        ({"connector_id": DC, "soc_start": 100}, "soc_start"),
+        ({"connector_id": DC, "money_limit": -1}, "money_limit"),
+        ({"connector_id": DC, "session_id": "a/b"}, "session_id"),
+    ):
+        error = api.call("POST", "/commands/start-session", 400, body=body)["error"]
+        assert (error["code"], error.get("field")) == ("INVALID_REQUEST", field), body
+    error = api.call("POST", "/clock/advance", 400, body={"seconds": 1e9})["error"]
+    assert error["field"] == "seconds"
 
 
 def test_unknown_routes_and_methods_answer_json_errors(api: ControlAPI) -> None:
