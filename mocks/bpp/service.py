@@ -73,8 +73,8 @@ class ReferenceBpp:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient()
         self.outbox = Outbox(self.identity, transcript, self.http, party="bpp")
-        handlers = {action: self._receive for action in ACTIONS}
         self.publication = Publication(self.site, self.outbox)
+        handlers = {action: self._receive for action in ACTIONS}
         handlers["on_catalog_publish"] = self.publication.receive
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
                            party="bpp")
