@@ -943,7 +943,7 @@ def symptom_wrong_key_callback(net: Network) -> None:
         signing.BAD_SIGNATURE
     # not altered bytes: the signature is a sound one, made by another key
     assert signing.verify(callback.request_body, header,
-                          net.bpp._rogue_signer.public_key).valid
+                          net.bpp.switches.impostor.public_key).valid
     assert callback.status == 401
 
 

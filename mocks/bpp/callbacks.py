@@ -1,0 +1,95 @@
+"""How the reference BPP's callbacks leave it: `on_<action>` answering a request (same
+transaction and message id) and unsolicited ones about an order (a new message id), built,
+signed and POSTed to the context's `bap_uri` through the outbox.
+
+Here the faults switched on get their say about callbacks (faults.py): when and how often one
+is sent (`schedule`), the ids its context carries (`address`) and how each copy is signed
+(`signature`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from harness.beckn import envelope, signing
+from mocks.bpp.config import BppConfig
+from mocks.bpp.faults import Callback, FaultSwitches, Signature
+from mocks.stack import Outbox, Sent
+
+
+class Callbacks:
+    """Sends the BPP's callbacks, as its fault switches shape them."""
+
+    def __init__(self, config: BppConfig, outbox: Outbox, switches: FaultSwitches) -> None:
+        self.config = config
+        self.identity = config.identity
+        self.outbox = outbox
+        self.switches = switches
+
+    async def reply(self, request_ctx: Mapping[str, Any], message: dict[str, Any], *,
+                    error: dict[str, Any] | None = None) -> None:
+        """Send the callback answering a request (after the configured delay)."""
+        callback = Callback(envelope.CALLBACK_OF[str(request_ctx.get("action"))], request_ctx,
+                            solicited=True, delay_s=self.config.callback_delay_s)
+        await self._send(callback, message, error)
+
+    async def notify(self, order_ctx: Mapping[str, Any], action: str,
+                     message: dict[str, Any]) -> None:
+        """Send an unsolicited callback about an order to the BAP of its last request."""
+        await self._send(Callback(action, order_ctx, solicited=False), message, None)
+
+    async def _send(self, callback: Callback, message: dict[str, Any],
+                    error: dict[str, Any] | None) -> None:
+        callback = self.switches.schedule(callback)
+        if not callback.copies:
+            return
+        if callback.delay_s > 0:
+            await asyncio.sleep(callback.delay_s)
+        # the context is made after the wait, so its timestamp is the time it is sent
+        ctx = envelope.callback_context(dict(callback.request),
+                                        unsolicited=not callback.solicited,
+                                        action=callback.action,
+                                        bpp_id=self.identity.subscriber_id,
+                                        bpp_uri=self.identity.uri)
+        ctx = self.switches.address(ctx, callback)
+        doc: dict[str, Any] = {"context": ctx, "message": message}
+        if error is not None:
+            doc["error"] = error
+        raw = orjson.dumps(doc)
+        target = ctx.get("bap_uri")
+        if not isinstance(target, str):
+            return
+        for index, note in enumerate(callback.copies):
+            # a later copy is signed a second earlier per copy, so its signature differs
+            created = int(time.time()) - index if index else None
+            await self._deliver(target, callback.action, raw, created, note)
+
+    async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
+                       note: str | None) -> Sent:
+        signature, applied = self.switches.signature(Signature(
+            self.identity.signer, self.switches.impostor, created=created))
+        notes = [n for n in (*applied, note) if n]
+        return await self.outbox.send(target, action, raw, note=", ".join(notes) or None,
+                                      **_signing(signature, raw))
+
+
+def _signing(signature: Signature, raw: bytes) -> dict[str, Any]:
+    """The outbox's signing options for a signature."""
+    if not signature.signed:
+        return {"sign": False}
+    if signature.altered:
+        header = signing.parse_header(signature.signer.sign(raw, signature.created,
+                                                            signature.expires))
+        flipped = bytearray(base64.b64decode(header.signature))
+        flipped[0] ^= 0xFF
+        return {"sign": False, "headers": {signing.AUTHORIZATION: signing.build_header(
+            header.key_id, header.created, header.expires,
+            base64.b64encode(bytes(flipped)).decode())}}
+    return {"signer": signature.signer, "created": signature.created,
+            "expires": signature.expires}
