@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# Unit tests only: nothing that starts a server or a process (marker `network`).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not network"
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness mocks tests bench
