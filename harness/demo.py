@@ -12,6 +12,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from harness import exitcodes
 from harness.selftest import SelfTestResult, certify_reference
 
 DEMO_FAULT = "bad-callback-signature"
@@ -53,4 +54,4 @@ def run(args: argparse.Namespace) -> int:
     ok = clean.exit_code == 0 and caught
     print("\nDemo " + ("passed: the conforming BPP is certified and the faulty one is caught "
                       "with UBC-SIG-009." if ok else "FAILED: see the reports above."))
-    return 0 if ok else 1
+    return exitcodes.OK if ok else exitcodes.FAILED

@@ -18,7 +18,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from harness import schemas
+from harness import exitcodes, schemas
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
@@ -35,7 +35,7 @@ class SetupError(Exception):
 
 def _usage(message: str) -> int:
     print(f"ubc-cert reference: {message}", file=sys.stderr)
-    return 2
+    return exitcodes.COULD_NOT_RUN
 
 
 def list_faults() -> int:
@@ -43,7 +43,7 @@ def list_faults() -> int:
 
     for name, fault in bpp.FAULTS.items():
         print(f"{name}\t{fault.rule}\t{fault.description}")
-    return 0
+    return exitcodes.OK
 
 
 def _keys(args: argparse.Namespace, subscriber_id: str) -> signing.KeyPair:
@@ -135,5 +135,5 @@ def run(args: argparse.Namespace) -> int:
         wait_for_stop_signal()
     finally:
         group.stop()
-    return 0
+    return exitcodes.OK
 

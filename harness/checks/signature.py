@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.beckn import signing
+from harness.beckn import envelope, signing
 from harness.findings import Finding
 
 REASON_RULES = {
@@ -21,17 +21,6 @@ REASON_RULES = {
     signing.UNKNOWN_KEY: "UBC-SIG-010",
 }
 MAX_WINDOW_S = 3600
-
-
-def sender_id(context: Mapping[str, Any]) -> str | None:
-    """The subscriber that must have signed a message: the BPP for callbacks and catalog
-    publishing (the CDS signs on_catalog_publish under its bpp_id), the BAP otherwise."""
-    action = context.get("action")
-    if not isinstance(action, str):
-        return None
-    sender = context.get("bpp_id") if action.startswith("on_") or action == "catalog_publish" \
-        else context.get("bap_id")
-    return sender if isinstance(sender, str) else None
 
 
 def verification_findings(
@@ -73,7 +62,7 @@ def signature_findings(
         findings.extend(verification_findings(name, verification, evidence))
         header = verification.header
         if name == signing.AUTHORIZATION and header is not None and context is not None:
-            expected = sender_id(context)
+            expected = envelope.sender_of(context)
             if expected is not None and header.subscriber_id != expected:
                 findings.append(Finding(
                     "UBC-SIG-011",

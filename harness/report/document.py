@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness import rules
+from harness.beckn import time as wire_time
 from harness.candidate import Candidate
 from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED, ScenarioResult
 from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
@@ -49,7 +49,7 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
         "profile": PROFILE,
         "role": facts.role,
         "candidate": facts.candidate.as_dict(),
-        "started": datetime.fromtimestamp(facts.started, UTC).isoformat(),
+        "started": wire_time.format(facts.started),
         "duration_s": round(time.time() - facts.started, 3),
         "options": facts.options,
         "summary": {
