@@ -1,0 +1,56 @@
+"""The CDS as an ASGI app: Beckn endpoints at the path of its URI, the control API and health.
+
+`/_control/catalogs`: GET lists the cache with each catalog's expiry, DELETE empties it (or,
+with `?bpp_id=`, one BPP's part).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from harness.beckn import time
+from harness.schemas import SchemaSet
+from harness.transcript import Transcript
+from mocks.cds.service import CatalogDiscoveryService, CdsConfig
+from mocks.stack import Directory
+from mocks.stack.inbox import Step
+
+
+def create_app(config: CdsConfig, transcript: Transcript, *, directory: Directory,
+               schemas: SchemaSet, registry_url: str, http: httpx.AsyncClient | None = None,
+               steps: Mapping[str, Step] | None = None) -> Starlette:
+    """The CDS app; the service is `app.state.cds`. `directory` answers keys for signature
+    checks, `registry_url` the BPPs to fan a discover out to; `steps` replaces named inbox
+    steps."""
+    cds = CatalogDiscoveryService(config, transcript, directory=directory, schemas=schemas,
+                                  registry_url=registry_url, http=http, steps=steps)
+
+    async def catalogs(request: Request) -> JSONResponse:
+        if request.method == "DELETE":
+            bpp_id = request.query_params.get("bpp_id")
+            return JSONResponse({"removed": cds.cache.clear(bpp_id or None)})
+        now = cds.now()
+        return JSONResponse({"now": time.format(now, timespec="seconds", clamp=True),
+                             "catalogs": [e.as_record(now) for e in cds.cache.entries()]})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"role": "cds", "subscriber_id": cds.identity.subscriber_id})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await cds.aclose()
+
+    routes = [*cds.inbox.routes(),
+              Route("/_control/catalogs", catalogs, methods=["GET", "DELETE"]),
+              Route("/_health", health, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.cds = cds
+    return app
