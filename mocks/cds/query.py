@@ -2,7 +2,7 @@
 
 A discover message may carry `spatial` constraints (s_dwithin around points; s_within,
 s_intersects and s_disjoint for points against polygons), a JSONPath `filters` expression
-(mocks/_jsonpath.py) and a `text_search`; an item is found when it passes all of them.
+(RFC 9535, see jsonpath.py) and a `text_search`; an item is found when it passes all of them.
 `matching_catalog` then cuts a cached catalog down to the found items and the offers that name
 them and are valid now (the offer's time window). A discover the CDS cannot interpret raises
 DiscoverError, which goes in the on_discover `error` (TSD §13: value errors go in the callback).
@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.beckn import envelope, time
-from mocks._jsonpath import FilterSyntaxError, Query, compile_filter, compile_query
 from mocks.cds.cache import CachedCatalog
 from mocks.cds.geometry import Point, haversine_m, in_polygon, points_of, polygons_of
+from mocks.cds.jsonpath import FilterSyntaxError, Query, compile_filter, compile_query
 
 ItemTest = Callable[[dict[str, Any]], bool]
 Selection = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]  # a catalog's items -> found
@@ -130,16 +130,17 @@ def text_test(text: str) -> ItemTest:
     return test
 
 
-def _filter_test(filters: dict[str, Any]) -> ItemTest:
+def _filter_selection(filters: dict[str, Any]) -> Selection:
     if filters.get("type", "jsonpath") != "jsonpath":
         raise DiscoverError("only jsonpath filters are supported", "message.filters.type")
     expression = filters.get("expression")
     if not isinstance(expression, str):
         raise DiscoverError("filters.expression must be a string", "message.filters.expression")
     try:
-        return compile_filter(expression)
+        return compile_filter(expression).select
     except FilterSyntaxError as exc:
-        raise DiscoverError(f"filters.expression: {exc}", "message.filters.expression") from None
+        raise DiscoverError(f"filters.expression {expression!r}: {exc}",
+                            "message.filters.expression") from None
 
 
 def discover_selection(message: dict[str, Any]) -> Selection:
@@ -153,14 +154,14 @@ def discover_selection(message: dict[str, Any]) -> Selection:
                                     f"message.spatial[{index}]")
             tests.append(spatial_test(constraint, f"message.spatial[{index}]"))
     filters = message.get("filters")
-    if isinstance(filters, dict):
-        tests.append(_filter_test(filters))
+    # The filter sees the whole item list: `$` inside it is the catalog's items.
+    chosen = _filter_selection(filters) if isinstance(filters, dict) else list
     text = message.get("text_search")
     if isinstance(text, str) and text.strip():
         tests.append(text_test(text))
 
     def selection(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [item for item in items if all(test(item) for test in tests)]
+        return [item for item in chosen(items) if all(test(item) for test in tests)]
     return selection
 
 
