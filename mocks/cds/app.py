@@ -24,13 +24,12 @@ from mocks.stack.inbox import Step
 
 
 def create_app(config: CdsConfig, transcript: Transcript, *, directory: Directory,
-               schemas: SchemaSet, registry_url: str, http: httpx.AsyncClient | None = None,
+               schemas: SchemaSet, http: httpx.AsyncClient | None = None,
                steps: Mapping[str, Step] | None = None) -> Starlette:
     """The CDS app; the service is `app.state.cds`. `directory` answers keys for signature
-    checks, `registry_url` the BPPs to fan a discover out to; `steps` replaces named inbox
-    steps."""
+    checks and the BPPs to fan a discover out to; `steps` replaces named inbox steps."""
     cds = CatalogDiscoveryService(config, transcript, directory=directory, schemas=schemas,
-                                  registry_url=registry_url, http=http, steps=steps)
+                                  http=http, steps=steps)
 
     async def catalogs(request: Request) -> JSONResponse:
         if request.method == "DELETE":

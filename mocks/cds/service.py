@@ -4,7 +4,7 @@
   accepted and answer `on_catalog_publish` to the publisher with one result per catalog.
 - `discover` (BAP -> CDS): ACK, then answer `on_discover` from the cache first (query.py: one
   catalog per cached catalog with a match, keeping the real BPP's `beckn:bppId`/`bppUri`).
-  Then fan out (TSD §8.5.1): every BPP the registry trusts now (SUBSCRIBED, within validity)
+  Then fan out (TSD §8.5.1): every BPP its Directory trusts now (SUBSCRIBED, within validity)
   that has no live catalog here gets the discover, signed by the CDS as the BAP (bap_id/bap_uri
   = the CDS, same transaction_id and message_id); each `on_discover` such a BPP sends back
   within the discover's ttl is relayed to the BAP, re-signed by the CDS, after the cache
@@ -27,7 +27,6 @@ import httpx
 
 from harness.beckn import envelope
 from harness.beckn import time as wire_time
-from harness.beckn.subscriber import record_trusted
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.cds.cache import CatalogCache
@@ -94,13 +93,13 @@ class CatalogDiscoveryService:
     """The CDS's state and behaviour: cache, pending fan-outs, inbox and outbox."""
 
     def __init__(self, config: CdsConfig, transcript: Transcript, *, directory: Directory,
-                 schemas: SchemaSet, registry_url: str, http: httpx.AsyncClient | None = None,
+                 schemas: SchemaSet, http: httpx.AsyncClient | None = None,
                  steps: Mapping[str, Step] | None = None) -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
         self.schemas = schemas
-        self.registry_url = registry_url.rstrip("/")
+        self.directory = directory
         self.catalog_judge = CatalogJudge(
             schemas, reject_foreign_catalogs=config.reject_foreign_catalogs,
             default_validity_s=config.default_validity_s)
@@ -162,21 +161,12 @@ class CatalogDiscoveryService:
         return [catalog for catalog in found if catalog is not None]
 
     async def fan_out_targets(self) -> dict[str, str]:
-        """BPPs to forward a discover to: trusted by the registry now, with no live catalog
+        """BPPs to forward a discover to: trusted by the directory now, with no live catalog
         in the cache, by subscriber id -> registered URL."""
-        try:
-            response = await self.http.post(
-                f"{self.registry_url}/lookup", json={"type": "BPP", "domain": envelope.DOMAIN},
-                timeout=self.config.send_timeout_s)
-            records = response.json() if response.status_code == 200 else []
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("registry lookup of BPPs failed: %s", exc)
-            return {}
+        records = await self.directory.subscribers("BPP", envelope.DOMAIN)
         publishers = self.cache.publishers(self.now())
         targets: dict[str, str] = {}
-        for record in records if isinstance(records, list) else []:
-            if not record_trusted(record):  # registry validity is real time, not the cache's
-                continue
+        for record in records:
             subscriber, url = record.get("subscriber_id"), record.get("url")
             if isinstance(subscriber, str) and isinstance(url, str) and \
                     subscriber not in publishers and subscriber != self.identity.subscriber_id:
