@@ -765,6 +765,15 @@ def test_the_control_api_lists_and_empties_the_cache(net: Network) -> None:
     assert httpx.get(f"{net.cds_url}/_control/catalogs", timeout=WAIT_S).json()["catalogs"] == []
 
 
+def test_control_api_errors_answer_in_the_one_error_shape(net: Network) -> None:
+    wrong_method = httpx.post(f"{net.cds_url}/_control/catalogs", timeout=WAIT_S)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    unknown = httpx.get(f"{net.cds_url}/_control/nothing", timeout=WAIT_S)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "NOT_FOUND"
+
+
 def test_everything_the_cds_sent_was_schema_valid_and_acked(network: Network) -> None:
     sent = network.transcript.find(lambda e: e.direction == OUTBOUND and e.party == "cds")
     assert sent, "the other tests made the CDS send nothing"

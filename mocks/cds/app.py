@@ -1,7 +1,8 @@
 """The CDS as an ASGI app: Beckn endpoints at the path of its URI, the control API and health.
 
 `/_control/catalogs`: GET lists the cache with each catalog's expiry, DELETE empties it (or,
-with `?bpp_id=`, one BPP's part).
+with `?bpp_id=`, one BPP's part). Errors outside the Beckn endpoints (an unknown path, a wrong
+method) answer in mocks/stack/http.py's one shape.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from harness.beckn import time
@@ -20,6 +21,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.cds.service import CatalogDiscoveryService, CdsConfig
 from mocks.stack import Directory
+from mocks.stack.http import error_handlers, json_response
 from mocks.stack.inbox import Step
 
 
@@ -31,16 +33,16 @@ def create_app(config: CdsConfig, transcript: Transcript, *, directory: Director
     cds = CatalogDiscoveryService(config, transcript, directory=directory, schemas=schemas,
                                   http=http, steps=steps)
 
-    async def catalogs(request: Request) -> JSONResponse:
+    async def catalogs(request: Request) -> Response:
         if request.method == "DELETE":
             bpp_id = request.query_params.get("bpp_id")
-            return JSONResponse({"removed": cds.cache.clear(bpp_id or None)})
+            return json_response({"removed": cds.cache.clear(bpp_id or None)})
         now = cds.now()
-        return JSONResponse({"now": time.format(now, timespec="seconds", clamp=True),
-                             "catalogs": [e.as_record(now) for e in cds.cache.entries()]})
+        return json_response({"now": time.format(now, timespec="seconds", clamp=True),
+                              "catalogs": [e.as_record(now) for e in cds.cache.entries()]})
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"role": "cds", "subscriber_id": cds.identity.subscriber_id})
+    async def health(request: Request) -> Response:
+        return json_response({"role": "cds", "subscriber_id": cds.identity.subscriber_id})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,6 +52,6 @@ def create_app(config: CdsConfig, transcript: Transcript, *, directory: Director
     routes = [*cds.inbox.routes(),
               Route("/_control/catalogs", catalogs, methods=["GET", "DELETE"]),
               Route("/_health", health, methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
     app.state.cds = cds
     return app
