@@ -570,6 +570,7 @@ def test_a_filter_the_cds_cannot_read_gets_an_error_in_on_discover(net: Network)
     assert answer["error"]["code"] == "30000"
     assert answer["error"]["paths"] == "message.filters.expression"
     assert "position" in answer["error"]["message"]
+    assert "maxPowerKW => 50" in answer["error"]["message"]  # the filter is named
 
 
 # --- expiry -----------------------------------------------------------------------------------

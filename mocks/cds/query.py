@@ -139,7 +139,8 @@ def _filter_selection(filters: dict[str, Any]) -> Selection:
     try:
         return compile_filter(expression).select
     except FilterSyntaxError as exc:
-        raise DiscoverError(f"filters.expression {expression!r}: {exc}",
+        shown = expression if len(expression) <= 120 else f"{expression[:117]}..."
+        raise DiscoverError(f"filters.expression {shown!r}: {exc}",
                             "message.filters.expression") from None
 
 
