@@ -142,7 +142,7 @@ class MockNetwork:
         if "cds" in roles:
             self.group.attach("cds", cds_module.create_app(
                 cds_module.CdsConfig(identity=identities["cds"]), self.transcript,
-                directory=directory(), schemas=schema_set, registry_url=registry_url))
+                directory=directory(), schemas=schema_set))
         if "bpp" in roles:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,

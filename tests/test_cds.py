@@ -279,8 +279,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     clock = FakeClock()
 
     cds_app = cds_module.create_app(CdsConfig(cds_identity, clock=clock), transcript,
-                                    directory=directory, schemas=schema_set,
-                                    registry_url=registry_url)
+                                    directory=directory, schemas=schema_set)
     cds: CatalogDiscoveryService = cds_app.state.cds
     bap = ReferenceBap(BapConfig(bap_identity, cds_uri=cds_identity.uri), transcript,
                        directory=directory, schemas=schema_set)
@@ -571,6 +570,7 @@ def test_a_filter_the_cds_cannot_read_gets_an_error_in_on_discover(net: Network)
     assert answer["error"]["code"] == "30000"
     assert answer["error"]["paths"] == "message.filters.expression"
     assert "position" in answer["error"]["message"]
+    assert "maxPowerKW => 50" in answer["error"]["message"]  # the filter is named
 
 
 # --- expiry -----------------------------------------------------------------------------------
@@ -705,6 +705,22 @@ def test_an_on_discover_after_the_discovers_ttl_is_refused_and_not_relayed(
     assert len(answers) == 2  # the cache answer and the one relayed in time
 
 
+def test_a_bpp_subscribed_just_before_a_discover_is_fanned_out_to(net: Network) -> None:
+    net.discover(text="ccs2")  # the directory has just listed the BPPs
+    newcomer = Identity.create("newcomer.cpo.test", "bpp",
+                               f"{net.servers.url('cpo-two')}/newcomer")
+    net.store.add({"subscriber_id": newcomer.subscriber_id, "key_id": newcomer.key_id,
+                   "type": "BPP", "url": newcomer.uri, "signing_public_key": newcomer.public_key})
+    try:
+        call = net.discover(text="ccs2")
+        asked = net.wait(lambda e: e.direction == OUTBOUND and e.party == "cds"
+                         and e.action == "discover" and e.message_id == call.message_id
+                         and e.url.startswith(newcomer.uri))
+        assert asked.json()["context"]["bap_id"] == CDS_ID
+    finally:
+        net.store.remove(newcomer.subscriber_id)
+
+
 # --- signatures -------------------------------------------------------------------------------
 
 
@@ -750,6 +766,15 @@ def test_the_control_api_lists_and_empties_the_cache(net: Network) -> None:
     assert httpx.get(f"{net.cds_url}/_control/catalogs", timeout=WAIT_S).json()["catalogs"] == []
 
 
+def test_control_api_errors_answer_in_the_one_error_shape(net: Network) -> None:
+    wrong_method = httpx.post(f"{net.cds_url}/_control/catalogs", timeout=WAIT_S)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    unknown = httpx.get(f"{net.cds_url}/_control/nothing", timeout=WAIT_S)
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "NOT_FOUND"
+
+
 def test_everything_the_cds_sent_was_schema_valid_and_acked(network: Network) -> None:
     sent = network.transcript.find(lambda e: e.direction == OUTBOUND and e.party == "cds")
     assert sent, "the other tests made the CDS send nothing"
@@ -763,7 +788,8 @@ def test_everything_the_cds_sent_was_schema_valid_and_acked(network: Network) ->
 
 
 class NobodyTrusted:
-    """A registry that knows no one: every signature fails, no sender URI is checked."""
+    """A registry that knows no one: every signature fails, no sender URI is checked, no BPP
+    is there to fan a discover out to."""
 
     async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None:
         return None
@@ -771,13 +797,14 @@ class NobodyTrusted:
     async def subscriber_url(self, subscriber_id: str) -> str | None:
         return None
 
+    async def subscribers(self, kind: str, domain: str | None = None) -> list[dict[str, Any]]:
+        return []
+
 
 def _acknowledging_network(request: httpx.Request) -> httpx.Response:
-    """Stands in for every party and the registry, so fuzzed callbacks go nowhere real."""
+    """Stands in for every party, so fuzzed callbacks go nowhere real."""
     if not request.url.is_absolute_url:
         raise httpx.UnsupportedProtocol("no scheme in the URL", request=request)
-    if request.url.path.endswith("/lookup"):
-        return httpx.Response(200, json=[])
     return httpx.Response(200, json=envelope.ack())
 
 
@@ -795,7 +822,6 @@ def test_the_openapi_document_holds_for_any_input() -> None:
         servers.attach(name, cds_module.create_app(
             CdsConfig(Identity.create("cds.fuzz.test", "cds", f"{served.url}/beckn")),
             Transcript(), directory=NobodyTrusted(), schemas=schemas.load(),
-            registry_url="http://registry.fuzz.test",
             http=httpx.AsyncClient(transport=httpx.MockTransport(_acknowledging_network)),
             steps=steps))
     document = schemathesis.openapi.from_path(OPENAPI)

@@ -1,13 +1,16 @@
-"""The discover filter language (mocks/_jsonpath.py): every operator, nesting, missing paths,
-the UBC examples' expressions and targets, and syntax errors that say where and what."""
+"""The discover filter language (mocks/cds/jsonpath.py, RFC 9535 through python-jsonpath): every
+operator, nesting, missing paths, the UBC examples' expressions and targets, each UBC extension,
+and syntax errors that say where and what."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mocks._jsonpath import (
+from mocks.cds.jsonpath import (
     MAX_NESTING,
     FilterSyntaxError,
     compile_filter,
@@ -80,7 +83,8 @@ def where(condition: str) -> str:
     ('@["beckn:provider"]["beckn:id"] == "powergrid-indiranagar"', ["TYPE2-A"]),
     ("@.beckn:itemAttributes.amenityFeature[1] == 'WI-FI'", ["CCS2-A"]),
     ("@.beckn:itemAttributes.amenityFeature[-1] == 'WI-FI'", ["CCS2-A"]),
-    ("@.beckn:itemAttributes.amenityFeature[*] == 'RESTROOM'", ["CCS2-A"]),
+    # RFC 9535 compares single values only; "any element equals" is a nested filter.
+    ("@.beckn:itemAttributes.amenityFeature[?(@ == 'RESTROOM')]", ["CCS2-A"]),
     ("@.beckn:itemAttributes.maxPowerKW > @.beckn:itemAttributes.minPowerKW", ["CCS2-A"]),
 ])
 def test_each_comparison_operator_selects_the_expected_items(condition: str,
@@ -109,6 +113,19 @@ def test_objects_and_arrays_compare_by_deep_equality() -> None:
     assert compile_filter("$[?(@.a.b[1] == @.a.b[1])]")(item)
     assert not compile_filter("$[?(@.a.b[0] == @.a.b[1])]")(item)
     assert not compile_filter("$[?(@.a.b[1].c == @.n)]")(item)  # true is not 1
+    # ... nor inside arrays and objects (the library alone would say [1] == [true]).
+    assert not compile_filter("$[?(@.x == @.y)]")({"x": [1, {"k": 0}], "y": [True, {"k": 0}]})
+    assert not compile_filter("$[?(@.x == @.y)]")({"x": {"k": 0}, "y": {"k": False}})
+    assert compile_filter("$[?(@.x != @.y)]")({"x": [1], "y": [True]})
+    assert compile_filter("$[?(@.x >= @.y)]")({"x": {"k": 1.0}, "y": {"k": 1}})
+
+
+def test_booleans_are_not_ordered() -> None:
+    # RFC 9535 orders numbers and strings only; Python alone would say false < true.
+    flags = [{"f": False, "t": True}]
+    for condition in ("@.f < @.t", "@.t > @.f", "@.f <= @.t", "@.f < 1", "@.t > 0"):
+        assert select(where(condition), flags) == [], condition
+    assert select(where("@.t >= @.t"), flags) == flags  # >= is > or ==
 
 
 # --- logic and nesting ------------------------------------------------------------------------
@@ -161,23 +178,33 @@ def test_the_official_time_window_example_selects_only_the_overlapping_ccs2_item
 
 @pytest.mark.parametrize("condition", [
     "@.beckn:fulfillment.beckn:deliveryAttributes.vehicle.make == 'Tata'",
-    "@.beckn:fulfillment.beckn:deliveryAttributes.vehicle.make != 'Tata'",
     "@.nothing < 5",
     "@.nothing >= 5",
     "@.nothing == null",
     "@.beckn:itemAttributes.connectorType.deeper == 'CCS2'",  # a string has no members
     "@.beckn:itemAttributes.amenityFeature[7] == 'WI-FI'",
     "@.beckn:itemAttributes.maxPowerKW[0] == 60",
-    "@.nothing == @.nothing",
+    "@.nothing < @.nothing",
 ])
 def test_a_missing_path_makes_its_comparison_false(condition: str) -> None:
     assert ids(where(condition)) == []
 
 
+@pytest.mark.parametrize("condition", [
+    "@.beckn:fulfillment.beckn:deliveryAttributes.vehicle.make != 'Tata'",
+    "@.nothing == @.nothing",
+    "@.nothing <= @.nothing",
+])
+def test_nothing_is_unequal_to_a_value_and_equal_to_nothing(condition: str) -> None:
+    # RFC 9535 §2.3.5.2.2: == is true when both sides select nothing; != is its negation.
+    assert ids(where(condition)) == ["CCS2-A", "TYPE2-A"]
+
+
 @pytest.mark.parametrize("value", [None, 3, "text", [], [1, 2], {}, {"a": [None, {"b": 1}]}])
 def test_a_compiled_filter_never_raises_on_any_json(value: Any) -> None:
     predicate = compile_filter(
-        "$[?(@.a[*].b >= 1 || @.a[?(@.b)] && !@.c[0].d || @[0] == 1 || @.* == 'text')]")
+        "$[?(@.a[?(@.b >= 1)] || @.a[?(@.b)] && !@.c[0].d || @[0] == 1 || @[?(@ == 'text')]"
+        " || @..deep || length(@.a) > 1)]")
     assert predicate(value) in (True, False)
 
 
@@ -191,9 +218,11 @@ def test_strings_take_json_escapes_and_to_literal_quotes_any_value() -> None:
 
 
 def test_whitespace_is_allowed_between_tokens_and_parentheses_are_optional() -> None:
-    spaced = "  $ [ ? ( @.beckn:itemAttributes.maxPowerKW   >=  50 ) ]  "
+    spaced = "$ [ ? ( @.beckn:itemAttributes.maxPowerKW   >=  50 ) ]"
     assert ids(spaced) == ["CCS2-A"]
     assert ids("$[?@.beckn:itemAttributes.maxPowerKW >= 50]") == ["CCS2-A"]
+    with pytest.raises(FilterSyntaxError, match="leading whitespace"):  # RFC 9535: none
+        compile_filter(f"  {spaced}")
 
 
 def test_filters_are_compiled_once() -> None:
@@ -218,43 +247,127 @@ def test_target_queries_read_the_examples_pointers() -> None:
         {"type": "Point", "coordinates": [1, 2]}, {"type": "Point"}]
     assert compile_query("$.beckn:availableAt[0].geo.coordinates[1]")(sites) == [2]
     assert compile_query("$")(sites) == [sites]
+    assert compile_query("$.geo")("a string document") == []  # never parsed as JSON text
+    assert compile_query("$")("[1]") == ["[1]"]
+
+
+# --- the UBC extensions and the filter's shape ------------------------------------------------
+
+
+def test_member_names_with_a_colon_may_be_written_in_dot_shorthand() -> None:
+    for dotted, bracketed in [
+        ("@.beckn:itemAttributes.connectorType == 'CCS2'",
+         "@['beckn:itemAttributes']['connectorType'] == 'CCS2'"),
+        ("@.beckn:provider.beckn:id == 'ecopower-charging'",
+         "@['beckn:provider']['beckn:id'] == 'ecopower-charging'"),
+        ("@.beckn:availabilityWindow[?(@.schema:endTime > '2026-01-05T19:00:00Z')]",
+         "@['beckn:availabilityWindow'][?(@['schema:endTime'] > '2026-01-05T19:00:00Z')]"),
+    ]:
+        assert ids(where(dotted)) == ids(where(bracketed)) != [], dotted
+    assert compile_query("$..beckn:id")(CCS2_60) == [CCS2_60["beckn:id"], "ecopower-charging"]
+    assert ids(where("@['beckn:rating'].beckn:ratingCount > 100")) == ["CCS2-A"]
+
+
+def test_a_colon_inside_a_string_or_after_a_literal_stays_what_it_was() -> None:
+    assert ids(where("@.beckn:itemAttributes.qrIdentifier == "
+                     "'https://charge.ecopower.in/cs01-ccs2'")) == ["CCS2-A"]
+    with pytest.raises(FilterSyntaxError):  # a colon is still not an operator
+        compile_filter(where("@.beckn:isActive == true:false"))
+
+
+def test_the_harness_own_discover_filters_compile_and_select() -> None:
+    # As harness/bpp_story.py writes them (discover_by_qr, discover_ccs2_nearby).
+    qr = CCS2_60["beckn:itemAttributes"]["qrIdentifier"]
+    assert ids(f"$[?(@.beckn:itemAttributes.qrIdentifier == '{qr}')]") == ["CCS2-A"]
+    start, end = "2026-01-04T15:00:00Z", "2026-01-04T15:30:00Z"
+    nearby = ("$[?(@.beckn:itemAttributes.connectorType == 'CCS2' && "
+              f"@.beckn:availabilityWindow[?(@.schema:startTime <= '{end}' && "
+              f"@.schema:endTime >= '{start}')])]")
+    assert ids(nearby) == ["CCS2-A"]
+    assert ids(nearby.replace("T15:", "T12:")) == []  # between the two windows
+
+
+EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "ubc-examples" / "01_discover"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.json")))
+def test_every_official_discover_example_compiles(example: str) -> None:
+    message = json.loads((EXAMPLES / example).read_text())["message"]
+    if "filters" in message:
+        assert compile_filter(message["filters"]["expression"]).select(ITEMS) is not None
+    for constraint in message.get("spatial", []):
+        targets = constraint["targets"]
+        for target in [targets] if isinstance(targets, str) else targets:
+            compile_query(target, dotted_keys=True)(CCS2_60)
+
+
+def test_the_root_inside_a_filter_is_the_list_of_items() -> None:
+    # RFC 9535 allows `$` inside a filter; for discover it is the catalog's item list.
+    strongest = "$[?(@.beckn:itemAttributes.maxPowerKW == $[0].beckn:itemAttributes.maxPowerKW)]"
+    assert ids(strongest) == ["CCS2-A"]
+    assert ids(strongest, [TYPE2_22, CCS2_60]) == ["TYPE2-A"]
+    assert ids("$[?length($) == 2]") == ["CCS2-A", "TYPE2-A"]
+
+
+def test_several_filter_selectors_keep_each_item_once_and_in_order() -> None:
+    either = "$[?@.beckn:isActive == false, ?@.beckn:rating, ?@.beckn:isActive == false]"
+    assert ids(either) == ["CCS2-A", "TYPE2-A"]
+
+
+@pytest.mark.parametrize("expression", ["$", "$.a", "$[0]", "$[*]", "$..[?@.a]", "$[?@.a][0]",
+                                        "$[?@.a, 0]"])
+def test_a_discover_filter_must_select_items_with_filter_selectors(expression: str) -> None:
+    with pytest.raises(FilterSyntaxError, match=r"write it as \$\[\?\(\.\.\.\)\]"):
+        compile_filter(expression)
+
+
+def test_an_item_the_library_gives_up_on_is_not_selected_and_spares_the_others() -> None:
+    deep: Any = {"x": 1}
+    for _ in range(300):  # deeper than the library's descendant-segment bound
+        deep = {"d": deep}
+    shallow = {"d": {"x": 1}}
+    assert select("$[?@..x]", [deep, shallow]) == [shallow]
+    assert not compile_filter("$[?@..x]")(deep)
+    assert compile_query("$..x")(deep) == []
 
 
 # --- syntax errors ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expression", "position", "expected"), [
-    ("@.a == 1", 0, "'$'"),
-    ("$.a", 1, "'['"),
-    ("$[(@.a == 1)]", 2, "'?'"),
-    ("$[?(@.a == )]", 11, "a path starting with '@', a quoted string"),
-    ("$[?(@.a == 'x')", 15, "']' closing the filter selector"),
-    ("$[?(@.a == 'x'))]", 15, "']' closing the filter selector"),
-    ("$[?(@.a = 1)]", 8, "'=='"),
-    ("$[?(@.a === 1)]", 10, "a path starting with '@'"),
-    ("$[?(@.a == 1 & @.b == 2)]", 13, "')' or '&&' / '||'"),
-    ("$[?(@.a == 1 &&)]", 15, "a path starting with '@'"),
-    ("$[?(@.a == 'x)]", 15, "' closing the string opened at position 11"),
-    ("$[?(@.a == 'x\\q')]", 13, "an escape"),
-    ("$[?('x')]", 7, "a comparison operator"),
-    ("$[?(42)]", 6, "a comparison operator"),
-    ("$[?(@..a == 1)]", 5, "descendant segments"),
-    ("$[?(@. == 1)]", 6, "a member name"),
-    ("$[?(@.a[ == 1)]", 9, "a quoted name, '*', an index"),
-    ("$[?(@.a[0 == 1)]", 10, "']'"),
-    ("$[?($.a == 1)]", 4, "'@'"),
-    ("$[?(@.a == tru)]", 11, "a path starting with '@'"),
-    ("$[?(@.a == 1)] trailing", 15, "the end of the expression"),
-    ("", 0, "'$'"),
+@pytest.mark.parametrize(("expression", "position", "problem"), [
+    ("@.a == 1", 0, "expected '$', found '@'"),
+    ("$.a", 1, "write it as $[?(...)]"),
+    ("$[(@.a == 1)]", 2, "unexpected token in bracketed selection '('"),
+    ("$[?(@.a == )]", 11, "unexpected ')'"),
+    ("$[?(@.a == 'x')", 15, "unexpected end of segment"),
+    ("$[?(@.a == 'x'))]", 15, "expected ',', found ')'"),
+    ("$[?(@.a = 1)]", 8, "unexpected token '='"),
+    ("$[?(@.a === 1)]", 10, "unexpected token '='"),
+    ("$[?(@.a == 1 & @.b == 2)]", 13, "unexpected token '&'"),
+    ("$[?(@.a == 1 &&)]", 15, "unexpected ')'"),
+    ("$[?(@.a == 'x)]", 11, "unexpected token \"'\""),
+    ("$[?(@.a == 'x\\q')]", 12, "unknown escape sequence"),
+    ("$[?('x')]", 2, "literals outside of function expressions must be compared"),
+    ("$[?(42)]", 2, "literals outside of function expressions must be compared"),
+    ("$[?(@..a == 1)]", 9, "non-singular query is not comparable"),
+    ("$[?(@.a[*] == 1)]", 11, "non-singular query is not comparable"),
+    ("$[?(@. == 1)]", 6, "expected a shorthand selector"),
+    ("$[?(@.a[ == 1)]", 9, "unexpected token in bracketed selection '=='"),
+    ("$[?(@.a[0 == 1)]", 10, "expected ',', found '=='"),
+    ("$[?(@.a == tru)]", 11, "unexpected 'tru'"),
+    ("$[?(@.a == 1)] trailing", 15, "unexpected token 'trailing'"),
+    ("$[?(nope(@.a))]", 4, "function 'nope' is not defined"),
+    ("", 0, "expected '$', found the end of the expression"),
 ])
-def test_syntax_errors_give_the_position_and_what_was_expected(expression: str, position: int,
-                                                               expected: str) -> None:
+def test_syntax_errors_give_the_position_and_what_is_wrong(expression: str, position: int,
+                                                           problem: str) -> None:
     with pytest.raises(FilterSyntaxError) as caught:
         compile_filter(expression)
     error = caught.value
     assert (error.position, error.expression) == (position, expression)
-    assert expected in error.expected
-    assert f"at position {position}: expected" in str(error)
+    assert problem in error.problem
+    assert str(error) == f"at position {position}: {error.problem}"
+    assert "TOKEN_" not in error.problem  # the library's token names are said as written
 
 
 def test_nesting_is_bounded_instead_of_exhausting_the_stack() -> None:
@@ -269,7 +382,7 @@ def test_nesting_is_bounded_instead_of_exhausting_the_stack() -> None:
 
 
 def test_target_query_errors_are_syntax_errors_too() -> None:
-    with pytest.raises(FilterSyntaxError, match="'\\$' starting the path"):
+    with pytest.raises(FilterSyntaxError, match="expected '\\$'"):
         compile_query("beckn:availableAt")
-    with pytest.raises(FilterSyntaxError, match="the end of the expression"):
+    with pytest.raises(FilterSyntaxError, match="unexpected token 'x'"):
         compile_query("$['beckn:availableAt'] x")

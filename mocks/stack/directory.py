@@ -35,10 +35,10 @@ class RegistryClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _lookup(self, **query: str) -> list[dict[str, Any]]:
+    async def _lookup(self, fresh: bool = False, **query: str) -> list[dict[str, Any]]:
         key = tuple(sorted(query.items()))
         hit = self._cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.cache_s:
+        if not fresh and hit is not None and time.monotonic() - hit[0] < self.cache_s:
             return hit[1]
         try:
             response = await self._http.post(f"{self.registry_url}/lookup", json=query)
@@ -66,6 +66,8 @@ class RegistryClient:
 
     async def subscribers(self, kind: str, domain: str | None = None
                           ) -> list[dict[str, Any]]:
-        """Every trusted record of one participant type ("BPP", "BAP", ...) in `domain`."""
+        """Every trusted record of one participant type ("BPP", "BAP", ...) in `domain`.
+        Always asked afresh: whoever fans out must reach a participant subscribed a moment ago
+        and must not reach one that has just left."""
         query = {"type": kind} if domain is None else {"type": kind, "domain": domain}
-        return [r for r in await self._lookup(**query) if record_trusted(r)]
+        return [r for r in await self._lookup(True, **query) if record_trusted(r)]
