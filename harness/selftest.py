@@ -59,7 +59,9 @@ def free_port_base(rng: random.Random | None = None) -> int:
     """A base port whose certification-network offsets are all free right now."""
     rng = rng or random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000)
+        # Below Linux's ephemeral range (32768-60999), where outgoing connections take ports:
+        # a base chosen there can be taken between this check and the bind.
+        base = rng.randrange(20000, 32700)
         if all(_free(base + offset) for offset in RUN_PORT_OFFSETS):
             return base
     raise RuntimeError("no free port range for a certification network")
