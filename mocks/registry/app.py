@@ -1,0 +1,258 @@
+"""The registry's HTTP face: Beckn v1 `POST /lookup`, the DeDi lookup, and the admin API.
+
+- Beckn v1 `POST /lookup` (what beckn/protocol-server and the v1 registry plugin of ONIX call):
+  a filter of `subscriber_id`, `type`, `domain`, `key_id` (also spelled `ukId` or
+  `unique_key_id`) answers a list of v1 records. It lists matching records in every status,
+  each carrying its `status`: as in the v1 registry, the consumer decides whom to trust.
+- DeDi `GET /lookup/{subscriber_id}/{registry_name}/{key_id}` (what UBC mandates, TSD §9.1-9.2,
+  and what ONIX's dediregistry plugin calls): one record in the DeDi wrapper shape. DeDi records
+  carry no status, so a record that is not trusted right now (not SUBSCRIBED, or outside
+  valid_from..valid_until) is answered 404, exactly as a revoked DeDi record would be.
+- Admin `/admin/subscribers[...]`: add, change, remove and list records; guarded by a bearer
+  token when the app is built with one.
+
+The endpoints are documented in schemas/openapi/registry.yaml.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mocks.registry.errors import (
+    DuplicateSubscriber,
+    InvalidField,
+    RegistryError,
+    UnknownSubscriber,
+)
+from mocks.registry.records import DEFAULT_REGISTRY_NAME, KEY_ID_ALIASES, json_type, text
+from mocks.registry.store import RegistryStore
+
+MAX_BODY_BYTES = 64 * 1024  # a registry record is well under 2 KiB; larger bodies are refused
+
+
+class _Refusal(Exception):
+    """An HTTP error answer raised from inside a handler."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+_STATUS_OF_ERROR = {
+    InvalidField: 400,
+    DuplicateSubscriber: 409,
+    UnknownSubscriber: 404,
+}
+
+
+class _ErrorResponse(JSONResponse):
+    """JSON escaped to ASCII: an error may quote a field name that is not valid Unicode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, str] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return _ErrorResponse({"error": error}, status_code=status, headers=headers)
+
+
+async def _on_refusal(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _Refusal)
+    return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
+async def _on_registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    status = next((s for kind, s in _STATUS_OF_ERROR.items() if isinstance(exc, kind)), 400)
+    return _error(status, exc.code, exc.message, exc.field)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404/405 answers, in the same JSON error shape as ours.
+    assert isinstance(exc, HTTPException)
+    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _json_body(request: Request) -> object:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise _Refusal(400, "invalid-json", f"the body is not JSON: {exc}") from None
+
+
+async def _json_object(request: Request) -> dict[str, object]:
+    document = await _json_body(request)
+    if not isinstance(document, dict):
+        raise _Refusal(
+            400, "invalid-body", f"the body must be a JSON object, got {json_type(document)}"
+        )
+    return document
+
+
+def _lookup_filter(document: Mapping[str, object]) -> dict[str, str] | None:
+    """The v1 lookup filter out of a request body, or None when nothing can match.
+
+    Unknown fields are ignored, and so are null ones. Every spelling of key_id given must match,
+    so spellings that disagree match nothing.
+    """
+    given: dict[str, str] = {}
+    for name, spellings in (
+        ("subscriber_id", ("subscriber_id",)),
+        ("type", ("type",)),
+        ("domain", ("domain",)),
+        ("key_id", ("key_id", *KEY_ID_ALIASES)),
+    ):
+        for spelling in spellings:
+            value = document.get(spelling)
+            if value is None:
+                continue
+            wanted = text(value, spelling)
+            if given.setdefault(name, wanted) != wanted:
+                return None
+    return given
+
+
+def create_app(
+    store: RegistryStore,
+    *,
+    registry_name: str = DEFAULT_REGISTRY_NAME,
+    admin_token: str | None = None,
+) -> Starlette:
+    """The registry as an ASGI app over `store`.
+
+    `registry_name` is the only registry the DeDi lookup answers for. With `admin_token`,
+    `/admin/*` needs `Authorization: Bearer <admin_token>`.
+    """
+
+    def require_admin(request: Request) -> None:
+        if admin_token is None:
+            return
+        presented = request.headers.get("authorization", "")
+        scheme, _, token = presented.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), admin_token.encode()
+        ):
+            raise _Refusal(
+                401,
+                "unauthorized",
+                "the admin API needs 'Authorization: Bearer <admin token>'",
+                headers={"WWW-Authenticate": f'Bearer realm="{registry_name}"'},
+            )
+
+    async def v1_lookup(request: Request) -> Response:
+        wanted = _lookup_filter(await _json_object(request))
+        found = [] if wanted is None else store.lookup(**wanted)
+        return JSONResponse([record.as_v1() for record in found])
+
+    async def dedi_lookup(request: Request) -> Response:
+        params = request.path_params
+        if params["registry_name"] != registry_name:
+            raise _Refusal(
+                404, "not-found", f"no registry {params['registry_name']!r} here; "
+                f"this registry is {registry_name!r}",
+            )
+        record = store.get(params["subscriber_id"], params["key_id"])
+        if record is None or not record.is_trusted():
+            raise _Refusal(
+                404,
+                "not-found",
+                f"no live record for subscriber {params['subscriber_id']!r} "
+                f"with key {params['key_id']!r}",
+            )
+        return JSONResponse(record.as_dedi(registry_name))
+
+    async def subscribers(request: Request) -> Response:
+        require_admin(request)
+        if request.method != "POST":
+            return JSONResponse([record.as_dict() for record in store.lookup()])
+        added = store.add(await _json_object(request))
+        location = (
+            f"/admin/subscribers/{quote(added.subscriber_id, safe='')}"
+            f"/{quote(added.key_id, safe='')}"
+        )
+        return JSONResponse(added.as_dict(), status_code=201, headers={"Location": location})
+
+    async def one_subscriber(request: Request) -> Response:
+        require_admin(request)
+        subscriber_id = request.path_params["subscriber_id"]
+        key_id = request.path_params["key_id"]
+        if request.method == "PATCH":
+            changes = await _json_object(request)
+            return JSONResponse(store.update(subscriber_id, key_id, **changes).as_dict())
+        if request.method == "DELETE":
+            if not store.remove(subscriber_id, key_id):
+                raise UnknownSubscriber(
+                    f"no record for subscriber {subscriber_id!r} with key {key_id!r}"
+                )
+            return JSONResponse({"removed": 1})
+        record = store.get(subscriber_id, key_id)
+        if record is None:
+            raise UnknownSubscriber(
+                f"no record for subscriber {subscriber_id!r} with key {key_id!r}"
+            )
+        return JSONResponse(record.as_dict())
+
+    async def remove_subscriber(request: Request) -> Response:
+        require_admin(request)
+        subscriber_id = request.path_params["subscriber_id"]
+        # Idempotent, so "make sure this subscriber is gone" needs no look first.
+        return JSONResponse({"removed": store.remove(subscriber_id)})
+
+    routes = [
+        Route("/lookup", v1_lookup, methods=["POST"]),
+        Route("/lookup/{subscriber_id}/{registry_name}/{key_id}", dedi_lookup, methods=["GET"]),
+        Route("/admin/subscribers", subscribers, methods=["GET", "POST"]),
+        Route("/admin/subscribers/{subscriber_id}", remove_subscriber, methods=["DELETE"]),
+        Route(
+            "/admin/subscribers/{subscriber_id}/{key_id}",
+            one_subscriber,
+            methods=["GET", "PATCH", "DELETE"],
+        ),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            _Refusal: _on_refusal,
+            RegistryError: _on_registry_error,
+            HTTPException: _on_http_exception,
+        },
+    )

@@ -1,0 +1,39 @@
+"""What the registry refuses: a bad field, a record that already exists, one that does not.
+
+Raised by the store (whichever door a change comes in by, Python or HTTP); the app answers
+each in the one error shape of mocks/stack/http.py. `code` is the machine-readable error code.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A change or query the registry refuses."""
+
+    code = "registry-error"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidField(RegistryError, ValueError):
+    """A record field is missing, unknown or has a value the registry does not accept."""
+
+    code = "invalid-field"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field)
+
+
+class DuplicateSubscriber(RegistryError):
+    """The subscriber already has a record with this key_id."""
+
+    code = "already-exists"
+
+
+class UnknownSubscriber(RegistryError, LookupError):
+    """No record for this (subscriber_id, key_id)."""
+
+    code = "not-found"
