@@ -180,22 +180,22 @@ def test_lookup_of_an_unknown_subscriber_is_an_empty_list(client: TestClient) ->
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"", "invalid-json"),
-        (b"subscriber_id=cpo.example.com", "invalid-json"),
-        (b'{"subscriber_id": ', "invalid-json"),
-        (b"\xff\xfe\x00", "invalid-json"),
-        (b"[" * 100_000 + b"]" * 100_000, "body-too-large"),
-        (b"[" * 30_000 + b"]" * 30_000, "invalid-json"),  # nesting too deep for the parser
-        (b'["cpo.example.com"]', "invalid-body"),
-        (b'"cpo.example.com"', "invalid-body"),
-        (b"null", "invalid-body"),
+        (b"", "INVALID_JSON"),
+        (b"subscriber_id=cpo.example.com", "INVALID_JSON"),
+        (b'{"subscriber_id": ', "INVALID_JSON"),
+        (b"\xff\xfe\x00", "INVALID_JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "BODY_TOO_LARGE"),
+        (b"[" * 30_000 + b"]" * 30_000, "INVALID_JSON"),  # nesting too deep for the parser
+        (b'["cpo.example.com"]', "INVALID_BODY"),
+        (b'"cpo.example.com"', "INVALID_BODY"),
+        (b"null", "INVALID_BODY"),
     ],
 )
 def test_lookup_refuses_a_body_that_is_not_a_json_object(
     client: TestClient, body: bytes, code: str
 ) -> None:
     response = client.post("/lookup", content=body)
-    assert response.status_code == (413 if code == "body-too-large" else 400)
+    assert response.status_code == (413 if code == "BODY_TOO_LARGE" else 400)
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
 
@@ -214,7 +214,7 @@ def test_lookup_is_post_only(client: TestClient) -> None:
     response = client.get("/lookup")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
-    assert response.json()["error"]["code"] == "method-not-allowed"
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 # --- DeDi lookup --------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_dedi_lookup_of_a_missing_record_is_a_json_404(
     store.add(bpp_record())
     response = client.get(path)
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not-found"
+    assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_dedi_lookup_does_not_serve_a_revoked_key(client: TestClient, store: RegistryStore) -> None:
@@ -440,7 +440,7 @@ def test_admin_refuses_a_duplicate_with_409(admin: TestClient) -> None:
     assert admin.post("/admin/subscribers", json=bpp_record()).status_code == 201
     response = admin.post("/admin/subscribers", json=bpp_record())
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "already-exists"
+    assert response.json()["error"]["code"] == "ALREADY_EXISTS"
 
 
 def _without(field: str) -> dict[str, Any]:
@@ -490,7 +490,7 @@ def test_admin_add_names_the_field_at_fault(
     response = admin.post("/admin/subscribers", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert (error["code"], error["field"]) == ("invalid-field", field)
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", field)
     assert field in error["message"]
     assert store.lookup() == []
 
@@ -501,7 +501,7 @@ def test_admin_add_refuses_a_body_that_is_not_a_json_object(
 ) -> None:
     response = admin.post("/admin/subscribers", content=body)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] in ("invalid-json", "invalid-body")
+    assert response.json()["error"]["code"] in ("INVALID_JSON", "INVALID_BODY")
 
 
 def test_admin_patch_revokes_and_restores_a_key(admin: TestClient, store: RegistryStore) -> None:
@@ -554,7 +554,7 @@ def test_a_field_name_that_is_not_valid_unicode_is_named_in_a_400(
 def test_admin_patch_of_an_unknown_record_is_404(admin: TestClient) -> None:
     response = admin.patch("/admin/subscribers/cpo.example.com/nope", json={"status": "SUBSCRIBED"})
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not-found"
+    assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_admin_deletes_one_key_or_every_key(admin: TestClient, store: RegistryStore) -> None:
@@ -605,7 +605,7 @@ def test_admin_calls_need_the_admin_token(
     response = client.request(method, path, headers=headers, json={"status": "UNSUBSCRIBED"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
     assert store.trusted_key("cpo.example.com", "cpo-key-1") is not None
 
 
@@ -622,7 +622,7 @@ def test_admin_is_open_without_a_token(client: TestClient) -> None:
 
 def test_unknown_paths_answer_a_json_404(client: TestClient) -> None:
     response = client.get("/subscribe")
-    assert (response.status_code, response.json()["error"]["code"]) == (404, "not-found")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "NOT_FOUND")
 
 
 # --- persistence and threads --------------------------------------------------------------------

@@ -17,15 +17,12 @@ The endpoints are documented in schemas/openapi/registry.yaml.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mocks.registry.errors import (
@@ -36,94 +33,36 @@ from mocks.registry.errors import (
 )
 from mocks.registry.records import DEFAULT_REGISTRY_NAME, KEY_ID_ALIASES, json_type, text
 from mocks.registry.store import RegistryStore
+from mocks.stack.http import (
+    MAX_CONTROL_BODY_BYTES,
+    ApiError,
+    error_handlers,
+    error_response,
+    json_body,
+    json_response,
+)
 
-MAX_BODY_BYTES = 64 * 1024  # a registry record is well under 2 KiB; larger bodies are refused
-
-
-class _Refusal(Exception):
-    """An HTTP error answer raised from inside a handler."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        field: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = dict(headers or {})
-
-
-_STATUS_OF_ERROR = {
+# A registry record is well under 2 KiB; larger bodies are refused.
+MAX_BODY_BYTES = MAX_CONTROL_BODY_BYTES
+# The HTTP status of each refusal of the store.
+_STATUS_OF_ERROR: dict[type[RegistryError], int] = {
     InvalidField: 400,
     DuplicateSubscriber: 409,
     UnknownSubscriber: 404,
 }
 
 
-class _ErrorResponse(JSONResponse):
-    """JSON escaped to ASCII: an error may quote a field name that is not valid Unicode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode("ascii")
-
-
-def _error(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    error: dict[str, str] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return _ErrorResponse({"error": error}, status_code=status, headers=headers)
-
-
-async def _on_refusal(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, _Refusal)
-    return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
-
-
 async def _on_registry_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RegistryError)
     status = next((s for kind, s in _STATUS_OF_ERROR.items() if isinstance(exc, kind)), 400)
-    return _error(status, exc.code, exc.message, exc.field)
-
-
-async def _on_http_exception(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 answers, in the same JSON error shape as ours.
-    assert isinstance(exc, HTTPException)
-    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-
-async def _json_body(request: Request) -> object:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _Refusal(413, "body-too-large", f"the body is over {MAX_BODY_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise _Refusal(400, "invalid-json", f"the body is not JSON: {exc}") from None
+    return error_response(status, exc.code, exc.message, exc.field)
 
 
 async def _json_object(request: Request) -> dict[str, object]:
-    document = await _json_body(request)
+    document = await json_body(request, limit=MAX_BODY_BYTES)
     if not isinstance(document, dict):
-        raise _Refusal(
-            400, "invalid-body", f"the body must be a JSON object, got {json_type(document)}"
+        raise ApiError(
+            400, "INVALID_BODY", f"the body must be a JSON object, got {json_type(document)}"
         )
     return document
 
@@ -171,9 +110,9 @@ def create_app(
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), admin_token.encode()
         ):
-            raise _Refusal(
+            raise ApiError(
                 401,
-                "unauthorized",
+                "UNAUTHORIZED",
                 "the admin API needs 'Authorization: Bearer <admin token>'",
                 headers={"WWW-Authenticate": f'Bearer realm="{registry_name}"'},
             )
@@ -181,35 +120,35 @@ def create_app(
     async def v1_lookup(request: Request) -> Response:
         wanted = _lookup_filter(await _json_object(request))
         found = [] if wanted is None else store.lookup(**wanted)
-        return JSONResponse([record.as_v1() for record in found])
+        return json_response([record.as_v1() for record in found])
 
     async def dedi_lookup(request: Request) -> Response:
         params = request.path_params
         if params["registry_name"] != registry_name:
-            raise _Refusal(
-                404, "not-found", f"no registry {params['registry_name']!r} here; "
+            raise ApiError(
+                404, "NOT_FOUND", f"no registry {params['registry_name']!r} here; "
                 f"this registry is {registry_name!r}",
             )
         record = store.get(params["subscriber_id"], params["key_id"])
         if record is None or not record.is_trusted():
-            raise _Refusal(
+            raise ApiError(
                 404,
-                "not-found",
+                "NOT_FOUND",
                 f"no live record for subscriber {params['subscriber_id']!r} "
                 f"with key {params['key_id']!r}",
             )
-        return JSONResponse(record.as_dedi(registry_name))
+        return json_response(record.as_dedi(registry_name))
 
     async def subscribers(request: Request) -> Response:
         require_admin(request)
         if request.method != "POST":
-            return JSONResponse([record.as_dict() for record in store.lookup()])
+            return json_response([record.as_dict() for record in store.lookup()])
         added = store.add(await _json_object(request))
         location = (
             f"/admin/subscribers/{quote(added.subscriber_id, safe='')}"
             f"/{quote(added.key_id, safe='')}"
         )
-        return JSONResponse(added.as_dict(), status_code=201, headers={"Location": location})
+        return json_response(added.as_dict(), status=201, headers={"Location": location})
 
     async def one_subscriber(request: Request) -> Response:
         require_admin(request)
@@ -217,25 +156,25 @@ def create_app(
         key_id = request.path_params["key_id"]
         if request.method == "PATCH":
             changes = await _json_object(request)
-            return JSONResponse(store.update(subscriber_id, key_id, **changes).as_dict())
+            return json_response(store.update(subscriber_id, key_id, **changes).as_dict())
         if request.method == "DELETE":
             if not store.remove(subscriber_id, key_id):
                 raise UnknownSubscriber(
                     f"no record for subscriber {subscriber_id!r} with key {key_id!r}"
                 )
-            return JSONResponse({"removed": 1})
+            return json_response({"removed": 1})
         record = store.get(subscriber_id, key_id)
         if record is None:
             raise UnknownSubscriber(
                 f"no record for subscriber {subscriber_id!r} with key {key_id!r}"
             )
-        return JSONResponse(record.as_dict())
+        return json_response(record.as_dict())
 
     async def remove_subscriber(request: Request) -> Response:
         require_admin(request)
         subscriber_id = request.path_params["subscriber_id"]
         # Idempotent, so "make sure this subscriber is gone" needs no look first.
-        return JSONResponse({"removed": store.remove(subscriber_id)})
+        return json_response({"removed": store.remove(subscriber_id)})
 
     routes = [
         Route("/lookup", v1_lookup, methods=["POST"]),
@@ -250,9 +189,5 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        exception_handlers={
-            _Refusal: _on_refusal,
-            RegistryError: _on_registry_error,
-            HTTPException: _on_http_exception,
-        },
+        exception_handlers={**error_handlers(), RegistryError: _on_registry_error},
     )

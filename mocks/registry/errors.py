@@ -10,7 +10,7 @@ from __future__ import annotations
 class RegistryError(Exception):
     """A change or query the registry refuses."""
 
-    code = "registry-error"
+    code = "REGISTRY_ERROR"
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -21,7 +21,7 @@ class RegistryError(Exception):
 class InvalidField(RegistryError, ValueError):
     """A record field is missing, unknown or has a value the registry does not accept."""
 
-    code = "invalid-field"
+    code = "INVALID_FIELD"
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}", field)
@@ -30,10 +30,10 @@ class InvalidField(RegistryError, ValueError):
 class DuplicateSubscriber(RegistryError):
     """The subscriber already has a record with this key_id."""
 
-    code = "already-exists"
+    code = "ALREADY_EXISTS"
 
 
 class UnknownSubscriber(RegistryError, LookupError):
     """No record for this (subscriber_id, key_id)."""
 
-    code = "not-found"
+    code = "NOT_FOUND"
