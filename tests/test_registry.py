@@ -21,11 +21,10 @@ from starlette.testclient import TestClient
 
 from mocks.registry import (
     DEFAULT_DOMAIN,
-    ID_PATTERN,
-    URL_PATTERN,
     DuplicateSubscriber,
     InvalidField,
     RegistryStore,
+    RequestBodies,
     Subscriber,
     UnknownSubscriber,
     create_app,
@@ -384,6 +383,7 @@ def test_update_refuses_identity_changes_and_unknown_records(store: RegistryStor
     with pytest.raises(InvalidField) as refused:
         store.update("cpo.example.com", "cpo-key-1", key_id="cpo-key-2")
     assert refused.value.field == "key_id"
+    assert "cannot be changed" in refused.value.message
     with pytest.raises(UnknownSubscriber):
         store.update("cpo.example.com", "no-such-key", status="SUBSCRIBED")
 
@@ -461,6 +461,7 @@ def _without(field: str) -> dict[str, Any]:
         (bpp_record(subscriber_id=""), "subscriber_id"),
         (bpp_record(subscriber_id="cpo|example"), "subscriber_id"),
         (bpp_record(key_id="key 1"), "key_id"),
+        (bpp_record(key_id="cpo-key-1\n"), "key_id"),  # `$` of a pattern is the end of the text
         (bpp_record(key_id="k" * 256), "key_id"),
         (bpp_record(type="GATEWAY"), "type"),
         (bpp_record(signing_public_key="not base64!"), "signing_public_key"),
@@ -478,6 +479,7 @@ def _without(field: str) -> dict[str, Any]:
         (bpp_record(url="cpo.example.com/beckn"), "url"),
         (bpp_record(url="https://"), "url"),
         (bpp_record(url="https://cpo.example.com:99999/beckn"), "url"),
+        (bpp_record(url="https://cpo.example.com/beckn\n"), "url"),
         (bpp_record(domain=""), "domain"),
         (bpp_record(network_memberships="nbsl"), "network_memberships"),
         (bpp_record(network_memberships=["nbsl", 7]), "network_memberships[1]"),
@@ -775,11 +777,33 @@ def test_the_openapi_document_holds_for_any_input(live_registry: str) -> None:
     assert 201 in statuses["POST /admin/subscribers"]
 
 
-def test_the_openapi_document_declares_the_patterns_the_store_enforces() -> None:
+def test_every_request_body_the_document_declares_is_checked() -> None:
     yaml = pytest.importorskip("yaml")
-    declared = yaml.safe_load(OPENAPI.read_text())["components"]["schemas"]
-    assert declared["Id"]["pattern"] == f"^{ID_PATTERN}$"
-    assert declared["Url"]["pattern"] == f"^{URL_PATTERN}$"
+    paths = yaml.safe_load(OPENAPI.read_text())["paths"]
+    with_body = {operation["operationId"] for item in paths.values()
+                 for operation in item.values()
+                 if isinstance(operation, dict) and "requestBody" in operation}
+    assert RequestBodies.load(OPENAPI).operations == with_body == {
+        "lookup", "addSubscriber", "changeSubscriber"}
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (bpp_record(url="ftp://cpo.example.com/beckn"), "url"),
+        (bpp_record(subscriber_id="cpo|example"), "subscriber_id"),
+        (bpp_record(type="GATEWAY"), "type"),
+        (bpp_record(colour="blue"), "colour"),
+        ({"subscriber_id": "cpo.example.com"}, "key_id"),
+    ],
+)
+def test_records_added_from_python_obey_the_document_too(
+    store: RegistryStore, record: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidField) as refused:
+        store.add(record)
+    assert refused.value.field == field
+    assert store.lookup() == []
 
 
 def test_every_route_is_documented(store: RegistryStore) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
@@ -27,11 +28,19 @@ from starlette.routing import Route
 
 from mocks.registry.errors import (
     DuplicateSubscriber,
+    InvalidBody,
     InvalidField,
     RegistryError,
     UnknownSubscriber,
 )
-from mocks.registry.records import DEFAULT_REGISTRY_NAME, KEY_ID_ALIASES, json_type, text
+from mocks.registry.openapi import RequestBodies, request_bodies
+from mocks.registry.records import (
+    ADD_OPERATION,
+    CHANGE_OPERATION,
+    DEFAULT_REGISTRY_NAME,
+    KEY_ID_ALIASES,
+    valid_unicode,
+)
 from mocks.registry.store import RegistryStore
 from mocks.stack.http import (
     MAX_CONTROL_BODY_BYTES,
@@ -44,9 +53,11 @@ from mocks.stack.http import (
 
 # A registry record is well under 2 KiB; larger bodies are refused.
 MAX_BODY_BYTES = MAX_CONTROL_BODY_BYTES
-# The HTTP status of each refusal of the store.
+LOOKUP_OPERATION = "lookup"
+# The HTTP status of each refusal of the store or of a body.
 _STATUS_OF_ERROR: dict[type[RegistryError], int] = {
     InvalidField: 400,
+    InvalidBody: 400,
     DuplicateSubscriber: 409,
     UnknownSubscriber: 404,
 }
@@ -58,17 +69,16 @@ async def _on_registry_error(request: Request, exc: Exception) -> Response:
     return error_response(status, exc.code, exc.message, exc.field)
 
 
-async def _json_object(request: Request) -> dict[str, object]:
+async def _body(request: Request, bodies: RequestBodies, operation_id: str) -> dict[str, Any]:
+    """The request's JSON body, valid for its operation in the document (an object)."""
     document = await json_body(request, limit=MAX_BODY_BYTES)
-    if not isinstance(document, dict):
-        raise ApiError(
-            400, "INVALID_BODY", f"the body must be a JSON object, got {json_type(document)}"
-        )
+    bodies.check(operation_id, document)
+    assert isinstance(document, dict)  # every request body of the document is an object
     return document
 
 
-def _lookup_filter(document: Mapping[str, object]) -> dict[str, str] | None:
-    """The v1 lookup filter out of a request body, or None when nothing can match.
+def _lookup_filter(document: Mapping[str, Any]) -> dict[str, str] | None:
+    """The v1 lookup filter out of a valid request body, or None when nothing can match.
 
     Unknown fields are ignored, and so are null ones. Every spelling of key_id given must match,
     so spellings that disagree match nothing.
@@ -84,8 +94,8 @@ def _lookup_filter(document: Mapping[str, object]) -> dict[str, str] | None:
             value = document.get(spelling)
             if value is None:
                 continue
-            wanted = text(value, spelling)
-            if given.setdefault(name, wanted) != wanted:
+            valid_unicode(value, spelling)
+            if given.setdefault(name, value) != value:
                 return None
     return given
 
@@ -99,8 +109,11 @@ def create_app(
     """The registry as an ASGI app over `store`.
 
     `registry_name` is the only registry the DeDi lookup answers for. With `admin_token`,
-    `/admin/*` needs `Authorization: Bearer <admin_token>`.
+    `/admin/*` needs `Authorization: Bearer <admin_token>`. Every request body is checked
+    against its operation's schema in schemas/openapi/registry.yaml, read here once; the store
+    checks a record against the same schema again, as it does for records added from Python.
     """
+    bodies = request_bodies()
 
     def require_admin(request: Request) -> None:
         if admin_token is None:
@@ -118,7 +131,7 @@ def create_app(
             )
 
     async def v1_lookup(request: Request) -> Response:
-        wanted = _lookup_filter(await _json_object(request))
+        wanted = _lookup_filter(await _body(request, bodies, LOOKUP_OPERATION))
         found = [] if wanted is None else store.lookup(**wanted)
         return json_response([record.as_v1() for record in found])
 
@@ -143,7 +156,7 @@ def create_app(
         require_admin(request)
         if request.method != "POST":
             return json_response([record.as_dict() for record in store.lookup()])
-        added = store.add(await _json_object(request))
+        added = store.add(await _body(request, bodies, ADD_OPERATION))
         location = (
             f"/admin/subscribers/{quote(added.subscriber_id, safe='')}"
             f"/{quote(added.key_id, safe='')}"
@@ -155,7 +168,7 @@ def create_app(
         subscriber_id = request.path_params["subscriber_id"]
         key_id = request.path_params["key_id"]
         if request.method == "PATCH":
-            changes = await _json_object(request)
+            changes = await _body(request, bodies, CHANGE_OPERATION)
             return json_response(store.update(subscriber_id, key_id, **changes).as_dict())
         if request.method == "DELETE":
             if not store.remove(subscriber_id, key_id):

@@ -1,4 +1,4 @@
-"""What the registry refuses: a bad field, a record that already exists, one that does not.
+"""What the registry refuses: a bad field or body, a record that exists already, one that does not.
 
 Raised by the store (whichever door a change comes in by, Python or HTTP); the app answers
 each in the one error shape of mocks/stack/http.py. `code` is the machine-readable error code.
@@ -25,6 +25,12 @@ class InvalidField(RegistryError, ValueError):
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}", field)
+
+
+class InvalidBody(RegistryError, ValueError):
+    """The body of a request is not the kind of JSON value its operation takes (an object)."""
+
+    code = "INVALID_BODY"
 
 
 class DuplicateSubscriber(RegistryError):

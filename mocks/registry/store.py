@@ -1,8 +1,9 @@
 """Registry records in SQLite: add, change, remove, look up, and the trust question every signed
 request asks (`trusted_key`).
 
-One row per (subscriber_id, key_id). Every change is validated on the way in (records.py), so
-records added from Python obey the same rules as those added over the admin API.
+One row per (subscriber_id, key_id). Every change is validated on the way in (records.py, by the
+schemas of schemas/openapi/registry.yaml), so records added from Python obey the same rules as
+those added over the admin API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from harness.beckn import time
 from harness.beckn.subscriber import TRUSTED_STATUS
 from mocks.registry.errors import DuplicateSubscriber, UnknownSubscriber
+from mocks.registry.openapi import request_bodies
 from mocks.registry.records import (
     Subscriber,
     changed_subscriber,
@@ -100,6 +102,8 @@ class RegistryStore:
 
     def __init__(self, path: str | PathLike[str]) -> None:
         self.path = str(path)
+        # The rules of the admin API's bodies, so a record added from Python obeys them too.
+        self._bodies = request_bodies()
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
         with self._lock, self._db:
@@ -143,7 +147,7 @@ class RegistryStore:
             fields = {name: value for name, value in record.as_dict().items() if value != ""}
         else:
             fields = dict(record)
-        subscriber = new_subscriber(fields)
+        subscriber = new_subscriber(fields, self._bodies)
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         placeholders = ", ".join("?" * (len(_COLUMNS) + 2))
         sql = (
@@ -160,9 +164,9 @@ class RegistryStore:
         return subscriber
 
     def update(self, subscriber_id: str, key_id: str, /, **changes: object) -> Subscriber:
-        """Change fields of one record (see MUTABLE_FIELDS); raise UnknownSubscriber or
-        InvalidField. `encr_public_key=None` clears the encryption key."""
-        checked = checked_changes(changes)
+        """Change fields of one record (those of RecordChange in the document); raise
+        UnknownSubscriber or InvalidField. `encr_public_key=None` clears the encryption key."""
+        checked = checked_changes(changes, self._bodies)
         with self._lock, self._db:
             current = self._get(subscriber_id, key_id)
             if current is None:
