@@ -21,11 +21,10 @@ from starlette.testclient import TestClient
 
 from mocks.registry import (
     DEFAULT_DOMAIN,
-    ID_PATTERN,
-    URL_PATTERN,
     DuplicateSubscriber,
     InvalidField,
     RegistryStore,
+    RequestBodies,
     Subscriber,
     UnknownSubscriber,
     create_app,
@@ -180,22 +179,22 @@ def test_lookup_of_an_unknown_subscriber_is_an_empty_list(client: TestClient) ->
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        (b"", "invalid-json"),
-        (b"subscriber_id=cpo.example.com", "invalid-json"),
-        (b'{"subscriber_id": ', "invalid-json"),
-        (b"\xff\xfe\x00", "invalid-json"),
-        (b"[" * 100_000 + b"]" * 100_000, "body-too-large"),
-        (b"[" * 30_000 + b"]" * 30_000, "invalid-json"),  # nesting too deep for the parser
-        (b'["cpo.example.com"]', "invalid-body"),
-        (b'"cpo.example.com"', "invalid-body"),
-        (b"null", "invalid-body"),
+        (b"", "INVALID_JSON"),
+        (b"subscriber_id=cpo.example.com", "INVALID_JSON"),
+        (b'{"subscriber_id": ', "INVALID_JSON"),
+        (b"\xff\xfe\x00", "INVALID_JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "BODY_TOO_LARGE"),
+        (b"[" * 30_000 + b"]" * 30_000, "INVALID_JSON"),  # nesting too deep for the parser
+        (b'["cpo.example.com"]', "INVALID_BODY"),
+        (b'"cpo.example.com"', "INVALID_BODY"),
+        (b"null", "INVALID_BODY"),
     ],
 )
 def test_lookup_refuses_a_body_that_is_not_a_json_object(
     client: TestClient, body: bytes, code: str
 ) -> None:
     response = client.post("/lookup", content=body)
-    assert response.status_code == (413 if code == "body-too-large" else 400)
+    assert response.status_code == (413 if code == "BODY_TOO_LARGE" else 400)
     assert response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
 
@@ -214,7 +213,7 @@ def test_lookup_is_post_only(client: TestClient) -> None:
     response = client.get("/lookup")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
-    assert response.json()["error"]["code"] == "method-not-allowed"
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 # --- DeDi lookup --------------------------------------------------------------------------------
@@ -263,7 +262,7 @@ def test_dedi_lookup_of_a_missing_record_is_a_json_404(
     store.add(bpp_record())
     response = client.get(path)
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not-found"
+    assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_dedi_lookup_does_not_serve_a_revoked_key(client: TestClient, store: RegistryStore) -> None:
@@ -384,6 +383,7 @@ def test_update_refuses_identity_changes_and_unknown_records(store: RegistryStor
     with pytest.raises(InvalidField) as refused:
         store.update("cpo.example.com", "cpo-key-1", key_id="cpo-key-2")
     assert refused.value.field == "key_id"
+    assert "cannot be changed" in refused.value.message
     with pytest.raises(UnknownSubscriber):
         store.update("cpo.example.com", "no-such-key", status="SUBSCRIBED")
 
@@ -440,7 +440,7 @@ def test_admin_refuses_a_duplicate_with_409(admin: TestClient) -> None:
     assert admin.post("/admin/subscribers", json=bpp_record()).status_code == 201
     response = admin.post("/admin/subscribers", json=bpp_record())
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "already-exists"
+    assert response.json()["error"]["code"] == "ALREADY_EXISTS"
 
 
 def _without(field: str) -> dict[str, Any]:
@@ -461,6 +461,7 @@ def _without(field: str) -> dict[str, Any]:
         (bpp_record(subscriber_id=""), "subscriber_id"),
         (bpp_record(subscriber_id="cpo|example"), "subscriber_id"),
         (bpp_record(key_id="key 1"), "key_id"),
+        (bpp_record(key_id="cpo-key-1\n"), "key_id"),  # `$` of a pattern is the end of the text
         (bpp_record(key_id="k" * 256), "key_id"),
         (bpp_record(type="GATEWAY"), "type"),
         (bpp_record(signing_public_key="not base64!"), "signing_public_key"),
@@ -478,6 +479,7 @@ def _without(field: str) -> dict[str, Any]:
         (bpp_record(url="cpo.example.com/beckn"), "url"),
         (bpp_record(url="https://"), "url"),
         (bpp_record(url="https://cpo.example.com:99999/beckn"), "url"),
+        (bpp_record(url="https://cpo.example.com/beckn\n"), "url"),
         (bpp_record(domain=""), "domain"),
         (bpp_record(network_memberships="nbsl"), "network_memberships"),
         (bpp_record(network_memberships=["nbsl", 7]), "network_memberships[1]"),
@@ -490,7 +492,7 @@ def test_admin_add_names_the_field_at_fault(
     response = admin.post("/admin/subscribers", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert (error["code"], error["field"]) == ("invalid-field", field)
+    assert (error["code"], error["field"]) == ("INVALID_FIELD", field)
     assert field in error["message"]
     assert store.lookup() == []
 
@@ -501,7 +503,7 @@ def test_admin_add_refuses_a_body_that_is_not_a_json_object(
 ) -> None:
     response = admin.post("/admin/subscribers", content=body)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] in ("invalid-json", "invalid-body")
+    assert response.json()["error"]["code"] in ("INVALID_JSON", "INVALID_BODY")
 
 
 def test_admin_patch_revokes_and_restores_a_key(admin: TestClient, store: RegistryStore) -> None:
@@ -554,7 +556,7 @@ def test_a_field_name_that_is_not_valid_unicode_is_named_in_a_400(
 def test_admin_patch_of_an_unknown_record_is_404(admin: TestClient) -> None:
     response = admin.patch("/admin/subscribers/cpo.example.com/nope", json={"status": "SUBSCRIBED"})
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not-found"
+    assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
 def test_admin_deletes_one_key_or_every_key(admin: TestClient, store: RegistryStore) -> None:
@@ -605,7 +607,7 @@ def test_admin_calls_need_the_admin_token(
     response = client.request(method, path, headers=headers, json={"status": "UNSUBSCRIBED"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
     assert store.trusted_key("cpo.example.com", "cpo-key-1") is not None
 
 
@@ -622,7 +624,7 @@ def test_admin_is_open_without_a_token(client: TestClient) -> None:
 
 def test_unknown_paths_answer_a_json_404(client: TestClient) -> None:
     response = client.get("/subscribe")
-    assert (response.status_code, response.json()["error"]["code"]) == (404, "not-found")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "NOT_FOUND")
 
 
 # --- persistence and threads --------------------------------------------------------------------
@@ -775,11 +777,33 @@ def test_the_openapi_document_holds_for_any_input(live_registry: str) -> None:
     assert 201 in statuses["POST /admin/subscribers"]
 
 
-def test_the_openapi_document_declares_the_patterns_the_store_enforces() -> None:
+def test_every_request_body_the_document_declares_is_checked() -> None:
     yaml = pytest.importorskip("yaml")
-    declared = yaml.safe_load(OPENAPI.read_text())["components"]["schemas"]
-    assert declared["Id"]["pattern"] == f"^{ID_PATTERN}$"
-    assert declared["Url"]["pattern"] == f"^{URL_PATTERN}$"
+    paths = yaml.safe_load(OPENAPI.read_text())["paths"]
+    with_body = {operation["operationId"] for item in paths.values()
+                 for operation in item.values()
+                 if isinstance(operation, dict) and "requestBody" in operation}
+    assert RequestBodies.load(OPENAPI).operations == with_body == {
+        "lookup", "addSubscriber", "changeSubscriber"}
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (bpp_record(url="ftp://cpo.example.com/beckn"), "url"),
+        (bpp_record(subscriber_id="cpo|example"), "subscriber_id"),
+        (bpp_record(type="GATEWAY"), "type"),
+        (bpp_record(colour="blue"), "colour"),
+        ({"subscriber_id": "cpo.example.com"}, "key_id"),
+    ],
+)
+def test_records_added_from_python_obey_the_document_too(
+    store: RegistryStore, record: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidField) as refused:
+        store.add(record)
+    assert refused.value.field == field
+    assert store.lookup() == []
 
 
 def test_every_route_is_documented(store: RegistryStore) -> None:
