@@ -24,8 +24,7 @@ from harness import candidate as candidate_module
 from harness import exitcodes
 from harness.beckn.time import duration_seconds
 from harness.certify import engine
-from harness.certify.journey import Certification
-from harness.certify.role import ROLES, Role
+from harness.certify.role import Role, roles
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, terminal
 
@@ -62,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return _refuse(str(exc))
     if cand.role != args.role:
         return _refuse(f"{args.candidate} describes a {cand.role}, not a {args.role}")
-    role = ROLES[args.role]
-    if not role.available:
+    role = roles()[args.role]
+    if role.unavailable:
         return _refuse(role.unavailable)
     try:
         duration_seconds(args.ttl)
@@ -91,11 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
              network: MockNetwork, run_dir: Path, started: float) -> int:
-    bap = network.participants["bap"]
     print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
-    print(f"  point it at the registry  {network.participants['registry'].url}")
-    print(f"  harness BAP               {bap.subscriber_id}  key {bap.public_key}")
-    print(f"  CDS                       {network.participants['cds'].uri}")
+    for line in role.announce(network):
+        print(f"  {line}")
     facts = document.RunFacts(
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound},
@@ -106,7 +103,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
         document.write(run_dir, document.build(facts, engine.COULD_NOT_RUN, message, [], []))
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
         return exitcodes.COULD_NOT_RUN
-    certification = Certification(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound)
+    certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound)
     outcome = engine.certify(role, certification, run_dir, args.tags)
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,

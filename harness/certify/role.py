@@ -1,38 +1,56 @@
-"""The role interface: what the engine needs to know to certify a candidate of one role.
+"""The role interface: what the engine needs to certify a candidate of one role.
 
-A role names the parties the harness plays around the candidate, the Gherkin features and the
-step module that drive it. `bpp` certifies a charge point operator platform; `bap` (a driver's
-app) has its seat here and in harness/certify/bap/, and says plainly that it is not built yet.
+A role names the mock parties the harness plays around the candidate, the step module bound to
+its Gherkin features, what the operator must point the candidate at, and how a run of it
+begins. `bpp` (harness/certify/bpp/role.py) certifies a charge point operator platform; `bap`
+(harness/certify/bap/role.py), a driver's app, has its seat beside it and says plainly that it
+is not built yet. The engine (engine.py) and `ubc-cert run` know roles only through this.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from harness.paths import FEATURES_DIR, STEPS_DIR
+from harness.candidate import Candidate
+from harness.certify.journey import Certification
+from harness.network import MockNetwork
 
 
-@dataclass(frozen=True)
-class Role:
-    name: str  # "bpp" or "bap", as in the candidate file
-    plays: tuple[str, ...]  # the mock parties the harness runs around the candidate
-    features: Path
-    steps: Path  # the pytest-bdd step module bound to `features`
-    unavailable: str = ""  # why this role cannot be certified yet, "" when it can
+class Role(Protocol):
+    @property
+    def name(self) -> str:
+        """"bpp" or "bap", as in the candidate file."""
+        ...
 
     @property
-    def available(self) -> bool:
-        return not self.unavailable
+    def plays(self) -> tuple[str, ...]:
+        """The mock parties the harness runs around the candidate."""
+        ...
+
+    @property
+    def steps(self) -> Path:
+        """The pytest-bdd step module, bound to the role's features."""
+        ...
+
+    @property
+    def unavailable(self) -> str:
+        """Why this role cannot be certified yet; "" when it can."""
+        ...
+
+    def announce(self, network: MockNetwork) -> list[str]:
+        """What the operator must point the candidate at, one line each."""
+        ...
+
+    def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
+              ack_bound_s: float) -> Certification:
+        """The run's state, handed to the steps."""
+        ...
 
 
-BPP = Role("bpp", plays=("registry", "cds", "bap"), features=FEATURES_DIR / "bpp",
-           steps=STEPS_DIR / "bpp.py")
+def roles() -> dict[str, Role]:
+    from harness.certify.bap.role import BAP
+    from harness.certify.bpp.role import BPP
 
-# Issue D builds it: driving the app through its /v1 client API, the same stories from the
-# app's side (features/bap/, harness/steps/bap.py, harness/certify/bap/).
-BAP = Role("bap", plays=("registry", "cds", "bpp", "charger"), features=FEATURES_DIR / "bap",
-           steps=STEPS_DIR / "bap.py",
-           unavailable="BAP certification is not built yet; only --role bpp runs")
-
-ROLES = {role.name: role for role in (BPP, BAP)}
+    every: tuple[Role, ...] = (BPP, BAP)
+    return {role.name: role for role in every}

@@ -1,0 +1,32 @@
+"""The BPP role: the harness plays registry, CDS and BAP; features/bpp/ drive the candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.candidate import Candidate
+from harness.certify.journey import Certification
+from harness.network import MockNetwork
+from harness.paths import STEPS_DIR
+
+
+@dataclass(frozen=True)
+class BppRole:
+    name: str = "bpp"
+    plays: tuple[str, ...] = ("registry", "cds", "bap")
+    steps: Path = STEPS_DIR / "bpp.py"
+    unavailable: str = ""
+
+    def announce(self, network: MockNetwork) -> list[str]:
+        bap = network.participants["bap"]
+        return [f"point it at the registry  {network.participants['registry'].url}",
+                f"harness BAP               {bap.subscriber_id}  key {bap.public_key}",
+                f"CDS                       {network.participants['cds'].uri}"]
+
+    def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
+              ack_bound_s: float) -> Certification:
+        return Certification(network, candidate, ttl=ttl, ack_bound_s=ack_bound_s)
+
+
+BPP = BppRole()
