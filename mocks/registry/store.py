@@ -12,13 +12,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from os import PathLike
 from types import TracebackType
 from typing import Any
 
 from harness.beckn import time
-from harness.beckn.subscriber import TRUSTED_STATUS
 from mocks.registry.errors import DuplicateSubscriber, UnknownSubscriber
 from mocks.registry.openapi import request_bodies
 from mocks.registry.records import (
@@ -84,12 +83,6 @@ def _subscriber_to_row(record: Subscriber) -> tuple[Any, ...]:
         time.parse(record.valid_from).timestamp(),
         time.parse(record.valid_until).timestamp(),
     )
-
-
-def _epoch_of(now: float | datetime | None) -> float:
-    if now is None:
-        return datetime.now(UTC).timestamp()
-    return now.timestamp() if isinstance(now, datetime) else float(now)
 
 
 class RegistryStore:
@@ -231,16 +224,9 @@ class RegistryStore:
     def trusted_key(
         self, subscriber_id: str, key_id: str, now: float | datetime | None = None
     ) -> str | None:
-        """The signing key of a record the trust rule trusts at `now`, else None.
-
-        The rule of harness.beckn.subscriber.trusted, said in SQL over the epoch columns: one
-        primary-key lookup, no cache, so a revocation is seen by the very next request.
-        """
-        moment = _epoch_of(now)
-        with self._lock:
-            row = self._db.execute(
-                "SELECT signing_public_key FROM subscribers WHERE subscriber_id = ? AND key_id = ?"
-                " AND status = ? AND valid_from_s <= ? AND ? <= valid_until_s",
-                (subscriber_id, key_id, TRUSTED_STATUS, moment, moment),
-            ).fetchone()
-        return None if row is None else str(row[0])
+        """The signing key of the record, when the kernel's trust rule trusts it at `now`
+        (harness.beckn.subscriber). One primary-key lookup and no cache, so a revocation is
+        seen by the very next request."""
+        record = self.get(subscriber_id, key_id)
+        return record.signing_public_key if record is not None and record.is_trusted(now) \
+            else None
