@@ -832,7 +832,7 @@ def test_the_openapi_document_holds_for_any_input() -> None:
             operation = result.ok()
 
             @hypothesis.given(case=operation.as_strategy())
-            @hypothesis.settings(max_examples=4, deadline=None, database=None,
+            @hypothesis.settings(max_examples=4, deadline=None, database=None, derandomize=True,
                                  suppress_health_check=list(hypothesis.HealthCheck),
                                  phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
             def holds(case: Any) -> None:

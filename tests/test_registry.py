@@ -763,7 +763,7 @@ def test_the_openapi_document_holds_for_any_input(live_registry: str) -> None:
         operation = result.ok()
 
         @hypothesis.given(case=operation.as_strategy())
-        @hypothesis.settings(max_examples=8, deadline=None, database=None,
+        @hypothesis.settings(max_examples=8, deadline=None, database=None, derandomize=True,
                              suppress_health_check=list(hypothesis.HealthCheck),
                              phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate])
         def holds(case: Any) -> None:
