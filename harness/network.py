@@ -29,7 +29,8 @@ from mocks import registry as registry_module
 from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, RegistryClient
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
-SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc"}
+SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
+               "other-bap": "other-bap.mock.ubc"}
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
@@ -123,6 +124,16 @@ class MockNetwork:
                                                   self.group.url(role), uri,
                                                   identities[role].public_key)
             self._register(identities[role], REGISTRY_TYPES[role])
+        if "bap" in roles:
+            # A second BAP, registered and trusted, whose key signs the wrong-signer probe: a
+            # candidate must refuse it because it is not the context's bap_id, not because it
+            # cannot look the key up.
+            other = Identity.create(SUBSCRIBERS["other-bap"], "bap",
+                                    identities["bap"].uri + "/other", self.keys_for("other-bap"))
+            self.participants["other-bap"] = Participant(
+                "other-bap", other.subscriber_id, self.group.url("bap"), other.uri,
+                other.public_key)
+            self._register(other, "BAP")
 
         def directory() -> RegistryClient:
             client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s)

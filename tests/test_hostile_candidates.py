@@ -8,6 +8,7 @@ separate process, as an operator would.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -58,6 +59,10 @@ class Hostile:
         if self.mode == "401-without-challenge":
             return Response(json.dumps(envelope.nack("10001", "no")).encode(), 401,
                             media_type="application/json")
+        if self.mode == "refuses-every-signature":  # cannot look our key up, say
+            return Response(json.dumps(envelope.nack("10001", "unknown key")).encode(), 401,
+                            headers={"WWW-Authenticate": 'Signature realm="x"'},
+                            media_type="application/json")
         if self.mode == "silent":
             try:
                 await asyncio.sleep(60)
@@ -67,11 +72,39 @@ class Hostile:
             for served in self.group.served.values():
                 if served.server is not None:
                     served.server.should_exit = True
-        if self.mode == "storm":
-            task = asyncio.create_task(self.storm(body))
+        if self.mode in ("storm", "twice", "bad-retries"):
+            task = asyncio.create_task(self.storm(body) if self.mode == "storm"
+                                       else self.repeat(body))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return Response(ACK, media_type="application/json")
+
+    async def repeat(self, raw: bytes) -> None:
+        """Each callback sent more than once with identical bytes, as a stack that retries
+        does: twice and well signed ("twice"), or three times with a signature that does not
+        verify ("bad-retries")."""
+        try:
+            context = json.loads(raw)["context"]
+        except (ValueError, KeyError, TypeError):
+            return
+        doc = {"context": {**context, "action": envelope.CALLBACK_OF.get(context.get("action"),
+                                                                         "on_status"),
+                           "bpp_id": KEYS.subscriber_id}, "message": {}}
+        body = json.dumps(doc).encode()
+        header = signing.Signer.from_keypair(KEYS).sign(body)
+        if self.mode == "bad-retries":  # well formed, right digest, wrong signature bytes
+            parsed = signing.parse_header(header)
+            altered = bytearray(base64.b64decode(parsed.signature))
+            altered[0] ^= 0xFF
+            header = signing.build_header(parsed.key_id, parsed.created, parsed.expires,
+                                          base64.b64encode(bytes(altered)).decode())
+        async with httpx.AsyncClient(timeout=5) as client:
+            for _ in range(2 if self.mode == "twice" else 3):
+                try:
+                    await client.post(f"{context['bap_uri']}/{doc['context']['action']}",
+                                      content=body, headers={"Authorization": header})
+                except httpx.HTTPError:
+                    return
 
     async def storm(self, raw: bytes) -> None:
         """300 signed callbacks answering one request, as fast as the loop allows."""
@@ -144,8 +177,11 @@ def rules(report: dict[str, Any]) -> set[str]:
     ("ack-all", "security", {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
     ("nack-all", "walk_in", {"UBC-SCH-013"}),
     ("401-without-challenge", "security", {"UBC-SIG-014"}),
+    ("twice", "security", {"UBC-TIME-004"}),
+    ("bad-retries", "security", {"UBC-SIG-009", "UBC-TIME-004"}),
 ], indirect=["hostile"], ids=["html", "10MB", "silent", "goes-down", "storm", "html-fanout",
-                              "acks-everything", "refuses-valid", "no-challenge"])
+                              "acks-everything", "refuses-valid", "no-challenge",
+                              "callbacks-twice", "retries-bad-signatures"])
 def test_hostile_candidate_is_not_certified_with_findings(
     hostile: tuple[Hostile, str], tags: str, expected: set[str], tmp_path: Path,
 ) -> None:
@@ -156,8 +192,25 @@ def test_hostile_candidate_is_not_certified_with_findings(
     assert code == 1, report
     assert report["verdict"] == "not certified"
     assert expected <= rules(report), rules(report)
-    assert report["summary"]["failed"] >= 1
+    assert report["summary"]["passed"] < report["summary"]["scenarios"]
     assert elapsed < RUN_BOUND_S
+
+
+@pytest.mark.parametrize("hostile", ["refuses-every-signature"], indirect=True)
+def test_probes_of_a_bpp_that_refuses_even_valid_requests_are_not_evaluated(
+    hostile: tuple[Hostile, str], tmp_path: Path,
+) -> None:
+    """Refusing everything is no proof of refusing what is bad: without an accepted control
+    the security scenarios are not evaluated, with a diagnosis, and never passed."""
+    _, uri = hostile
+    code, report, _ = certify(tmp_path, uri, "security")
+    assert code == 1
+    statuses = {s["status"] for s in report["scenarios"]}
+    assert statuses == {"not evaluated"}, statuses
+    assert "UBC-SCH-013" in rules(report)
+    assert all("lookup" in s["message"] for s in report["scenarios"])
+    roots = [f for f in report["root_findings"] if f["rule"] == "UBC-SCH-013"]
+    assert len(roots) == 1 and roots[0]["occurrences"] == len(report["scenarios"])
 
 
 def test_unreachable_candidate_is_could_not_run(tmp_path: Path) -> None:

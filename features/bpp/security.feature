@@ -2,7 +2,12 @@
 Feature: The BPP refuses what it must not accept (BECKN-006, TSD §13)
   The harness plays a hostile BAP. Each request must be refused synchronously with a NACK
   (401 with WWW-Authenticate for authentication, 400 for a schema error) and never answered
-  with a callback.
+  with a callback. A refusal counts only beside a control: the same BPP, in the same run,
+  acknowledges a correctly signed, valid select; if it refuses that too, the probes are not
+  evaluated and the report says why.
+
+  Background:
+    Given the BPP acknowledges a correctly signed, valid select from the harness's BAP
 
   Scenario Outline: A select with a bad signature is refused with 401
     When the BAP sends a select <defect>

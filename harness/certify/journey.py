@@ -23,7 +23,7 @@ import pytest
 
 from harness import schemas
 from harness.beckn import envelope
-from harness.beckn.order import Order
+from harness.beckn.order import Buyer, Order
 from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
 from harness.certify.hooks import Hooks, HookUnavailable
@@ -70,6 +70,11 @@ class Certification:
 
     def __post_init__(self) -> None:
         self.hooks = Hooks(self.candidate.control_url)
+        self.gone = False  # a liveness probe failed too: the run stops sending
+        self.liveness_transactions: list[str] = []
+        # action -> why later requests of it are not sent: it already failed the same way
+        self.blocked: dict[str, str] = {}
+        self.judged: set[str] = set()  # ids of the candidate's messages judged by a journey
         self.schemas = schemas.load()
         self.pipeline = Pipeline(self.schemas, self._candidate_key)
         self.catalog_item_ids: set[str] = set()
@@ -90,9 +95,25 @@ class Certification:
 
     @property
     def candidate_gone(self) -> bool:
-        """After two requests in a row went unanswered the rest of the run stops sending:
-        a silent candidate must not make every remaining step wait out its timeout."""
-        return self.transport_failures >= GIVE_UP_AFTER
+        """After two requests in a row went unanswered, a liveness probe (a cheap, valid
+        status request) decides: answered, the candidate is alive and merely hung on those
+        requests' content; unanswered too, the rest of the run stops sending, so a silent
+        candidate does not make every remaining step wait out its timeout."""
+        if self.gone or self.transport_failures < GIVE_UP_AFTER:
+            return self.gone
+        transaction_id = envelope.new_id()
+        self.liveness_transactions.append(transaction_id)
+        probe = Order(seller="liveness-probe", item_id="liveness-probe-item",
+                      buyer=Buyer(id="liveness-probe"), quantity_kwh=1.0)
+        probe.id = "liveness-probe-order"
+        call = self.run(self.bap.send(
+            "status", {"order": probe.to_beckn(full=False)}, transaction_id=transaction_id,
+            bpp_id=self.candidate.subscriber_id, bpp_uri=self.candidate.uri, wait=False))
+        if call.sent.exchange.to_candidate_failed:
+            self.gone = True
+        else:
+            self.transport_failures = 0
+        return self.gone
 
     @property
     def bap(self) -> ReferenceBap:
@@ -192,11 +213,14 @@ class Journey:
             raise NotEvaluated(str(exc)) from None
 
     def stop_if_candidate_gone(self, action: str) -> None:
-        """Fail the step without sending once the candidate stopped answering."""
+        """Fail the step without sending once the candidate stopped answering; block it when
+        an earlier request of this action already failed the same way (no callback)."""
         if self.cert.candidate_gone:
             self.add(timing.not_sent(action, f"the candidate stopped answering ({GIVE_UP_AFTER} "
-                                     "requests in a row went unanswered)"))
+                                     "requests in a row and a liveness probe went unanswered)"))
             self.assert_clean()
+        if action in self.cert.blocked:
+            raise NotEvaluated(f"blocked by {self.cert.blocked[action]}")
 
     # -- one exchange ---------------------------------------------------------------------------
 
@@ -216,7 +240,13 @@ class Journey:
             self.add(refusal.valid_request_acknowledged(call.sent.exchange))
             return call
         if expect_callback:
-            self.add(self.callback_findings(call))
+            findings = self.callback_findings(call)
+            self.add(findings)
+            if call.callback_exchange is None and any(f.rule == "UBC-TIME-003"
+                                                      for f in findings):
+                # Every later scenario would wait a full ttl for the same missing callback.
+                self.cert.blocked.setdefault(action, f"no {envelope.CALLBACK_OF[action]} "
+                                             f"arriving in \"{self.title}\"")
         return call
 
     def answer_findings(self, request: Exchange) -> list[Finding]:
@@ -244,6 +274,7 @@ class Journey:
 
     def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
         """The per-message pipeline on one callback from the candidate, and its sender."""
+        self.cert.judged.add(callback.id)
         findings = judge_message(self.cert.pipeline, Message(
             callback.request_body, callback.request_headers, expected_action,
             evidence=[callback.id]))

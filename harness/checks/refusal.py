@@ -15,7 +15,8 @@ from harness.findings import Finding
 from harness.transcript import Exchange
 
 
-def _error_text(body: Any) -> str:
+def error_text(body: Any) -> str:
+    """"code: message" of a NACK's error, "" when it has none."""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return f"{error.get('code')}: {error.get('message')}"
@@ -31,7 +32,7 @@ def valid_request_acknowledged(request: Exchange, what: str | None = None) -> li
         return []
     if request.status < 300 and envelope.ack_status(body) == "ACK":
         return []
-    detail = _error_text(body) or request.response_body[:200].decode("utf-8", "replace")
+    detail = error_text(body) or request.response_body[:200].decode("utf-8", "replace")
     return [Finding("UBC-SCH-013", f"{what or request.action} was refused: HTTP "
                     f"{request.status} {detail}".rstrip(), expected="200 ACK",
                     actual=request.status, evidence=[request.id])]
@@ -57,16 +58,23 @@ def refused_properly(request: Exchange, status: int, rule: str, what: str) -> li
         findings.append(Finding("UBC-SCH-009", f"the refusal of {what} carries no NACK body",
                                 expected="NACK", actual=envelope.ack_status(body),
                                 evidence=[request.id]))
-    if status == 401 and not request.response_headers.get("www-authenticate"):
-        findings.append(Finding("UBC-SIG-014", f"the 401 for {what} has no WWW-Authenticate "
-                                "header", evidence=[request.id]))
-    if status == 400:
+    if request.status == 401:
+        findings += challenge_given(request, what)
+    if request.status == 400:
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or not error.get("code"):
             findings.append(Finding("UBC-SCH-011", f"the 400 NACK for {what} carries no error "
                                     "code (TSD §13: schema errors go in the NACK)",
                                     evidence=[request.id]))
     return findings
+
+
+def challenge_given(request: Exchange, what: str) -> list[Finding]:
+    """UBC-SIG-014: a 401 tells the client how to authenticate (WWW-Authenticate)."""
+    if request.status != 401 or request.response_headers.get("www-authenticate"):
+        return []
+    return [Finding("UBC-SIG-014", f"the 401 for {what} has no WWW-Authenticate header",
+                    evidence=[request.id])]
 
 
 def refused_request_unanswered(request: Exchange, answers: list[Exchange], allowed: int

@@ -73,6 +73,7 @@ CHECKS: tuple[Check, ...] = (
     _check("callback", "TIME-003", timing.unsolicited_missing),
     # transaction
     _check("transaction", "TIME-004", timing.one_callback),
+    _check("run", "TIME-004", timing.delivered_once),
     _check("transaction", "STATE-001..003", state.transitions),
     _check("transaction", "CONS-002", consistency.order_id_stable),
     # run
@@ -82,6 +83,7 @@ CHECKS: tuple[Check, ...] = (
     _check("run", "TIME-006", timing.not_sent),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
+    _check("probe", "SIG-014", refusal.challenge_given),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

@@ -88,3 +88,13 @@ def one_callback(request: Exchange, answers: list[Exchange]) -> list[Finding]:
     return [Finding("UBC-TIME-004", f"{len(answers)} {first.action} callbacks for one request",
                     expected=1, actual=len(answers),
                     evidence=[request.id, *(c.id for c in answers)])]
+
+
+def delivered_once(copies: list[Exchange]) -> list[Finding]:
+    """UBC-TIME-004: the same message (identical bytes) arrived more than once."""
+    if len(copies) <= 1:
+        return []
+    first = min(copies, key=lambda c: c.mono_time)
+    return [Finding("UBC-TIME-004", f"the same {first.action} (identical bytes, message_id "
+                    f"{first.message_id}) arrived {len(copies)} times", expected=1,
+                    actual=len(copies), evidence=[c.id for c in copies])]

@@ -15,6 +15,7 @@ from harness.candidate import Candidate
 from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED, ScenarioResult
 from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
 from harness.findings import Finding
+from harness.report.roots import as_dicts, roots
 
 PROFILE = "ubc-2.0.0-rc"
 
@@ -41,7 +42,9 @@ def finding_dict(scenario: str, finding: Finding) -> dict[str, Any]:
 
 def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResult],
           findings: list[tuple[str, Finding]]) -> dict[str, Any]:
-    errors = [f for _, f in findings if f.is_error and f.status != FINDING_NOT_EVALUATED]
+    titles = {r.nodeid: f"{r.feature}: {r.name}" for r in results}
+    found = roots([(titles.get(s, s), f) for s, f in findings])
+    errors = [r.finding for r in found if r.finding.is_error]
     return {
         "run_id": "",
         "verdict": verdict,
@@ -59,7 +62,8 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
             "not_evaluated": sum(r.status == NOT_EVALUATED for r in results),
             "harness_errors": sum(r.status == HARNESS_ERROR for r in results),
             "errors": len(errors),
-            "warnings": sum(1 for _, f in findings if not f.is_error),
+            "warnings": sum(1 for r in found if not r.finding.is_error),
+            "findings_seen": len(findings),
             "rules": sorted({f.rule for f in errors}),
         },
         "scenarios": [
@@ -68,6 +72,8 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
              "findings": [finding_dict(s, f) for s, f in findings if s == r.nodeid]}
             for r in results
         ],
+        # Each defect once, with every place it showed; then every finding as evidence.
+        "root_findings": as_dicts(found),
         "findings": [finding_dict(s, f) for s, f in findings],
         "network": facts.network,
         "rules_version": len(rules.RULES),

@@ -356,6 +356,11 @@ def _outstanding(story: BppStory) -> None:
 
 # -- security ----------------------------------------------------------------------------------
 
+@given("the BPP acknowledges a correctly signed, valid select from the harness's BAP")
+def _control(story: BppStory, hostile: HostileRequests) -> None:
+    checked(lambda _: hostile.control())(story)
+
+
 @when(parsers.parse("the BAP sends a select {defect}"))
 def _hostile_select(story: BppStory, hostile: HostileRequests, defect: str) -> None:
     checked(lambda _: hostile.send_select(defect))(story)

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from harness.beckn.order import dig
-from harness.certify.journey import Journey
+from harness.certify.journey import Journey, NotEvaluated
 from harness.checks import context, refusal, story, timing
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
@@ -134,9 +134,10 @@ class Discovery:
         """Discover the candidate's catalog and pick an item (a CCS2 one when asked); with
         `fresh=False` a catalog an earlier scenario discovered is reused."""
         cached = self.j.cert.catalog
-        if not fresh and cached is None and self.j.cert.catalog_failed:
-            self.j.add(story.catalog_reached([], first_failure=self.j.cert.catalog_failed))
-            self.j.assert_clean()
+        if cached is None and self.j.cert.catalog_failed:
+            # Nothing after discovery can run: blocked by that failure, reported once there.
+            raise NotEvaluated(f"blocked by the candidate's catalog not reaching the BAP "
+                               f"through the CDS in \"{self.j.cert.catalog_failed}\"")
         if not fresh and cached is not None:
             self.catalog = cached
             items = [i for i in cached.get("beckn:items") or [] if isinstance(i, dict)]

@@ -1,5 +1,8 @@
-"""The hostile BAP: requests a BPP must refuse (BECKN-006, TSD §13). How the refusals are
-judged is harness/checks/refusal.py."""
+"""The hostile BAP: requests a BPP must refuse (BECKN-006, TSD §13), each beside a positive
+control. A refusal means something only when the same candidate, in the same run, accepts a
+correctly signed, valid request of the same kind: without that control a BPP that refuses
+everything (it cannot look our key up, it cached another run's key) would pass every probe.
+How the refusals are judged is harness/checks/refusal.py."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from typing import Any
 
 from harness.beckn import signing
 from harness.beckn.order import Buyer, Order
-from harness.certify.journey import Journey, Refusal
-from harness.checks import refusal
+from harness.certify.journey import Journey, NotEvaluated, Refusal
+from harness.checks import refusal, timing
 from harness.transcript import Exchange
 
 NO_ITEMS = "whose order has no items"
@@ -42,9 +45,8 @@ class HostileRequests:
             keys = signing.KeyPair.generate(bap.subscriber_id, "unregistered-key")
             return {"signer": signing.Signer.from_keypair(keys)}
         if defect == "signed by a subscriber other than bap_id":
-            cds = self.j.cert.network.participants["cds"]
-            pair = self.j.cert.network.keys_for("cds")
-            assert pair.subscriber_id == cds.subscriber_id
+            # Another BAP the registry trusts: refused only because it is not the sender.
+            pair = self.j.cert.network.keys_for("other-bap")
             return {"signer": signing.Signer.from_keypair(pair)}
         raise ValueError(f"harness bug: no hostile request for {defect!r}")
 
@@ -55,6 +57,34 @@ class HostileRequests:
             **options))
         self.j.cert.record_transport(call.sent.exchange)
         return call.sent.exchange
+
+    def control(self) -> None:
+        """The positive control: a correctly signed, schema-valid select that must be ACKed.
+        Refused, it makes the probes of this scenario not evaluated, with a diagnosis."""
+        self.j.stop_if_candidate_gone("select")
+        exchange = self._send(self._order())
+        self.j.marks["control"] = exchange
+        problems = timing.answered(exchange)
+        if problems:
+            self.j.add(problems)
+            self.j.assert_clean()
+        refused = refusal.valid_request_acknowledged(exchange, "the control select")
+        if not refused:
+            return
+        self.j.add(refused)
+        if exchange.status == 401:  # a refusal still has to say how to authenticate
+            self.j.add(refusal.challenge_given(exchange, "the control select"))
+        raise NotEvaluated(self._diagnosis(exchange))
+
+    def _diagnosis(self, exchange: Exchange) -> str:
+        bap = self.j.cert.bap.identity
+        registry = self.j.cert.network.participants["registry"].url
+        why = refusal.error_text(exchange.response_json()) or f"HTTP {exchange.status}"
+        hint = (f" — can it look that key up at {registry}/lookup, and does it cache another "
+                "run's key?" if exchange.status == 401 else "")
+        return (f"the BPP refused a correctly signed, valid select from "
+                f"{bap.subscriber_id}|{bap.key_id} ({why}){hint}; its refusals of bad requests "
+                "prove nothing until it accepts good ones")
 
     def send_select(self, defect: str) -> None:
         self.j.stop_if_candidate_gone("select")
@@ -69,6 +99,11 @@ class HostileRequests:
         self.j.marks["defect"] = "replayed"
         self.first = original = self._send(self._order())
         self.j.add(self.j.answer_findings(original))
+        # Only a request the BPP accepted can be replayed: refused, the probe means nothing.
+        refused = refusal.valid_request_acknowledged(original, "the select to replay")
+        if refused:
+            self.j.add(refused)
+            raise NotEvaluated(self._diagnosis(original))
         headers = {k: v for k, v in original.request_headers.items()
                    if k.lower() == "authorization"}
         replay = self.j.cert.run(self.j.cert.bap.outbox.send(
