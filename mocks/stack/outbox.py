@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,11 +13,26 @@ import httpx
 import orjson
 
 from harness.beckn import envelope, signing
+from harness.beckn import time as wire_time
 from harness.transcript import OUTBOUND, Exchange, Transcript
 from mocks.stack.http import MAX_BECKN_BODY_BYTES, read_answer
 from mocks.stack.identity import Identity
 
 DEFAULT_SEND_TIMEOUT_S = 10.0  # twice the default ACK bound: slow answers are measured
+
+
+def signature_window(body: dict[str, Any] | bytes) -> int:
+    """Seconds a signature of this message is valid: its context's ttl (BECKN-006 ties the
+    window to it), whole seconds and at least one; the usual 300 s when it has none."""
+    if isinstance(body, bytes):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return signing.DEFAULT_VALIDITY_S
+    context = body.get("context") if isinstance(body, dict) else None
+    ttl = context.get("ttl") if isinstance(context, dict) else None
+    seconds = wire_time.duration_or(ttl, float(signing.DEFAULT_VALIDITY_S))
+    return max(1, math.ceil(seconds))
 
 
 @dataclass
@@ -56,6 +73,9 @@ class Outbox:
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
         if self.sign if sign is None else sign:
+            if expires is None:  # BECKN-006: the signature is valid for the message's ttl
+                created = int(time.time()) if created is None else created
+                expires = created + signature_window(body if isinstance(body, dict) else raw)
             out_headers[signing.AUTHORIZATION] = (signer or self.identity.signer).sign(
                 raw, created, expires)
         out_headers.update(headers or {})
