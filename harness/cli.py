@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness import exitcodes, rules, schemas, validation
+from harness.addresses import HOST, AddressError
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
 from harness.servers import wait_for_stop_signal
+from harness.state import default_state_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.COULD_NOT_RUN
 
@@ -185,7 +187,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness import candidate as candidate_module
-    from harness import network
+    from harness import identity, network
 
     candidates = []
     for path in args.candidate or []:
@@ -193,22 +195,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
             candidates.append(candidate_module.load(path))
         except candidate_module.CandidateError as exc:
             raise UsageError(str(exc)) from None
-    config = network.NetworkConfig(
-        port_base=args.port_base, state_dir=Path(args.state_dir) if args.state_dir else None)
-    net = network.MockNetwork(config)
+    try:
+        if args.emit_config:
+            identity.config_format(args.emit_config)
+        net = network.MockNetwork(network.NetworkConfig(
+            port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
+            public_url=args.public_url,
+            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir()))
+    except (identity.ConfigFormatError, AddressError) as exc:
+        raise UsageError(str(exc)) from None
     try:
         net.build()
         for cand in candidates:
             net.register_candidate(cand)
         net.start()
+    except signing.InvalidKey as exc:
+        net.stop()
+        raise UsageError(f"{exc} (--fresh-keys replaces the harness's keys)") from None
     except OSError as exc:
         net.stop()
-        raise UsageError(f"cannot bind the mock network's ports (base {args.port_base}): "
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UsageError(f"cannot start the mock network on {args.host} (port base "
+                         f"{args.port_base}): {where}{exc.strerror or exc}") from None
+    try:
+        if args.emit_config:
+            identity.emit(net, args.emit_config)
+    except OSError as exc:
+        net.stop()
+        raise UsageError(f"--emit-config {args.emit_config}: cannot write: "
                          f"{exc.strerror or exc}") from None
     print(f"{'role':18} {'subscriber id':24} {'URL':40} public key")
     for p in net.table():
         print(f"{p.role:18} {p.subscriber_id:24} {p.uri:40} {p.public_key or '-'}")
-    print(f"\nregistry: {net.participants['registry'].url}/lookup; state in {net.state_dir}")
+    print(f"\nregistry: {net.participants['registry'].url}/lookup; parties bound on "
+          f"{args.host}; state in {net.state_dir}")
+    print("\nThe harness's identity, ready to paste:\n")
+    print(identity.as_toml(identity.describe(net)))
     print("Ctrl-C or SIGTERM stops the network.", flush=True)
     try:
         wait_for_stop_signal()
@@ -237,6 +259,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from harness import demo
 
     return demo.run(args)
+
+
+def _identity_options(parser: argparse.ArgumentParser, state_help: str) -> None:
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help=f"{state_help} (default: {default_state_dir()})".replace("%", "%%"))
+    parser.add_argument("--fresh-keys", action="store_true",
+                        help="replace the harness's keys by new ones under new key ids")
+    parser.add_argument("--emit-config", metavar="FILE",
+                        help="write the harness's identity (registry, CDS, subscriber ids, key "
+                        "ids, public keys, URIs) to FILE: .json, .toml or .env")
+
+
+def _placement_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=HOST,
+                        help="address every party binds (default 127.0.0.1; 0.0.0.0: every "
+                        "address, with --public-url)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the base URL the candidate must use to reach the harness: "
+                        "http://HOST (each party on its own port), or a template with {port} "
+                        "and {party} (default: http://<--host>:<port>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,12 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cmd.add_argument("--format", choices=("text", "json"), default="text")
     rules_cmd.set_defaults(func=cmd_rules)
 
-    serve = sub.add_parser("serve", help="run the mock network on 127.0.0.1 until stopped")
+    serve = sub.add_parser("serve", help="run the mock network until stopped")
     serve.add_argument("--port-base", type=int, default=7400,
                        help="registry on this port, then CDS +1, BPP +2, BAP +3, charger +4")
     serve.add_argument("--candidate", action="append", metavar="FILE",
                        help="register this candidate file (repeatable)")
-    serve.add_argument("--state-dir", help="keep keys and the registry database here")
+    _identity_options(serve, "keep the harness's keys and the registry database here")
+    _placement_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories")
@@ -313,15 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="bound on the synchronous ACK (default: 5)")
     run_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
                          help="how long to wait for the candidate to be reachable")
-    run_cmd.add_argument("--state-dir", default=None, metavar="DIR",
-                         help="keep the harness's keys and registry here across runs, so a "
-                         "candidate that caches registry lookups sees the same identities "
-                         "(default: fresh ones per run)")
+    _identity_options(run_cmd, "keep the harness's keys here across runs, so a candidate "
+                      "that caches registry lookups meets the same keys")
+    _placement_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")
     ref.add_argument("role", choices=("bpp", "bap"), nargs="?")
-    ref.add_argument("--port", type=int, help="port on 127.0.0.1 to listen on")
+    ref.add_argument("--port", type=int, help="port to listen on")
+    ref.add_argument("--host", default=HOST,
+                     help="address to bind (default 127.0.0.1; 0.0.0.0: every address)")
+    ref.add_argument("--public-url", metavar="URL",
+                     help="the base URL others must use to reach it (default http://HOST:PORT)")
+    ref.add_argument("--registry-cache", type=float, default=1.0, metavar="SECONDS",
+                     help="how long registry lookups are cached (default: 1)")
     ref.add_argument("--registry-url", help="the registry to look keys up in")
     ref.add_argument("--fault", action="append", default=[], metavar="NAME",
                      help="misbehave on purpose (repeatable); see --list-faults")

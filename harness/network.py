@@ -1,9 +1,10 @@
 """Starts and stops the mock network: registry, CDS, reference BPP and BAP, charger.
 
-Everything runs in one process on 127.0.0.1, one uvicorn server per party on its own port
-(`port_base` + 0..4, or ports chosen free at run time), all from one background event loop.
-Keys are generated once per state directory and reused, so a candidate configured against the
-harness's BAP key keeps working across restarts.
+Everything runs in one process, one uvicorn server per party on its own port (`port_base` +
+0..4, or ports chosen free at run time), all from one background event loop, bound on
+127.0.0.1 or another host and advertised under a public URL (harness/addresses.py). Keys are
+generated once per state directory and reused (harness/state.py), so a candidate configured
+against the harness's BAP key keeps working across restarts.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 import httpx
 
 from harness import schemas
+from harness.addresses import HOST, Addresses, netloc
 from harness.beckn import signing
-from harness.beckn.keys import read_key_file, write_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
+from harness.state import Keyring
 from harness.transcript import Transcript
 from mocks import bap as bap_module
 from mocks import bpp as bpp_module
@@ -40,6 +42,10 @@ REGISTRY_NAME = "subscribers.beckn.one"
 class NetworkConfig:
     port_base: int | None = None  # None: free ports chosen at run time
     state_dir: Path | None = None  # None: a temporary folder, removed on stop
+    fresh_keys: bool = False  # replace the state folder's keys by new ones under new key ids
+    keep_registry: bool = True  # False: an empty registry that lives as long as the network
+    host: str = HOST  # where every party binds
+    public_url: str | None = None  # how the candidate reaches them (harness/addresses.py)
     ttl: str = "PT30S"
     bpp_faults: frozenset[str] = frozenset()
     roles: tuple[str, ...] = ROLES
@@ -52,9 +58,11 @@ class NetworkConfig:
 class Participant:
     role: str
     subscriber_id: str
-    url: str  # where its server listens
+    url: str  # the base URL it is advertised at
     uri: str  # its Beckn subscriber URI (url + path), or the registry's base URL
     public_key: str = ""
+    key_id: str = ""
+    listen: str = ""  # host:port its server is bound on
 
 
 @dataclass
@@ -65,9 +73,11 @@ class MockNetwork:
 
     def __post_init__(self) -> None:
         self.transcript = Transcript()
-        self.group = ServerGroup()
+        self.addresses = Addresses(self.config.host, self.config.public_url)
+        self.group = ServerGroup(self.config.host)
         self.participants: dict[str, Participant] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._keyring: Keyring | None = None
         self.store: registry_module.RegistryStore | None = None
         self.bap: bap_module.ReferenceBap | None = None
         self.bpp: Any = None
@@ -80,20 +90,33 @@ class MockNetwork:
     @property
     def state_dir(self) -> Path:
         if self.config.state_dir is not None:
-            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+            self.config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys
             return self.config.state_dir
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="ubc-network-")
         return Path(self._tmp.name)
 
     def keys_for(self, role: str) -> signing.KeyPair:
-        """The role's key pair from the state folder, created (mode 0600) on first use."""
-        path = self.state_dir / f"{role}-keys.json"
-        if path.exists():
-            return read_key_file(path)
-        pair = signing.KeyPair.generate(SUBSCRIBERS[role], f"{SUBSCRIBERS[role]}-k1")
-        write_key_file(pair, path, overwrite=True)
-        return pair
+        """The role's key pair from the state folder, created (mode 0600) on first use and
+        replaced once by a new pair under a new key id when the config asks for fresh keys."""
+        if self._keyring is None:
+            self._keyring = Keyring(self.state_dir, rotate=self.config.fresh_keys)
+        return self._keyring.pair(role, SUBSCRIBERS[role])
+
+    def advertised(self, role: str) -> str:
+        """The base URL the candidate must use to reach the role's server."""
+        return self.addresses.advertised(role, self.group.served[role].port)
+
+    def _participant(self, role: str, subscriber_id: str, path: str = "",
+                     identity: Identity | None = None, server: str | None = None
+                     ) -> Participant:
+        """The role's row, advertised at the URL of `server` (default: its own) + `path`."""
+        server = server or role
+        url = self.advertised(server)
+        return Participant(role, subscriber_id, url, url + path,
+                           identity.public_key if identity else "",
+                           identity.key_id if identity else "",
+                           netloc(self.config.host, self.group.served[server].port))
 
     # -- building ------------------------------------------------------------------------------
 
@@ -105,24 +128,24 @@ class MockNetwork:
                 port = 0 if self.config.port_base is None else self.config.port_base + offset
                 self.group.reserve(role, port)
         schema_set = schemas.load()
-        self.store = registry_module.RegistryStore(self.state_dir / "registry.sqlite3")
+        self.store = registry_module.RegistryStore(
+            self.state_dir / "registry.sqlite3" if self.config.keep_registry else ":memory:")
         if "registry" in roles:
             # The DeDi registry name recent beckn-onix builds look keys up under.
             self.group.attach("registry", registry_module.create_app(
                 self.store, registry_name=REGISTRY_NAME))
-            self.participants["registry"] = Participant(
-                "registry", "registry.mock.ubc", self.group.url("registry"),
-                self.group.url("registry"))
-        registry_url = self.participants["registry"].url if "registry" in roles else ""
+            self.participants["registry"] = self._participant("registry", "registry.mock.ubc")
+        # The parties reach the registry directly; only the candidate needs its public URL.
+        registry_url = self.group.url("registry") if "registry" in roles else ""
         identities: dict[str, Identity] = {}
         for role in ("cds", "bpp", "bap"):
             if role not in roles:
                 continue
-            uri = self.group.url(role) + BECKN_PATH
+            uri = self.advertised(role) + BECKN_PATH
             identities[role] = Identity.create(SUBSCRIBERS[role], role, uri, self.keys_for(role))
-            self.participants[role] = Participant(role, SUBSCRIBERS[role],
-                                                  self.group.url(role), uri,
-                                                  identities[role].public_key)
+            self.participants[role] = self._participant(role, SUBSCRIBERS[role], BECKN_PATH,
+                                                        identities[role])
+            self._retire_old_keys(identities[role])
             self._register(identities[role], REGISTRY_TYPES[role])
         if "bap" in roles:
             # A second BAP, registered and trusted, whose key signs the wrong-signer probe: a
@@ -130,9 +153,9 @@ class MockNetwork:
             # cannot look the key up.
             other = Identity.create(SUBSCRIBERS["other-bap"], "bap",
                                     identities["bap"].uri + "/other", self.keys_for("other-bap"))
-            self.participants["other-bap"] = Participant(
-                "other-bap", other.subscriber_id, self.group.url("bap"), other.uri,
-                other.public_key)
+            self.participants["other-bap"] = self._participant(
+                "other-bap", other.subscriber_id, BECKN_PATH + "/other", other, server="bap")
+            self._retire_old_keys(other)
             self._register(other, "BAP")
 
         def directory() -> RegistryClient:
@@ -146,9 +169,7 @@ class MockNetwork:
         if "charger" in roles:
             assert self.charger is not None
             self.group.attach("charger", charger_module.create_app(self.charger))
-            self.participants["charger"] = Participant("charger", "charger.mock.ubc",
-                                                       self.group.url("charger"),
-                                                       self.group.url("charger"))
+            self.participants["charger"] = self._participant("charger", "charger.mock.ubc")
         cds_uri = self.participants["cds"].uri if "cds" in roles else None
         if "cds" in roles:
             self.group.attach("cds", cds_module.create_app(
@@ -171,6 +192,14 @@ class MockNetwork:
                 http=httpx.AsyncClient())
             self.group.attach("bap", bap_module.create_app(self.bap))
         return self
+
+    def _retire_old_keys(self, identity: Identity) -> None:
+        """Drop the records of this party's earlier keys from a kept registry: a rotated key
+        must not stay trusted."""
+        assert self.store is not None
+        for record in self.store.lookup(subscriber_id=identity.subscriber_id):
+            if record.key_id != identity.key_id:
+                self.store.remove(identity.subscriber_id, record.key_id)
 
     def _register(self, identity: Identity, kind: str, url: str | None = None) -> None:
         assert self.store is not None

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from harness import exitcodes, schemas
+from harness.addresses import AddressError, Addresses
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
@@ -56,10 +57,11 @@ def _keys(args: argparse.Namespace, subscriber_id: str) -> signing.KeyPair:
 
 
 def build_app(role: str, identity: Identity, registry_url: str, transcript: Transcript, *,
-              faults: list[str], cds_url: str | None, ttl: str) -> tuple[Any, Any]:
+              faults: list[str], cds_url: str | None, ttl: str, registry_cache_s: float = 1.0
+              ) -> tuple[Any, Any]:
     """The participant's ASGI app and the participant object."""
     schema_set = schemas.load()
-    directory = RegistryClient(registry_url)
+    directory = RegistryClient(registry_url, cache_s=registry_cache_s)
     if role == "bpp":
         from mocks import bpp, charger
 
@@ -103,24 +105,29 @@ def run(args: argparse.Namespace) -> int:
         return _usage("give a role: bpp or bap")
     if args.port is None or args.registry_url is None:
         return _usage("--port and --registry-url are required")
+    if args.registry_cache < 0:
+        return _usage("--registry-cache must be 0 or more seconds")
     subscriber_id = args.subscriber_id or f"reference-{args.role}.ubc"
     try:
+        addresses = Addresses(args.host, args.public_url, one_party=True)
         keys = _keys(args, subscriber_id)
-        group = ServerGroup()
+        group = ServerGroup(args.host)
         served = group.reserve(args.role, args.port)
-        identity = Identity.create(keys.subscriber_id, args.role, served.url + BECKN_PATH, keys)
+        public = addresses.advertised(args.role, served.port)
+        identity = Identity.create(keys.subscriber_id, args.role, public + BECKN_PATH, keys)
         transcript = Transcript()
         app, _ = build_app(args.role, identity, args.registry_url, transcript,
-                           faults=args.fault, cds_url=args.cds_url, ttl=args.ttl)
+                           faults=args.fault, cds_url=args.cds_url, ttl=args.ttl,
+                           registry_cache_s=args.registry_cache)
         group.attach(args.role, app)
-    except SetupError as exc:
+    except (SetupError, AddressError) as exc:
         return _usage(str(exc))
     except OSError as exc:
-        return _usage(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}")
+        return _usage(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     candidate = Candidate(role=args.role, subscriber_id=identity.subscriber_id,
                           key_id=identity.key_id, signing_public_key=identity.public_key,
                           uri=identity.uri,
-                          control_url=f"{served.url}/_control/hooks" if args.role == "bpp"
+                          control_url=f"{public}/_control/hooks" if args.role == "bpp"
                           else None)
     group.start()
     if args.write_candidate:  # written once the server answers, so its presence means "ready"

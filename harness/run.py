@@ -1,9 +1,11 @@
 """`ubc-cert run`: certify a candidate against the UBC user stories.
 
 Loads the candidate file, brings up the mock network the candidate's role needs
-(harness/certify/role.py), waits until the candidate answers, runs the role's features through
-the engine (harness/certify/engine.py), then writes the evidence into
-`<report-dir>/<run-id>/`: report.json, junit.xml, allure-results/, transcript.ndjson.
+(harness/certify/role.py) with the harness's keys from its state folder (harness/state.py) and
+an empty registry of its own, prints what the candidate must be configured with
+(harness/identity.py), waits until the candidate answers, runs the role's features through the
+engine (harness/certify/engine.py), then writes the evidence into `<report-dir>/<run-id>/`:
+report.json, junit.xml, allure-results/, transcript.ndjson.
 
 Exit codes (harness/exitcodes.py): 0 certified, 1 not certified, 2 could not run (bad candidate
 file, candidate not reachable, harness error).
@@ -21,12 +23,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import candidate as candidate_module
-from harness import exitcodes
+from harness import exitcodes, identity
+from harness.addresses import AddressError
+from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
 from harness.certify import engine
 from harness.certify.role import Role, roles
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, terminal
+from harness.state import default_state_dir
 
 
 def _reachable(uri: str, timeout: float) -> bool:
@@ -68,20 +73,37 @@ def run(args: argparse.Namespace) -> int:
         duration_seconds(args.ttl)
     except ValueError as exc:
         return _refuse(f"--ttl: {exc}")
+    try:
+        if args.emit_config:
+            identity.config_format(args.emit_config)
+        # A slow answer is measured up to twice the ACK bound (UBC-TIME-001), then given up on.
+        # The registry is the run's own: nothing an earlier run registered can answer a lookup.
+        network = MockNetwork(NetworkConfig(
+            port_base=args.port_base, ttl=args.ttl, roles=role.plays,
+            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+            fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
+            public_url=args.public_url, send_timeout_s=2 * args.ack_bound))
+    except (identity.ConfigFormatError, AddressError) as exc:
+        return _refuse(str(exc))
     run_dir = Path(args.report_dir) / _run_id()
     run_dir.mkdir(parents=True, exist_ok=True)
-    # A slow answer is measured up to twice the ACK bound (UBC-TIME-001), then given up on.
-    network = MockNetwork(NetworkConfig(
-        port_base=args.port_base, ttl=args.ttl, roles=role.plays,
-        state_dir=Path(args.state_dir) if args.state_dir else None,
-        send_timeout_s=2 * args.ack_bound))
     try:
         network.build()
         network.register_candidate(cand)
         network.start()
+    except InvalidKey as exc:
+        network.stop()
+        return _refuse(f"{exc} (--fresh-keys replaces the harness's keys)")
     except OSError as exc:
         network.stop()
-        return _refuse(f"cannot start the mock network: {exc.strerror or exc}")
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _refuse(f"cannot start the mock network: {where}{exc.strerror or exc}")
+    try:
+        if args.emit_config:
+            identity.emit(network, args.emit_config)
+    except OSError as exc:
+        network.stop()
+        return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
     try:
         return _certify(args, role, cand, network, run_dir, started)
     finally:
@@ -93,9 +115,14 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
     for line in role.announce(network):
         print(f"  {line}")
+    print(f"\nThe harness's identity (keys kept in {network.state_dir}; --fresh-keys makes new "
+          "ones under new key ids), ready to paste:\n")
+    print(identity.as_toml(identity.describe(network)), flush=True)
     facts = document.RunFacts(
         role=args.role, candidate=cand, started=started,
-        options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound},
+        options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
+                 "state_dir": str(network.state_dir), "host": args.host,
+                 "public_url": args.public_url},
         network=[p.__dict__ for p in network.table()])
     if not _reachable(cand.uri, args.wait):
         message = f"candidate not reachable at {cand.uri} within {args.wait:g} s"

@@ -6,7 +6,8 @@ A `ReferenceProcess` is started once and certified any number of times: its faul
 switched at run time through its control API (`PUT /_control/faults`), and every run against it
 uses the same port base and harness state folder, so the harness's registry, CDS and BAP keep
 their addresses and keys from one run to the next — as they would on a real network, where a
-participant caches what it looked up.
+participant caches what it looked up. A `Placement` puts the reference elsewhere (another
+address, another network namespace) and tells the harness which address to advertise.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from harness.servers import HOST
+from harness.addresses import HOST, Addresses, local_url
 
 RUN_PORT_OFFSETS = (0, 1, 3)  # registry, CDS, BAP of a certification network
 START_BOUND_S = 20.0
@@ -46,23 +47,41 @@ class SelfTestResult:
                 if f.get("severity") == "error"}
 
 
-def _free(port: int) -> bool:
+@dataclass(frozen=True)
+class Placement:
+    """Where the reference BPP and the harness listen, and how each reaches the other."""
+
+    reference_host: str = HOST  # the reference binds here and is reached here
+    harness_host: str = HOST  # `ubc-cert run --host`
+    harness_url: str | None = None  # `ubc-cert run --public-url`
+    launcher: tuple[str, ...] = ()  # runs the reference, e.g. ("ip", "netns", "exec", "ns")
+
+    def harness(self, party: str, port: int) -> str:
+        """Where the reference reaches a harness party listening on `port`."""
+        return Addresses(self.harness_host, self.harness_url).advertised(party, port)
+
+    def run_options(self) -> list[str]:
+        options = ["--host", self.harness_host]
+        return options + (["--public-url", self.harness_url] if self.harness_url else [])
+
+
+def _free(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((HOST, port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def free_port_base(rng: random.Random | None = None) -> int:
-    """A base port whose certification-network offsets are all free right now."""
+def free_port_base(rng: random.Random | None = None, host: str = HOST) -> int:
+    """A base port whose certification-network offsets are all free on `host` right now."""
     rng = rng or random.Random()
     for _ in range(200):
         # Below Linux's ephemeral range (32768-60999), where outgoing connections take ports:
         # a base chosen there can be taken between this check and the bind.
         base = rng.randrange(20000, 32700)
-        if all(_free(base + offset) for offset in RUN_PORT_OFFSETS):
+        if all(_free(base + offset, host) for offset in RUN_PORT_OFFSETS):
             return base
     raise RuntimeError("no free port range for a certification network")
 
@@ -70,27 +89,34 @@ def free_port_base(rng: random.Random | None = None) -> int:
 class ReferenceProcess:
     """`ubc-cert reference bpp` in its own process, certified by `ubc-cert run` on demand."""
 
-    def __init__(self, workdir: Path, faults: tuple[str, ...] = (), *, hooks: bool = True
-                 ) -> None:
+    def __init__(self, workdir: Path, faults: tuple[str, ...] = (), *, hooks: bool = True,
+                 placement: Placement | None = None, options: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.faults = tuple(faults)
         self.hooks = hooks
-        self.base = free_port_base()
+        self.placement = placement or Placement()
+        self.options = options  # more `ubc-cert reference` arguments
+        self.base = free_port_base(host=self.placement.harness_host)
         self.candidate = workdir / "candidate.toml"
         self.process: subprocess.Popen[str] | None = None
         self.control = ""
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The harness's keys, kept across this reference's runs; None: the harness's default.
+        self.state_dir: Path | None = workdir / "harness-state"
 
     def start(self) -> ReferenceProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((HOST, 0))
             port = int(sock.getsockname()[1])
-        self.control = f"http://{HOST}:{port}/_control"
+        where = self.placement
+        self.control = f"{local_url(where.reference_host, port)}/_control"
         self.candidate.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "harness.cli", "reference", "bpp", "--port", str(port),
-                   "--registry-url", f"http://{HOST}:{self.base}", "--write-candidate",
-                   str(self.candidate), "--cds-url", f"http://{HOST}:{self.base + 1}/beckn"]
+        command = [*where.launcher, sys.executable, "-m", "harness.cli", "reference", "bpp",
+                   "--host", where.reference_host, "--port", str(port),
+                   "--registry-url", where.harness("registry", self.base),
+                   "--cds-url", where.harness("cds", self.base + 1) + "/beckn",
+                   "--write-candidate", str(self.candidate), *self.options]
         for fault in self.faults:
             command += ["--fault", fault]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
@@ -121,14 +147,17 @@ class ReferenceProcess:
         self.faults = tuple(faults)
 
     def certify(self, *, ttl: str = "PT2S", tags: str | None = None, timeout: float = 180.0,
-                report_dir: Path | None = None, ack_bound: float | None = None
-                ) -> SelfTestResult:
+                report_dir: Path | None = None, ack_bound: float | None = None,
+                options: tuple[str, ...] = ()) -> SelfTestResult:
+        """One `ubc-cert run` against this reference; `options` are more arguments of it."""
         report_dir = report_dir or self.workdir / "reports"
         already = set(report_dir.glob("*/report.json"))
         run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
                str(self.candidate), "--report-dir", str(report_dir), "--ttl", ttl,
                "--port-base", str(self.base), "--wait", "10",
-               "--state-dir", str(self.workdir / "harness-state")]
+               *self.placement.run_options(), *options]
+        if self.state_dir is not None:
+            run += ["--state-dir", str(self.state_dir)]
         if tags:
             run += ["--tags", tags]
         if ack_bound is not None:

@@ -1,4 +1,5 @@
-"""Real HTTP servers on loopback: several ASGI apps served by uvicorn from one event loop.
+"""Real HTTP servers: several ASGI apps served by uvicorn from one event loop, bound on
+127.0.0.1 unless another host is given (harness/addresses.py).
 
 Sockets are bound before uvicorn starts, so a port chosen free at run time cannot be taken by
 someone else in between. Every wait is bounded; stop() always returns.
@@ -18,20 +19,22 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-HOST = "127.0.0.1"
+from harness.addresses import HOST, local_url
+
 T = TypeVar("T")
 
 log = logging.getLogger("ubc.servers")
 
 
-def bind(port: int = 0) -> socket.socket:
-    """A listening TCP socket on 127.0.0.1 (port 0: the OS picks a free one)."""
+def bind(port: int = 0, host: str = HOST) -> socket.socket:
+    """A listening TCP socket on `host` (port 0: the OS picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted connections of sockets
     # that say they are TCP, and without it every reused connection stalls ~40 ms (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((HOST, port))
+        sock.bind((host or "0.0.0.0", port))
     except OSError:
         sock.close()
         raise
@@ -52,6 +55,7 @@ class Served:
     app: Any
     sock: socket.socket
     server: uvicorn.Server | None = None
+    host: str = HOST
 
     @property
     def port(self) -> int:
@@ -59,13 +63,15 @@ class Served:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        """Where this process reaches the server (loopback when bound on every address)."""
+        return local_url(self.host, self.port)
 
 
 class ServerGroup:
     """Serves named apps on their own sockets from one background thread and event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = HOST) -> None:
+        self.host = host
         self.served: dict[str, Served] = {}
         self.loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -73,7 +79,7 @@ class ServerGroup:
 
     def add(self, name: str, app: Any, port: int = 0) -> Served:
         """Bind now (so the URL is known before the app is built), serve on start()."""
-        served = Served(name, app, bind(port))
+        served = Served(name, app, bind(port, self.host), host=self.host)
         self.served[name] = served
         return served
 

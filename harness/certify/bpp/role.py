@@ -19,10 +19,14 @@ class BppRole:
     unavailable: str = ""
 
     def announce(self, network: MockNetwork) -> list[str]:
-        bap = network.participants["bap"]
-        return [f"point it at the registry  {network.participants['registry'].url}",
-                f"harness BAP               {bap.subscriber_id}  key {bap.public_key}",
-                f"CDS                       {network.participants['cds'].uri}"]
+        parties = network.participants
+        lines = [f"point it at the registry  {parties['registry'].url}"]
+        for role, title in (("bap", "harness BAP"), ("other-bap", "second BAP")):
+            p = parties[role]
+            lines.append(f"{title:25} {p.subscriber_id} at {p.uri}, key id {p.key_id}, "
+                         f"public key {p.public_key}")
+        lines.append(f"CDS                       {parties['cds'].uri}")
+        return lines
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float) -> Certification:
