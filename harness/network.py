@@ -18,6 +18,7 @@ import httpx
 from harness import schemas
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file, write_key_file
+from harness.beckn.subscriber import encryption_public_key
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
 from harness.transcript import Transcript
@@ -31,6 +32,8 @@ from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, RegistryClient
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
                "other-bap": "other-bap.mock.ubc"}
+# The CDS registers as what it is; v1 lookups show it as BG, the v1 type a gateway had
+# (harness.beckn.subscriber), so that v1 stacks keep its record.
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
@@ -174,10 +177,13 @@ class MockNetwork:
 
     def _register(self, identity: Identity, kind: str, url: str | None = None) -> None:
         assert self.store is not None
+        # A full record: stacks that want an encryption key get the X25519 twin of the
+        # signing key, whose private half the party holds.
         self.store.add({"subscriber_id": identity.subscriber_id, "key_id": identity.key_id,
                         "type": kind, "url": url or identity.uri,
-                        "signing_public_key": identity.public_key, "status": "SUBSCRIBED"},
-                       replace=True)
+                        "signing_public_key": identity.public_key,
+                        "encr_public_key": encryption_public_key(identity.public_key),
+                        "status": "SUBSCRIBED"}, replace=True)
 
     def register_candidate(self, candidate: Candidate) -> None:
         assert self.store is not None

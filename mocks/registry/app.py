@@ -2,8 +2,10 @@
 
 - Beckn v1 `POST /lookup` (what beckn/protocol-server and the v1 registry plugin of ONIX call):
   a filter of `subscriber_id`, `type`, `domain`, `key_id` (also spelled `ukId` or
-  `unique_key_id`) answers a list of v1 records. It lists matching records in every status,
-  each carrying its `status`: as in the v1 registry, the consumer decides whom to trust.
+  `unique_key_id`) answers a list of v1 records (records.py `as_v1`). It lists matching records
+  in every status, each carrying its `status`: as in the v1 registry, the consumer decides whom
+  to trust. v1 knows no CDS: a CDS's record shows type BG, and a filter on BG finds it
+  (harness.beckn.subscriber says why).
 - DeDi `GET /lookup/{subscriber_id}/{registry_name}/{key_id}` (what UBC mandates, TSD §9.1-9.2,
   and what ONIX's dediregistry plugin calls): one record in the DeDi wrapper shape. DeDi records
   carry no status, so a record that is not trusted right now (not SUBSCRIBED, or outside
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from harness.beckn.subscriber import types_shown_as
 from mocks.registry.errors import (
     DuplicateSubscriber,
     InvalidBody,
@@ -77,13 +80,14 @@ async def _body(request: Request, bodies: RequestBodies, operation_id: str) -> d
     return document
 
 
-def _lookup_filter(document: Mapping[str, Any]) -> dict[str, str] | None:
-    """The v1 lookup filter out of a valid request body, or None when nothing can match.
+def _lookup_filter(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The store's lookup filter out of a valid v1 request body, or None when nothing can match.
 
     Unknown fields are ignored, and so are null ones. Every spelling of key_id given must match,
-    so spellings that disagree match nothing.
+    so spellings that disagree match nothing. A type is the v1 type a record shows: "BG" finds
+    the BGs and the CDSs.
     """
-    given: dict[str, str] = {}
+    given: dict[str, Any] = {}
     for name, spellings in (
         ("subscriber_id", ("subscriber_id",)),
         ("type", ("type",)),
@@ -97,6 +101,8 @@ def _lookup_filter(document: Mapping[str, Any]) -> dict[str, str] | None:
             valid_unicode(value, spelling)
             if given.setdefault(name, value) != value:
                 return None
+    if "type" in given:
+        given["type"] = types_shown_as(given["type"])
     return given
 
 

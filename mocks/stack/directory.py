@@ -1,4 +1,9 @@
-"""The registry as the parties see it: who is trusted with which key, and where they listen."""
+"""The registry as the parties see it: who is trusted with which key, and where they listen.
+
+The client reads v1 lookup records in either naming of the subscriber URI (`url` or
+`subscriber_url`, harness.beckn.subscriber.record_url), so the parties work against any v1
+registry, not only the mock one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.beckn.subscriber import record_trusted
+from harness.beckn.subscriber import record_trusted, record_url
 
 log = logging.getLogger("ubc.mocks")
 
@@ -60,8 +65,7 @@ class RegistryClient:
     async def subscriber_url(self, subscriber_id: str) -> str | None:
         for record in await self._lookup(subscriber_id=subscriber_id):
             if record.get("subscriber_id") == subscriber_id and record_trusted(record):
-                url = record.get("url")
-                return url if isinstance(url, str) else None
+                return record_url(record)
         return None
 
     async def subscribers(self, kind: str, domain: str | None = None
