@@ -111,8 +111,9 @@ class MockNetwork:
         self.store = registry_module.RegistryStore(self.state_dir / "registry.sqlite3")
         if "registry" in roles:
             # The DeDi registry name recent beckn-onix builds look keys up under.
+            # Every lookup (the candidate's above all) and its answer lands in the transcript.
             self.group.attach("registry", registry_module.create_app(
-                self.store, registry_name=REGISTRY_NAME))
+                self.store, registry_name=REGISTRY_NAME, transcript=self.transcript))
             self.participants["registry"] = Participant(
                 "registry", "registry.mock.ubc", self.group.url("registry"),
                 self.group.url("registry"))
@@ -138,8 +139,9 @@ class MockNetwork:
                 other.public_key)
             self._register(other, "BAP")
 
-        def directory() -> RegistryClient:
-            client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s)
+        def directory(role: str) -> RegistryClient:
+            client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s,
+                                    user_agent=f"ubc-conformance {SUBSCRIBERS[role]}")
             self._clients.append(client)
             return client
 
@@ -156,21 +158,21 @@ class MockNetwork:
         if "cds" in roles:
             self.group.attach("cds", cds_module.create_app(
                 cds_module.CdsConfig(identity=identities["cds"]), self.transcript,
-                directory=directory(), schemas=schema_set))
+                directory=directory("cds"), schemas=schema_set))
         if "bpp" in roles:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
                                               ttl=self.config.ttl,
                                               faults=set(self.config.bpp_faults))
             self.group.attach("bpp", bpp_module.create_app(
-                bpp_config, self.charger, self.transcript, directory=directory(),
+                bpp_config, self.charger, self.transcript, directory=directory("bpp"),
                 schemas=schema_set))
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
                                      ttl=self.config.ttl,
                                      send_timeout_s=self.config.send_timeout_s),
-                self.transcript, directory=directory(), schemas=schema_set,
+                self.transcript, directory=directory("bap"), schemas=schema_set,
                 http=httpx.AsyncClient())
             self.group.attach("bap", bap_module.create_app(self.bap))
         return self

@@ -13,6 +13,10 @@
 - Admin `/admin/subscribers[...]`: add, change, remove and list records; guarded by a bearer
   token when the app is built with one.
 
+Given a transcript, every request the registry receives and its answer is recorded there
+(party "registry", INBOUND; the admin token redacted), so a run's evidence shows whom the
+candidate looked up and what it was told.
+
 The endpoints are documented in schemas/openapi/registry.yaml.
 """
 
@@ -24,11 +28,13 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from harness.beckn.subscriber import types_shown_as
+from harness.transcript import Transcript
 from mocks.registry.errors import (
     DuplicateSubscriber,
     InvalidBody,
@@ -53,10 +59,12 @@ from mocks.stack.http import (
     json_body,
     json_response,
 )
+from mocks.stack.recorder import RecordedRequests
 
 # A registry record is well under 2 KiB; larger bodies are refused.
 MAX_BODY_BYTES = MAX_CONTROL_BODY_BYTES
 LOOKUP_OPERATION = "lookup"
+PARTY = "registry"  # the party its exchanges are recorded under
 # The HTTP status of each refusal of the store or of a body.
 _STATUS_OF_ERROR: dict[type[RegistryError], int] = {
     InvalidField: 400,
@@ -111,11 +119,13 @@ def create_app(
     *,
     registry_name: str = DEFAULT_REGISTRY_NAME,
     admin_token: str | None = None,
+    transcript: Transcript | None = None,
 ) -> Starlette:
     """The registry as an ASGI app over `store`.
 
     `registry_name` is the only registry the DeDi lookup answers for. With `admin_token`,
-    `/admin/*` needs `Authorization: Bearer <admin_token>`. Every request body is checked
+    `/admin/*` needs `Authorization: Bearer <admin_token>`. With `transcript`, every request
+    and its answer is recorded there (party "registry"). Every request body is checked
     against its operation's schema in schemas/openapi/registry.yaml, read here once; the store
     checks a record against the same schema again, as it does for records added from Python.
     """
@@ -206,7 +216,10 @@ def create_app(
             methods=["GET", "PATCH", "DELETE"],
         ),
     ]
+    middleware = [] if transcript is None else [
+        Middleware(RecordedRequests, transcript=transcript, party=PARTY, limit=MAX_BODY_BYTES)]
     return Starlette(
         routes=routes,
+        middleware=middleware,
         exception_handlers={**error_handlers(), RegistryError: _on_registry_error},
     )

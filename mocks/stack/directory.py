@@ -29,12 +29,15 @@ class Directory(Protocol):
 
 class RegistryClient:
     """Looks subscribers up over HTTP (`POST /lookup`), trusting only SUBSCRIBED records inside
-    their validity window; answers are cached for `cache_s` seconds."""
+    their validity window; answers are cached for `cache_s` seconds. `user_agent` names who
+    asks, so that a registry's log tells the parties' lookups apart."""
 
-    def __init__(self, registry_url: str, *, cache_s: float = 1.0, timeout: float = 3.0) -> None:
+    def __init__(self, registry_url: str, *, cache_s: float = 1.0, timeout: float = 3.0,
+                 user_agent: str | None = None) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.cache_s = cache_s
-        self._http = httpx.AsyncClient(timeout=timeout)
+        headers = {"User-Agent": user_agent} if user_agent else None
+        self._http = httpx.AsyncClient(timeout=timeout, headers=headers)
         self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
 
     async def aclose(self) -> None:
