@@ -19,6 +19,7 @@ import httpx
 from harness import schemas
 from harness.addresses import HOST, Addresses, netloc
 from harness.beckn import signing
+from harness.beckn.subscriber import encryption_public_key
 from harness.candidate import Candidate
 from harness.servers import ServerGroup
 from harness.state import Keyring
@@ -33,6 +34,8 @@ from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, RegistryClient
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
                "other-bap": "other-bap.mock.ubc"}
+# The CDS registers as what it is; v1 lookups show it as BG, the v1 type a gateway had
+# (harness.beckn.subscriber), so that v1 stacks keep its record.
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
@@ -132,8 +135,9 @@ class MockNetwork:
             self.state_dir / "registry.sqlite3" if self.config.keep_registry else ":memory:")
         if "registry" in roles:
             # The DeDi registry name recent beckn-onix builds look keys up under.
+            # Every lookup (the candidate's above all) and its answer lands in the transcript.
             self.group.attach("registry", registry_module.create_app(
-                self.store, registry_name=REGISTRY_NAME))
+                self.store, registry_name=REGISTRY_NAME, transcript=self.transcript))
             self.participants["registry"] = self._participant("registry", "registry.mock.ubc")
         # The parties reach the registry directly; only the candidate needs its public URL.
         registry_url = self.group.url("registry") if "registry" in roles else ""
@@ -158,8 +162,9 @@ class MockNetwork:
             self._retire_old_keys(other)
             self._register(other, "BAP")
 
-        def directory() -> RegistryClient:
-            client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s)
+        def directory(role: str) -> RegistryClient:
+            client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s,
+                                    user_agent=f"ubc-conformance {SUBSCRIBERS[role]}")
             self._clients.append(client)
             return client
 
@@ -174,21 +179,21 @@ class MockNetwork:
         if "cds" in roles:
             self.group.attach("cds", cds_module.create_app(
                 cds_module.CdsConfig(identity=identities["cds"]), self.transcript,
-                directory=directory(), schemas=schema_set))
+                directory=directory("cds"), schemas=schema_set))
         if "bpp" in roles:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
                                               ttl=self.config.ttl,
                                               faults=set(self.config.bpp_faults))
             self.group.attach("bpp", bpp_module.create_app(
-                bpp_config, self.charger, self.transcript, directory=directory(),
+                bpp_config, self.charger, self.transcript, directory=directory("bpp"),
                 schemas=schema_set))
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
                                      ttl=self.config.ttl,
                                      send_timeout_s=self.config.send_timeout_s),
-                self.transcript, directory=directory(), schemas=schema_set,
+                self.transcript, directory=directory("bap"), schemas=schema_set,
                 http=httpx.AsyncClient())
             self.group.attach("bap", bap_module.create_app(self.bap))
         return self
@@ -203,10 +208,13 @@ class MockNetwork:
 
     def _register(self, identity: Identity, kind: str, url: str | None = None) -> None:
         assert self.store is not None
+        # A full record: stacks that want an encryption key get the X25519 twin of the
+        # signing key, whose private half the party holds.
         self.store.add({"subscriber_id": identity.subscriber_id, "key_id": identity.key_id,
                         "type": kind, "url": url or identity.uri,
-                        "signing_public_key": identity.public_key, "status": "SUBSCRIBED"},
-                       replace=True)
+                        "signing_public_key": identity.public_key,
+                        "encr_public_key": encryption_public_key(identity.public_key),
+                        "status": "SUBSCRIBED"}, replace=True)
 
     def register_candidate(self, candidate: Candidate) -> None:
         assert self.store is not None

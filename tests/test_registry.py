@@ -34,11 +34,14 @@ OPENAPI = Path(__file__).resolve().parents[1] / "schemas" / "openapi" / "registr
 ADMIN_TOKEN = "s3cret-admin-token"
 V1_FIELDS = {
     "subscriber_id",
+    "subscriber_url",
     "url",
     "type",
     "domain",
     "key_id",
+    "ukId",
     "unique_key_id",
+    "network_memberships",
     "signing_public_key",
     "encr_public_key",
     "valid_from",
@@ -130,7 +133,8 @@ def test_lookup_answers_v1_records(client: TestClient, store: RegistryStore) -> 
     added = store.add(bpp_record(encr_public_key="MCowBQYDK2VuAyEA"))
     [record] = client.post("/lookup", json={"subscriber_id": "cpo.example.com"}).json()
     assert set(record) == V1_FIELDS
-    assert record["key_id"] == record["unique_key_id"] == "cpo-key-1"
+    assert record["key_id"] == record["unique_key_id"] == record["ukId"] == "cpo-key-1"
+    assert record["subscriber_url"] == record["url"]
     assert record["signing_public_key"] == added.signing_public_key
     assert record["encr_public_key"] == "MCowBQYDK2VuAyEA"
     assert record["status"] == "SUBSCRIBED"

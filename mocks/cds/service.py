@@ -27,6 +27,7 @@ import httpx
 
 from harness.beckn import envelope
 from harness.beckn import time as wire_time
+from harness.beckn.subscriber import record_url
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.cds.cache import CatalogCache
@@ -167,7 +168,7 @@ class CatalogDiscoveryService:
         publishers = self.cache.publishers(self.now())
         targets: dict[str, str] = {}
         for record in records:
-            subscriber, url = record.get("subscriber_id"), record.get("url")
+            subscriber, url = record.get("subscriber_id"), record_url(record)
             if isinstance(subscriber, str) and isinstance(url, str) and \
                     subscriber not in publishers and subscriber != self.identity.subscriber_id:
                 targets.setdefault(subscriber, url)

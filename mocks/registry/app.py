@@ -2,14 +2,20 @@
 
 - Beckn v1 `POST /lookup` (what beckn/protocol-server and the v1 registry plugin of ONIX call):
   a filter of `subscriber_id`, `type`, `domain`, `key_id` (also spelled `ukId` or
-  `unique_key_id`) answers a list of v1 records. It lists matching records in every status,
-  each carrying its `status`: as in the v1 registry, the consumer decides whom to trust.
+  `unique_key_id`) answers a list of v1 records (records.py `as_v1`). It lists matching records
+  in every status, each carrying its `status`: as in the v1 registry, the consumer decides whom
+  to trust. v1 knows no CDS: a CDS's record shows type BG, and a filter on BG finds it
+  (harness.beckn.subscriber says why).
 - DeDi `GET /lookup/{subscriber_id}/{registry_name}/{key_id}` (what UBC mandates, TSD §9.1-9.2,
   and what ONIX's dediregistry plugin calls): one record in the DeDi wrapper shape. DeDi records
   carry no status, so a record that is not trusted right now (not SUBSCRIBED, or outside
   valid_from..valid_until) is answered 404, exactly as a revoked DeDi record would be.
 - Admin `/admin/subscribers[...]`: add, change, remove and list records; guarded by a bearer
   token when the app is built with one.
+
+Given a transcript, every request the registry receives and its answer is recorded there
+(party "registry", INBOUND; the admin token redacted), so a run's evidence shows whom the
+candidate looked up and what it was told.
 
 The endpoints are documented in schemas/openapi/registry.yaml.
 """
@@ -22,10 +28,13 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from harness.beckn.subscriber import types_shown_as
+from harness.transcript import Transcript
 from mocks.registry.errors import (
     DuplicateSubscriber,
     InvalidBody,
@@ -50,10 +59,12 @@ from mocks.stack.http import (
     json_body,
     json_response,
 )
+from mocks.stack.recorder import RecordedRequests
 
 # A registry record is well under 2 KiB; larger bodies are refused.
 MAX_BODY_BYTES = MAX_CONTROL_BODY_BYTES
 LOOKUP_OPERATION = "lookup"
+PARTY = "registry"  # the party its exchanges are recorded under
 # The HTTP status of each refusal of the store or of a body.
 _STATUS_OF_ERROR: dict[type[RegistryError], int] = {
     InvalidField: 400,
@@ -77,13 +88,14 @@ async def _body(request: Request, bodies: RequestBodies, operation_id: str) -> d
     return document
 
 
-def _lookup_filter(document: Mapping[str, Any]) -> dict[str, str] | None:
-    """The v1 lookup filter out of a valid request body, or None when nothing can match.
+def _lookup_filter(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The store's lookup filter out of a valid v1 request body, or None when nothing can match.
 
     Unknown fields are ignored, and so are null ones. Every spelling of key_id given must match,
-    so spellings that disagree match nothing.
+    so spellings that disagree match nothing. A type is the v1 type a record shows: "BG" finds
+    the BGs and the CDSs.
     """
-    given: dict[str, str] = {}
+    given: dict[str, Any] = {}
     for name, spellings in (
         ("subscriber_id", ("subscriber_id",)),
         ("type", ("type",)),
@@ -97,6 +109,8 @@ def _lookup_filter(document: Mapping[str, Any]) -> dict[str, str] | None:
             valid_unicode(value, spelling)
             if given.setdefault(name, value) != value:
                 return None
+    if "type" in given:
+        given["type"] = types_shown_as(given["type"])
     return given
 
 
@@ -105,11 +119,13 @@ def create_app(
     *,
     registry_name: str = DEFAULT_REGISTRY_NAME,
     admin_token: str | None = None,
+    transcript: Transcript | None = None,
 ) -> Starlette:
     """The registry as an ASGI app over `store`.
 
     `registry_name` is the only registry the DeDi lookup answers for. With `admin_token`,
-    `/admin/*` needs `Authorization: Bearer <admin_token>`. Every request body is checked
+    `/admin/*` needs `Authorization: Bearer <admin_token>`. With `transcript`, every request
+    and its answer is recorded there (party "registry"). Every request body is checked
     against its operation's schema in schemas/openapi/registry.yaml, read here once; the store
     checks a record against the same schema again, as it does for records added from Python.
     """
@@ -200,7 +216,10 @@ def create_app(
             methods=["GET", "PATCH", "DELETE"],
         ),
     ]
+    middleware = [] if transcript is None else [
+        Middleware(RecordedRequests, transcript=transcript, party=PARTY, limit=MAX_BODY_BYTES)]
     return Starlette(
         routes=routes,
+        middleware=middleware,
         exception_handlers={**error_handlers(), RegistryError: _on_registry_error},
     )

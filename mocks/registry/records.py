@@ -1,10 +1,11 @@
 """A registry record: one signing key of one network participant, and the rules its fields obey.
 
 `Subscriber` is the record as the store keeps it; `as_v1` and `as_dedi` are the two shapes the
-lookups answer. `new_subscriber` and `checked_changes` turn JSON fields into a record or a change
-of one. The fields' rules are the admin API's request-body schemas in
-schemas/openapi/registry.yaml (openapi.py); here are only those a schema cannot say: valid
-Unicode, a key that decodes to 32 bytes, real date-times (kept in UTC with milliseconds).
+lookups answer, each carrying every field the deployed stacks read, under every name they read
+it by (the sources are named at each shape). `new_subscriber` and `checked_changes` turn JSON
+fields into a record or a change of one. The fields' rules are the admin API's request-body
+schemas in schemas/openapi/registry.yaml (openapi.py); here are only those a schema cannot say:
+valid Unicode, a key that decodes to 32 bytes, real date-times (kept in UTC with milliseconds).
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.beckn import time
-from harness.beckn.subscriber import TRUSTED_STATUS, trusted
+from harness.beckn.subscriber import TRUSTED_STATUS, trusted, v1_type
 from mocks.registry.errors import InvalidField
 from mocks.registry.openapi import RequestBodies
 
 DEFAULT_DOMAIN = "beckn.one:deg:ev-charging"
 DEFAULT_REGISTRY_NAME = "ubc-mock-registry"
 DEFAULT_VALIDITY = timedelta(days=365)
+# Seconds a DeDi reader may cache a record (beckn-onix's dediregistry plugin reads `data.ttl`,
+# and caches 5 minutes without it): short, so a participant that caches what it looked up
+# meets a changed key within a minute.
+DEDI_TTL_S = 60
 # The admin API's operations whose request bodies are a new record and a change of one.
 ADD_OPERATION = "addSubscriber"
 CHANGE_OPERATION = "changeSubscriber"
 # Echoed or server-managed fields: accepted on add, then ignored, so that a record read back from
 # a lookup or the admin API can be added again as it is.
-IGNORED_ON_ADD = ("unique_key_id", "created", "updated")
+IGNORED_ON_ADD = ("unique_key_id", "ukId", "subscriber_url", "created", "updated")
 # Spellings of key_id seen on the wire: v1 records say unique_key_id, beckn/protocol-server ukId.
 KEY_ID_ALIASES = ("unique_key_id", "ukId")
 _TIMES = ("valid_from", "valid_until")
@@ -59,6 +64,8 @@ class Subscriber:
     created: str = ""
     updated: str = ""
     network_memberships: tuple[str, ...] = ()
+    city: str | None = None  # where given: ONDC-style registries and v1 lookups carry them
+    country: str | None = None
 
     @property
     def unique_key_id(self) -> str:
@@ -80,14 +87,28 @@ class Subscriber:
         return record
 
     def as_v1(self) -> dict[str, Any]:
-        """One item of a Beckn v1 `/lookup` answer."""
-        return {
+        """One item of a Beckn v1 `/lookup` answer.
+
+        The subscriber URI goes by both its names: `subscriber_url` (beckn/protocol-server
+        drops a record without it, src/schemas/subscriberDetails.schema.ts) and `url` (the v1
+        registry API; beckn-onix's pkg/model Subscriber). The key id goes by all three:
+        `key_id` (onix), `ukId` (protocol-server's lookups), `unique_key_id` (ONDC-style
+        registries). The type is one a v1 stack accepts: a CDS shows as BG (see
+        harness.beckn.subscriber). Times are RFC 3339 in UTC, as Go's time.Time (onix) and
+        JavaScript's Date.parse (protocol-server) both read them; `city` and `country` appear
+        where the record has them.
+        """
+        record: dict[str, Any] = {
             "subscriber_id": self.subscriber_id,
+            "subscriber_url": self.url,
             "url": self.url,
-            "type": self.type,
+            "type": v1_type(self.type),
             "domain": self.domain,
-            "key_id": self.key_id,
-            "unique_key_id": self.key_id,
+        }
+        for name in ("city", "country"):
+            if getattr(self, name) is not None:
+                record[name] = getattr(self, name)
+        record.update({
             "signing_public_key": self.signing_public_key,
             "encr_public_key": self.encr_public_key,
             "valid_from": self.valid_from,
@@ -95,10 +116,20 @@ class Subscriber:
             "status": self.status,
             "created": self.created,
             "updated": self.updated,
-        }
+            "key_id": self.key_id,
+            "ukId": self.key_id,
+            "unique_key_id": self.key_id,
+            "network_memberships": list(self.network_memberships),
+        })
+        return record
 
     def as_dedi(self, registry_name: str) -> dict[str, Any]:
-        """The DeDi lookup answer for this record, as ONIX's dediregistry plugin reads it."""
+        """The DeDi lookup answer for this record, as beckn-onix's dediregistry plugin parses
+        it (pkg/plugin/implementation/dediregistry/dediregistry.go): `data.details` with the
+        subscriber's url, type, domain, id and keys (a record without signing_public_key is
+        refused there), `data.network_memberships` (its allowedNetworkIDs check),
+        `data.created_at`/`updated_at` (RFC 3339) and `data.ttl` (seconds to cache). DeDi
+        keeps UBC's own type names: a CDS is a CDS here."""
         return {
             "message": "Record found",
             "data": {
@@ -117,6 +148,7 @@ class Subscriber:
                 "state": "live" if self.is_trusted() else "inactive",
                 "created_at": self.created,
                 "updated_at": self.updated,
+                "ttl": DEDI_TTL_S,
             },
         }
 
@@ -172,8 +204,8 @@ def _checked(fields: Mapping[str, Any]) -> dict[str, Any]:
 def new_subscriber(record: Mapping[str, object], bodies: RequestBodies) -> Subscriber:
     """A record to add, from its JSON fields: validated, defaults filled in, times in UTC.
 
-    unique_key_id, created and updated are ignored; an optional field sent as null takes its
-    default (valid now for a year, SUBSCRIBED, the EV-charging domain).
+    The echoes of a lookup answer (IGNORED_ON_ADD) are ignored; an optional field sent as null
+    takes its default (valid now for a year, SUBSCRIBED, the EV-charging domain).
     """
     bodies.check(ADD_OPERATION, record)
     checked = _checked({

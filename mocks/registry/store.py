@@ -41,7 +41,12 @@ _COLUMNS = (
     "created",
     "updated",
     "network_memberships",
+    "city",
+    "country",
 )
+# Columns added after the first release, with their SQL type: a file written before them gets
+# them on open (NULL in old rows), so a state folder survives an upgrade.
+_ADDED_COLUMNS = {"city": "TEXT", "country": "TEXT"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscribers (
@@ -58,6 +63,8 @@ CREATE TABLE IF NOT EXISTS subscribers (
     created TEXT NOT NULL,
     updated TEXT NOT NULL,
     network_memberships TEXT NOT NULL,
+    city TEXT,
+    country TEXT,
     valid_from_s REAL NOT NULL,
     valid_until_s REAL NOT NULL,
     PRIMARY KEY (subscriber_id, key_id)
@@ -106,6 +113,10 @@ class RegistryStore:
                 # A mock's records need not survive power loss; commits skip the fsync wait.
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(subscribers)")}
+            for column, sql_type in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}")
 
     def close(self) -> None:
         with self._lock:
@@ -207,17 +218,25 @@ class RegistryStore:
     def lookup(
         self,
         subscriber_id: str | None = None,
-        type: str | None = None,
+        type: str | tuple[str, ...] | None = None,
         domain: str | None = None,
         key_id: str | None = None,
     ) -> list[Subscriber]:
-        """Every record matching all the given fields exactly, in any status."""
+        """Every record matching all the given fields exactly, in any status; `type` may be
+        several types, any of which matches."""
         filters = {"subscriber_id": subscriber_id, "type": type, "domain": domain, "key_id": key_id}
-        given = {name: value for name, value in filters.items() if value is not None}
-        where = " AND ".join(f"{name} = ?" for name in given) or "1"
+        conditions: list[str] = []
+        values: list[str] = []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            wanted = (value,) if isinstance(value, str) else value
+            conditions.append(f"{name} IN ({', '.join('?' * len(wanted))})" if wanted else "0")
+            values.extend(wanted)
+        where = " AND ".join(conditions) or "1"
         with self._lock:
             rows = self._db.execute(
-                f"{_SELECT} WHERE {where} ORDER BY subscriber_id, key_id", tuple(given.values())
+                f"{_SELECT} WHERE {where} ORDER BY subscriber_id, key_id", tuple(values)
             ).fetchall()
         return [_row_to_subscriber(row) for row in rows]
 

@@ -1,4 +1,9 @@
-"""The registry as the parties see it: who is trusted with which key, and where they listen."""
+"""The registry as the parties see it: who is trusted with which key, and where they listen.
+
+The client reads v1 lookup records in either naming of the subscriber URI (`url` or
+`subscriber_url`, harness.beckn.subscriber.record_url), so the parties work against any v1
+registry, not only the mock one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.beckn.subscriber import record_trusted
+from harness.beckn.subscriber import record_trusted, record_url
 
 log = logging.getLogger("ubc.mocks")
 
@@ -24,12 +29,15 @@ class Directory(Protocol):
 
 class RegistryClient:
     """Looks subscribers up over HTTP (`POST /lookup`), trusting only SUBSCRIBED records inside
-    their validity window; answers are cached for `cache_s` seconds."""
+    their validity window; answers are cached for `cache_s` seconds. `user_agent` names who
+    asks, so that a registry's log tells the parties' lookups apart."""
 
-    def __init__(self, registry_url: str, *, cache_s: float = 1.0, timeout: float = 3.0) -> None:
+    def __init__(self, registry_url: str, *, cache_s: float = 1.0, timeout: float = 3.0,
+                 user_agent: str | None = None) -> None:
         self.registry_url = registry_url.rstrip("/")
         self.cache_s = cache_s
-        self._http = httpx.AsyncClient(timeout=timeout)
+        headers = {"User-Agent": user_agent} if user_agent else None
+        self._http = httpx.AsyncClient(timeout=timeout, headers=headers)
         self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
 
     async def aclose(self) -> None:
@@ -60,8 +68,7 @@ class RegistryClient:
     async def subscriber_url(self, subscriber_id: str) -> str | None:
         for record in await self._lookup(subscriber_id=subscriber_id):
             if record.get("subscriber_id") == subscriber_id and record_trusted(record):
-                url = record.get("url")
-                return url if isinstance(url, str) else None
+                return record_url(record)
         return None
 
     async def subscribers(self, kind: str, domain: str | None = None
