@@ -157,7 +157,7 @@ def _answered_request(flow: Flow, requests: list[Exchange], callback: Exchange) 
     """Of the requests with the callback's ids, the one it answers: one that owed a callback
     (not refused), sent before it, to an audited recipient when the callback's sender is
     audited (the discover the CDS forwarded, not the BAP's to the CDS), the latest of them."""
-    pool = [r for r in requests if _owes_callback(r)] or requests
+    pool = [r for r in requests if not _refused(r)] or requests
     pool = [r for r in pool if flow.position[r.id] < flow.position[callback.id]] or pool
     audited = callback.id in flow.sent_by_audited
     pool = [r for r in pool if (r.id in flow.sent_to_audited) == audited] or pool
@@ -170,27 +170,29 @@ def _misaddressed(flow: Flow, pairing: Pairing) -> dict[str, Exchange]:
     another message_id in its transaction (UBC-CTX-013; unsolicited actions excepted)."""
     found: dict[str, Exchange] = {}
     taken: set[str] = set()
-    loose = [c for c in (*pairing.orphans, *pairing.unsolicited) if flow.judged_callback(c)]
-    loose.sort(key=lambda c: flow.position[c.id])
+    near: dict[tuple[Any, ...], list[Exchange]] = defaultdict(list)
+    for callback in (*pairing.orphans, *pairing.unsolicited):
+        if flow.judged_callback(callback):
+            near[("message", callback.message_id, callback.action)].append(callback)
+            near[("transaction", callback.transaction_id, callback.action)].append(callback)
     for requests in pairing.groups.values():
         for request in requests:
             if request.id not in flow.sent_to_audited or request.id in flow.broadcasts or \
                     not _owes_callback(request) or _answers_of(flow, pairing, [request]):
                 continue
             expected = envelope.CALLBACK_OF[request.action or ""]
-            for callback in loose:
-                if callback.id in taken or callback.action != expected or \
-                        flow.position[callback.id] < flow.position[request.id]:
-                    continue
-                wrong_transaction = callback.message_id == request.message_id and \
-                    callback.transaction_id != request.transaction_id
-                wrong_message = callback.transaction_id == request.transaction_id and \
-                    callback.message_id != request.message_id and \
-                    expected not in envelope.UNSOLICITED
-                if wrong_transaction or wrong_message:
-                    found[request.id] = callback
-                    taken.add(callback.id)
-                    break
+            wrong_transaction = [c for c in near[("message", request.message_id, expected)]
+                                 if c.transaction_id != request.transaction_id]
+            wrong_message = [] if expected in envelope.UNSOLICITED else [
+                c for c in near[("transaction", request.transaction_id, expected)]
+                if c.message_id != request.message_id]
+            later = sorted((c for c in (*wrong_transaction, *wrong_message)
+                            if c.id not in taken
+                            and flow.position[c.id] > flow.position[request.id]),
+                           key=lambda c: flow.position[c.id])
+            if later:
+                found[request.id] = later[0]
+                taken.add(later[0].id)
     return found
 
 
@@ -258,20 +260,20 @@ def callbacks_answer_requests(flow: Flow) -> list[Finding]:
         owed = [r for r in requests if r.id in flow.sent_to_audited]
         if not owed:
             continue
-        accepted = [r for r in owed if _owes_callback(r)]
-        refused = [r for r in owed if not _owes_callback(r) and r.status is not None]
+        taken = [r for r in owed if not _refused(r)]
+        refused = [r for r in owed if _refused(r)]
         answers = _answers_of(flow, pairing, requests)
-        if refused and len(answers) > len(accepted):
-            findings += refusal.refused_request_unanswered(refused[0], answers, len(accepted))
+        if refused and len(answers) > len(taken):
+            findings += refusal.refused_request_unanswered(refused[0], answers, len(taken))
             continue
-        for request in accepted:
+        for request in taken:
             mine = _answers_of(flow, pairing, [request])
             if request.id in pairing.misaddressed:
                 findings += context.callback_echoes_request(
                     request, pairing.misaddressed[request.id])
             elif mine:
                 findings += _answer_findings(flow, request, mine, untimed)
-            elif request.id not in flow.broadcasts:
+            elif _owes_callback(request) and request.id not in flow.broadcasts:
                 findings += _missing(flow, request)
     for transaction_id, ids in untimed.items():
         findings.append(timing.not_evaluated(
@@ -413,10 +415,17 @@ def _is_callback(exchange: Exchange) -> bool:
 
 
 def _owes_callback(request: Exchange) -> bool:
-    """Acknowledged, or sent with no answer recorded (a capture of messages only)."""
+    """Acknowledged, or sent with no answer recorded (a capture of messages only). A request
+    that got no answer or garbage may be answered or not: only what comes is judged."""
     if request.status is None:
         return request.error is None
     return request.status < 300 and envelope.ack_status(request.response_json()) == "ACK"
+
+
+def _refused(request: Exchange) -> bool:
+    """Answered in JSON, and not with an ACK: no callback may follow."""
+    return request.status is not None and not timing.answered(request) and \
+        not _owes_callback(request)
 
 
 def _answers_of(flow: Flow, pairing: Pairing, requests: list[Exchange]) -> list[Exchange]:
