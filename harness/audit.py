@@ -475,4 +475,6 @@ def render_text(report: Report, verbose: bool = False) -> str:
 def _finding_line(finding: Finding) -> str:
     severity = "n/e" if finding.status == NOT_EVALUATED else finding.severity
     where = f" at {finding.path}" if finding.path else ""
-    return f"{severity:7} {finding.rule}{where}: {finding.message} [{finding.spec}]"
+    told = f" (expected {finding.expected!r}, got {finding.actual!r})" \
+        if finding.expected is not None or finding.actual is not None else ""
+    return f"{severity:7} {finding.rule}{where}: {finding.message}{told} [{finding.spec}]"

@@ -317,29 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser(
         "audit", help="judge whole transactions: a run's transcript or captured traffic",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Judge every message of the audited participants as 'validate' does, "
-        "then each transaction as 'run' does: callback per request in time, ids echoed, "
-        "duplicates, order/session/payment transitions, order id, item and price from "
-        "on_select on. Findings are grouped by transaction.",
-        epilog="PATH: a run's report folder or its transcript.ndjson (the candidate's messages "
-        "are judged, the harness's own traffic is context), NDJSON captures (a bare message "
-        'or {"headers": {...}, "body": "<raw JSON>", "received_at": <unix s or RFC 3339>} per '
-        "line; every message is judged), .json files, or folders of them. Without arrival "
-        "times, timing is reported not evaluated.\n\nexamples:\n"
+        description="Judge every message of the audited participants as 'validate' does, then\n"
+        "each transaction as 'run' does: a callback per request, in time, ids echoed, no\n"
+        "duplicates; order, session and payment transitions; a stable order id; item and\n"
+        "price from on_select on. Findings are grouped by transaction.",
+        epilog="PATH is a run's report folder or its transcript.ndjson (the candidate's\n"
+        "messages are judged, the harness's own traffic is context), an NDJSON capture (per\n"
+        'line a bare message or {"headers": {...}, "body": "<raw JSON>", "received_at": <unix\n'
+        "seconds or RFC 3339>}; every message is judged), a .json file, or a folder of them.\n"
+        "Without arrival times, timing is reported not evaluated, never passed.\n\n"
+        "examples:\n"
         "  ubc-cert audit reports/20250101T120000Z-ab12cd/\n"
-        "  ubc-cert audit --participant cpo.example.com --keys keys.json --ttl PT30S "
-        "prod-2025-01-01.ndjson")
+        "  ubc-cert audit --participant cpo.example.com --keys keys.json --ttl PT30S \\\n"
+        "      prod-2025-01-01.ndjson")
     audit_cmd.add_argument("paths", nargs="+", metavar="PATH")
     audit_cmd.add_argument("--format", choices=("text", "json"), default="text")
     audit_cmd.add_argument("--participant", action="append", metavar="SUBSCRIBER_ID",
                            help="judge only what this subscriber sent and what it owed "
                            "(repeatable; default: see PATH below)")
     audit_cmd.add_argument("--profile", default="ubc-2.0.0-rc")
-    audit_cmd.add_argument("--keys", help='JSON map "subscriber_id|key_id": "public key" '
-                           "(default for a run's transcript: the candidate's key in its "
-                           "report.json)")
-    audit_cmd.add_argument("--now", type=float, help="unix seconds to check signature expiry "
-                           "at (default: each message's arrival time, else now)")
+    audit_cmd.add_argument("--keys", metavar="FILE",
+                           help='JSON map "subscriber_id|key_id": "public key" (default for a '
+                           "run's transcript: the candidate's key in its report.json)")
+    audit_cmd.add_argument("--now", type=float, metavar="UNIX_S",
+                           help="unix seconds to check signature expiry at (default: each "
+                           "message's arrival time, else now)")
     audit_cmd.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
     audit_cmd.add_argument("--ttl", metavar="DURATION", help="hold every callback to this ISO "
                            "8601 ttl (default: its request's own context.ttl, PT30S without)")
