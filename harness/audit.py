@@ -33,6 +33,7 @@ from harness.beckn import time as wire_time
 from harness.checks import registry
 from harness.checks.flow import Flow
 from harness.checks.message import Message, Pipeline, parse_body
+from harness.checks.timing import DEFAULT_ACK_BOUND_S
 from harness.findings import NOT_EVALUATED, Finding
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange
@@ -125,7 +126,7 @@ class Options:
     now: float | None = None  # None: each message's arrival time, else the present
     skew: float = signing.DEFAULT_SKEW_S
     ttl_s: float | None = None  # None: each request's own ttl
-    ack_bound_s: float = 5.0
+    ack_bound_s: float | None = None  # None: the run's (report.json), else 5 s
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -145,14 +146,19 @@ class Capture:
     network_keys: dict[str, str] = field(default_factory=dict)  # subscriber -> the harness's
     key_sources: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
+    files: set[Path] = field(default_factory=set)
+    registered: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> sender's
+    ack_bound_s: float | None = None  # the bound the run that wrote a transcript held to
 
     def read(self, name: str) -> None:
+        """A file, or a folder: of a run folder (one holding transcript.ndjson) only the
+        transcript is read, never its report.json or Allure files."""
         path = Path(name)
-        if path.is_dir() and (path / RUN_TRANSCRIPT).is_file():
-            self._file(path / RUN_TRANSCRIPT, str(path / RUN_TRANSCRIPT))
-        elif path.is_dir():
+        if path.is_dir():
+            runs = {t.parent for t in path.rglob(RUN_TRANSCRIPT) if t.is_file()}
             files = sorted(p for p in path.rglob("*") if p.is_file() and (
-                p.suffix == ".json" or p.suffix in NDJSON_SUFFIXES))
+                p.suffix == ".json" or p.suffix in NDJSON_SUFFIXES) and (
+                p.name == RUN_TRANSCRIPT or not any(d in runs for d in p.parents)))
             if not files:
                 raise InputError(f"{name}: folder holds no *.json or *.ndjson files")
             for file in files:
@@ -163,6 +169,9 @@ class Capture:
             raise InputError(f"{name}: no such file or folder")
 
     def _file(self, path: Path, display: str) -> None:
+        if path.resolve() in self.files:
+            return  # named twice (a run folder and its transcript): read once
+        self.files.add(path.resolve())
         if path.suffix not in NDJSON_SUFFIXES:
             for item in iter_items([display]):
                 self._captured([(item, None)], timed=False)
@@ -199,7 +208,7 @@ class Capture:
         self.ids.add(candidate)
         return candidate
 
-    def _transcript(self, records: list[tuple[str, Exchange]], ended: float | None) -> None:
+    def _transcript(self, records: list[tuple[str, Exchange]], run: RunFacts) -> None:
         """Internal traffic is context; what came in from outside is judged, and what went
         out is owed answers. Monotonic times are kept, anchored to the first wall time; the
         recording lasted until the run `ended` (wall clock), or at least to its last record."""
@@ -207,7 +216,7 @@ class Capture:
         offset = first.wall_time - first.mono_time
         horizon = max(max(e.mono_time, e.response_mono_time or e.mono_time)
                       for _, e in records) + offset
-        horizon = max(horizon, ended or horizon)
+        horizon = max(horizon, run.ended or horizon)
         sent: dict[tuple[str, bytes], list[int]] = defaultdict(list)
         for index, (_, exchange) in enumerate(records):
             if exchange.direction == OUTBOUND:
@@ -234,6 +243,8 @@ class Capture:
             if exchange.direction == INBOUND and index not in internal:
                 self.sent_by.add(moved.id)
                 entry.judged = exchange.note != STRAY
+                if run.candidate is not None:
+                    self.registered[moved.id] = run.candidate
             elif exchange.direction == OUTBOUND:
                 self.sent_to.add(moved.id)  # to one participant outside: not a broadcast
                 entry.owed = True
@@ -266,30 +277,37 @@ class Capture:
                 self.timed.add(exchange.id)
                 self.horizon[exchange.id] = horizon
 
-    def _run_beside(self, transcript: Path) -> float | None:
-        """From the report.json of the run that wrote the transcript: the candidate's
-        registered key, and when the run ended (wall clock), if it says."""
+    def _run_beside(self, transcript: Path) -> RunFacts:
+        """From the report.json of the run that wrote the transcript, what it says: the
+        candidate's registered id, URI and key, every party's key, the ACK bound, and when
+        the run ended (wall clock)."""
         try:
             report = json.loads((transcript.parent / RUN_REPORT).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
+            return RunFacts()
         if not isinstance(report, dict):
-            return None
+            return RunFacts()
+        facts = RunFacts()
         candidate = report.get("candidate")
-        names = [candidate.get(n) for n in ("subscriber_id", "key_id", "signing_public_key")] \
-            if isinstance(candidate, dict) else []
+        names = [candidate.get(n) for n in ("subscriber_id", "key_id", "signing_public_key",
+                                            "uri")] if isinstance(candidate, dict) else []
         if names and all(isinstance(n, str) and n for n in names):
             self.keys[f"{names[0]}|{names[1]}"] = str(names[2])
             self.key_sources.append(str(transcript.parent / RUN_REPORT))
+            facts.candidate = (str(names[0]), str(names[3]))
         for party in report.get("network") or ():
             if isinstance(party, dict) and isinstance(party.get("subscriber_id"), str) and \
                     isinstance(party.get("public_key"), str) and party["public_key"]:
                 self.network_keys[party["subscriber_id"]] = party["public_key"]
+        options = report.get("options")
+        bound = options.get("ack_bound_s") if isinstance(options, dict) else None
+        if isinstance(bound, int | float) and not isinstance(bound, bool):
+            self.ack_bound_s = float(bound)
         started, duration = wire_time.epoch(report.get("started")), report.get("duration_s")
-        if started is None or isinstance(duration, bool) or \
-                not isinstance(duration, int | float):
-            return None
-        return started + duration
+        if started is not None and isinstance(duration, int | float) and \
+                not isinstance(duration, bool):
+            facts.ended = started + duration
+        return facts
 
     def narrow(self, participants: frozenset[str]) -> None:
         """Judge only what these subscribers sent, and what was owed to them."""
@@ -305,6 +323,14 @@ class Capture:
             if envelope.recipient_of(ctx) not in participants:
                 self.sent_to.discard(entry.exchange.id)
                 entry.owed = False
+
+
+@dataclass
+class RunFacts:
+    """What the report.json beside a transcript says about the run that wrote it."""
+
+    ended: float | None = None  # wall clock: the transcript recorded until then
+    candidate: tuple[str, str] | None = None  # its registered subscriber id and URI
 
 
 def _broadcast(exchange: Exchange) -> bool:
@@ -350,7 +376,9 @@ def audit(paths: list[str], schemas: SchemaSet, options: Options | None = None) 
         described = "verified with the keys given"
     elif capture.keys:
         keys = capture.keys
-        described = "verified with the candidate's key in " + ", ".join(capture.key_sources)
+        described = "verified with the candidate's key in " + (
+            capture.key_sources[0] if len(capture.key_sources) == 1
+            else f"{len(capture.key_sources)} report.json files")
     else:
         described = "not verified (no keys: give --keys FILE)"
     _judge_messages(capture, schemas, options, keys)
@@ -410,9 +438,11 @@ def _flow(capture: Capture, schemas: SchemaSet, options: Options) -> Flow:
     exchanges = [e.exchange for e in capture.entries if e.exchange is not None]
     if all(e.id in capture.timed for e in exchanges):
         exchanges.sort(key=lambda e: e.mono_time)  # stable: recording order breaks ties
+    bound = options.ack_bound_s if options.ack_bound_s is not None else \
+        capture.ack_bound_s if capture.ack_bound_s is not None else DEFAULT_ACK_BOUND_S
     return Flow(exchanges, frozenset(capture.sent_by), frozenset(capture.sent_to),
                 frozenset(capture.timed), capture.horizon, frozenset(capture.broadcasts),
-                options.ttl_s, options.ack_bound_s, schemas)
+                options.ttl_s, bound, schemas, registered=capture.registered)
 
 
 def _by_transaction(capture: Capture, flow: Flow, findings: list[Finding]

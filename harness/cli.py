@@ -345,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
     audit_cmd.add_argument("--ttl", metavar="DURATION", help="hold every callback to this ISO "
                            "8601 ttl (default: its request's own context.ttl, PT30S without)")
-    audit_cmd.add_argument("--ack-bound", type=float, default=5.0, metavar="SECONDS",
-                           help="bound on synchronous answers (default: 5)")
+    audit_cmd.add_argument("--ack-bound", type=float, metavar="SECONDS",
+                           help="bound on synchronous answers (default: the run's, from its "
+                           "report.json, else 5)")
     audit_cmd.add_argument("-v", "--verbose", action="store_true",
                            help="list clean transactions and messages too")
     audit_cmd.set_defaults(func=cmd_audit)

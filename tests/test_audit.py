@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness import audit, schemas
+from harness.beckn import signing
 from harness.checks import registry
 from harness.checks.flow import Flow
 from harness.cli import main
@@ -344,13 +345,18 @@ def test_a_transcript_record_reads_back_into_the_same_exchange() -> None:
         Exchange.from_record({**record, "status": "200"})
 
 
+WALL = 1_700_000_000.0  # the wall clock of mono time 0 in these transcripts
+
+
 def record(exchange_id: str, direction: str, party: str, url: str, doc: Any, mono: float,
-           status: int | None = 200, answer: bytes = ACK, note: str | None = None) -> str:
+           status: int | None = 200, answer: bytes = ACK, note: str | None = None,
+           signer: signing.Signer | None = None, latency: float = 0.01) -> str:
     body = json.dumps(doc).encode() if not isinstance(doc, bytes) else doc
-    exchange = Exchange(exchange_id, direction, party, "POST", url, {}, body,
-                        wall_time=1_700_000_000 + mono, mono_time=mono, status=status,
+    headers = {"authorization": signer.sign(body, int(WALL + mono))} if signer else {}
+    exchange = Exchange(exchange_id, direction, party, "POST", url, headers, body,
+                        wall_time=WALL + mono, mono_time=mono, status=status,
                         response_body=answer if status is not None else b"",
-                        response_mono_time=mono + 0.01 if status is not None else None,
+                        response_mono_time=mono + latency if status is not None else None,
                         note=note)
     return json.dumps(exchange.as_record())
 
@@ -393,6 +399,40 @@ def test_a_transcript_judges_what_came_from_outside_and_what_was_owed_to_it(
     assert [f.rule for f in transaction.findings] == ["UBC-TIME-004", "UBC-CTX-018"]
     assert report.counts == {"errors": 2, "warnings": 0, "not_evaluated": 0}
     assert report.keys.startswith("not verified")
+
+
+def test_the_report_beside_a_transcript_names_the_candidate_its_key_and_the_run_bounds(
+        tmp_path: Path) -> None:
+    keys = signing.KeyPair.generate("cpo.example", "cpo.example-k1")
+    candidate = signing.Signer.from_keypair(keys)
+    docs = walk_in()[:4]
+    for doc in docs:
+        doc["context"].update(bpp_id="cpo.example", bpp_uri=CANDIDATE)
+    lines = [record("x1", OUTBOUND, "bap", f"{CANDIDATE}/select", docs[0], 1.0, latency=7.0),
+             record("x2", INBOUND, "bap", f"{BAP}/on_select", docs[1], 8.5, signer=candidate),
+             record("x3", OUTBOUND, "bap", f"{CANDIDATE}/init", docs[2], 9.0)]
+    path = transcript(tmp_path, lines)
+    report = {"candidate": {"subscriber_id": "cpo.example", "key_id": "cpo.example-k1",
+                            "signing_public_key": keys.signing_public_key, "uri": CANDIDATE},
+              "options": {"ack_bound_s": 10.0}, "started": "2023-11-14T22:13:20Z",
+              "duration_s": 60.0}
+    (tmp_path / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    found = audit.audit([str(tmp_path), str(path)], schemas.load())  # read once
+    assert found.keys.startswith("verified with the candidate's key")
+    assert [f.rule for t in found.transactions for f in t.findings] == ["UBC-TIME-003"]
+    assert sum(len(t.entries) for t in found.transactions) == 3
+    found = audit.audit([str(path)], schemas.load(), audit.Options(ack_bound_s=5.0))
+    assert "UBC-TIME-001" in errors([f for t in found.transactions for f in t.findings])
+
+    docs[1]["context"]["bpp_uri"] = "http://elsewhere.example/beckn"
+    lines[1] = record("x2", INBOUND, "bap", f"{BAP}/on_select", docs[1], 8.5, signer=candidate)
+    transcript(tmp_path, lines)
+    found = audit.audit([str(tmp_path)], schemas.load())
+    assert "UBC-CTX-016" in errors([f for t in found.transactions for f in t.findings])
+    (tmp_path / "report.json").unlink()  # the transcript alone: it ends with init's ACK
+    found = audit.audit([str(path)], schemas.load())
+    assert unevaluated([f for t in found.transactions for f in t.findings]) == ["UBC-TIME-003"]
+    assert found.keys.startswith("not verified")
 
 
 def test_a_capture_with_arrival_times_is_timed_and_one_without_is_not(tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ class Flow:
     # Requests owed to audited participants whose validity is known in full (signature
     # verified): id -> the error findings of the per-message pipeline on them.
     judged_requests: Mapping[str, list[Finding]] = field(default_factory=dict)
+    # id -> the subscriber id and URI its sender registered, when known (a run's candidate)
+    registered: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -379,6 +381,15 @@ def terms_kept(flow: Flow) -> list[Finding]:
                     findings += consistency.items_in_catalog(callback, catalog)
             elif quoted is not None and callback.action in REPORTS_ORDER:
                 findings += consistency.terms_unchanged(quoted, callback)
+    return findings
+
+
+def senders_registered(flow: Flow) -> list[Finding]:
+    """UBC-CTX-016: a callback names its sender's registered bpp_id and bpp_uri."""
+    findings: list[Finding] = []
+    for callback in flow.delivered():
+        if flow.judged_callback(callback) and callback.id in flow.registered:
+            findings += context.sender_is_candidate(callback, *flow.registered[callback.id])
     return findings
 
 

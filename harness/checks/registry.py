@@ -91,6 +91,7 @@ CHECKS: tuple[Check, ...] = (
     _check("flow", "CTX-014 TIME-004..005", flow.callbacks_without_request),
     _check("flow", "STATE-001..003 CONS-002", flow.states_move_legally),
     _check("flow", "CONS-003..005", flow.terms_kept),
+    _check("flow", "CTX-016", flow.senders_registered),
     _check("flow", "CTX-018", flow.delivered_to_endpoints),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
