@@ -37,7 +37,7 @@ from harness.checks.timing import DEFAULT_ACK_BOUND_S
 from harness.findings import NOT_EVALUATED, Finding
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange
-from harness.validation import NDJSON_SUFFIXES, InputError, capture_item, iter_items
+from harness.validation import NDJSON_SUFFIXES, InputError, Item, capture_item, iter_items
 
 CAPTURED = "captured"  # the direction of a captured message: who recorded it is unknown
 TIME_FIELD = "received_at"
@@ -181,7 +181,7 @@ class Capture:
         except OSError as exc:
             raise InputError(f"{display}: cannot read: {exc.strerror or exc}") from None
         records: list[tuple[str, Exchange]] = []
-        captured: list[tuple[Any, float | None]] = []
+        captured: list[tuple[Item, float | None]] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -254,7 +254,7 @@ class Capture:
             self.horizon[moved.id] = horizon
             self.entries.append(entry)
 
-    def _captured(self, items: list[tuple[Any, float | None]], *, timed: bool) -> None:
+    def _captured(self, items: list[tuple[Item, float | None]], *, timed: bool) -> None:
         horizon = max((t for _, t in items if t is not None), default=0.0)
         for item, received in items:
             if item.body is None:
@@ -289,12 +289,14 @@ class Capture:
             return RunFacts()
         facts = RunFacts()
         candidate = report.get("candidate")
+        candidate = candidate if isinstance(candidate, dict) else {}
         names = [candidate.get(n) for n in ("subscriber_id", "key_id", "signing_public_key",
-                                            "uri")] if isinstance(candidate, dict) else []
-        if names and all(isinstance(n, str) and n for n in names):
+                                            "uri")]
+        if all(isinstance(n, str) and n for n in names):
             self.keys[f"{names[0]}|{names[1]}"] = str(names[2])
             self.key_sources.append(str(transcript.parent / RUN_REPORT))
-            facts.candidate = (str(names[0]), str(names[3]))
+            if candidate.get("role") == "bpp":  # callbacks name the BPP's id and URI
+                facts.candidate = (str(names[0]), str(names[3]))
         for party in report.get("network") or ():
             if isinstance(party, dict) and isinstance(party.get("subscriber_id"), str) and \
                     isinstance(party.get("public_key"), str) and party["public_key"]:

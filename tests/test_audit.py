@@ -412,7 +412,8 @@ def test_the_report_beside_a_transcript_names_the_candidate_its_key_and_the_run_
              record("x2", INBOUND, "bap", f"{BAP}/on_select", docs[1], 8.5, signer=candidate),
              record("x3", OUTBOUND, "bap", f"{CANDIDATE}/init", docs[2], 9.0)]
     path = transcript(tmp_path, lines)
-    report = {"candidate": {"subscriber_id": "cpo.example", "key_id": "cpo.example-k1",
+    report = {"candidate": {"role": "bpp", "subscriber_id": "cpo.example",
+                            "key_id": "cpo.example-k1",
                             "signing_public_key": keys.signing_public_key, "uri": CANDIDATE},
               "options": {"ack_bound_s": 10.0}, "started": "2023-11-14T22:13:20Z",
               "duration_s": 60.0}
