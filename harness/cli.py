@@ -168,6 +168,34 @@ def _print_text_result(result: Any, verbose: bool) -> None:
               f"[{finding.spec}]")
 
 
+# -- audit --------------------------------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from harness import audit
+    from harness.beckn.time import duration_seconds
+
+    try:
+        schema_set = schemas.load(args.profile)
+    except schemas.SchemaSetError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        ttl_s = duration_seconds(args.ttl) if args.ttl is not None else None
+    except ValueError as exc:
+        raise UsageError(f"--ttl {args.ttl!r}: {exc}") from None
+    options = audit.Options(
+        participants=frozenset(args.participant or ()),
+        keys=validation.load_keys(args.keys) if args.keys else None, now=args.now,
+        skew=args.skew, ttl_s=ttl_s, ack_bound_s=args.ack_bound)
+    report = audit.audit(args.paths, schema_set, options)
+    if args.format == "json":
+        json.dump(report.as_dict(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(audit.render_text(report, args.verbose))
+    return EXIT_FAIL if report.counts["errors"] else EXIT_OK
+
+
 # -- rules --------------------------------------------------------------------------------------
 
 
@@ -327,6 +355,44 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
     validate.add_argument("-v", "--verbose", action="store_true", help="list valid messages too")
     validate.set_defaults(func=cmd_validate)
+
+    audit_cmd = sub.add_parser(
+        "audit", help="judge whole transactions: a run's transcript or captured traffic",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Judge every message of the audited participants as 'validate' does, then\n"
+        "each transaction as 'run' does: a callback per request, in time, ids echoed, no\n"
+        "duplicates; order, session and payment transitions; a stable order id; item and\n"
+        "price from on_select on. Findings are grouped by transaction.",
+        epilog="PATH is a run's report folder or its transcript.ndjson (the candidate's\n"
+        "messages are judged, the harness's own traffic is context), an NDJSON capture (per\n"
+        'line a bare message or {"headers": {...}, "body": "<raw JSON>", "received_at": <unix\n'
+        "seconds or RFC 3339>}; every message is judged), a .json file, or a folder of them.\n"
+        "Without arrival times, timing is reported not evaluated, never passed.\n\n"
+        "examples:\n"
+        "  ubc-cert audit reports/20250101T120000Z-ab12cd/\n"
+        "  ubc-cert audit --participant cpo.example.com --keys keys.json --ttl PT30S \\\n"
+        "      prod-2025-01-01.ndjson")
+    audit_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    audit_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    audit_cmd.add_argument("--participant", action="append", metavar="SUBSCRIBER_ID",
+                           help="judge only what this subscriber sent and what it owed "
+                           "(repeatable; default: see PATH below)")
+    audit_cmd.add_argument("--profile", default="ubc-2.0.0-rc")
+    audit_cmd.add_argument("--keys", metavar="FILE",
+                           help='JSON map "subscriber_id|key_id": "public key" (default for a '
+                           "run's transcript: the candidate's key in its report.json)")
+    audit_cmd.add_argument("--now", type=float, metavar="UNIX_S",
+                           help="unix seconds to check signature expiry at (default: each "
+                           "message's arrival time, else now)")
+    audit_cmd.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
+    audit_cmd.add_argument("--ttl", metavar="DURATION", help="hold every callback to this ISO "
+                           "8601 ttl (default: its request's own context.ttl, PT30S without)")
+    audit_cmd.add_argument("--ack-bound", type=float, metavar="SECONDS",
+                           help="bound on synchronous answers (default: the run's, from its "
+                           "report.json, else 5)")
+    audit_cmd.add_argument("-v", "--verbose", action="store_true",
+                           help="list clean transactions and messages too")
+    audit_cmd.set_defaults(func=cmd_audit)
 
     rules_cmd = sub.add_parser("rules", help="list the rule catalogue")
     rules_cmd.add_argument("--format", choices=("text", "json"), default="text")

@@ -119,6 +119,68 @@ class Exchange:
             "note": self.note,
         }
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Exchange:
+        """The exchange an `as_record` line describes (the inverse of `as_record`); KeyError,
+        TypeError or ValueError when `record` is not such a line."""
+        def text(name: str) -> str:
+            value = record[name]
+            if not isinstance(value, str):
+                raise TypeError(f"{name} is not a string")
+            return value
+
+        def number(name: str, optional: bool = False) -> Any:
+            value = record.get(name) if optional else record[name]
+            if value is None and optional:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} is not a number")
+            return float(value)
+
+        def optional_text(name: str) -> str | None:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} is not a string")
+            return value
+
+        status = record.get("status")
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+            raise TypeError("status is not an integer")
+        return cls(
+            id=text("id"), direction=text("direction"), party=text("party"),
+            method=text("method"), url=text("url"),
+            request_headers=_record_headers(record, "request_headers"),
+            request_body=_record_body(record, "request_body"),
+            wall_time=number("wall_time"), mono_time=number("mono_time"), status=status,
+            response_headers=_record_headers(record, "response_headers"),
+            response_body=_record_body(record, "response_body"),
+            response_mono_time=number("response_mono_time", optional=True),
+            error=optional_text("error"), action=optional_text("action"),
+            transaction_id=optional_text("transaction_id"),
+            message_id=optional_text("message_id"), note=optional_text("note"),
+        )
+
+
+def _record_headers(record: Mapping[str, Any], name: str) -> dict[str, str]:
+    headers = record.get(name) or {}
+    if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise TypeError(f"{name} must map names to strings")
+    return dict(headers)
+
+
+def _record_body(record: Mapping[str, Any], name: str) -> bytes:
+    """A body as `_body` wrote it: text when UTF-8, else base64 under `<name>_base64`."""
+    if f"{name}_base64" in record:
+        encoded = record[f"{name}_base64"]
+        if not isinstance(encoded, str):
+            raise TypeError(f"{name}_base64 is not a string")
+        return base64.b64decode(encoded, validate=True)
+    value = record.get(name, "")
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value.encode("utf-8")
+
 
 def _headers(headers: Mapping[str, str], redact: bool) -> dict[str, str]:
     return {k: ("<redacted>" if redact and k.lower() in SECRET_HEADERS else v)

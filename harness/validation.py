@@ -126,10 +126,10 @@ def _ndjson_items(path: Path, display: str) -> Iterator[Item]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            yield _capture_item(f"{display}:{number}", line)
+            yield capture_item(f"{display}:{number}", line)
 
 
-def _capture_item(source: str, line: bytes) -> Item:
+def capture_item(source: str, line: bytes) -> Item:
     """An NDJSON line: a bare message, or {"headers": {...}, "body": "<raw JSON string>"}."""
     doc, problem = parse_body(line)
     if problem is not None:

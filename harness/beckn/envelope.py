@@ -70,6 +70,19 @@ def sender_uri_of(context: Mapping[str, Any]) -> str | None:
     return uri if isinstance(uri, str) else None
 
 
+def recipient_of(context: Mapping[str, Any]) -> str | None:
+    """The subscriber id a message with this context is addressed to: the other side of
+    `sender_of` (None when the context does not name it, as for catalog_publish)."""
+    recipient = context.get("bap_id" if sent_by_bpp(context.get("action")) else "bpp_id")
+    return recipient if isinstance(recipient, str) else None
+
+
+def recipient_uri_of(context: Mapping[str, Any]) -> str | None:
+    """The subscriber URI a message with this context must be sent to (bap_uri or bpp_uri)."""
+    uri = context.get("bap_uri" if sent_by_bpp(context.get("action")) else "bpp_uri")
+    return uri if isinstance(uri, str) else None
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

@@ -10,6 +10,8 @@ fails the suite. Scopes:
 - callback: a callback against the request it answers;
 - transaction: all callbacks of one transaction, at the end of a scenario;
 - run: the whole transcript, at the end of a run;
+- flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
+  the callback and transaction checks above, applied without the run that sent the requests;
 - probe: how a hostile request was refused;
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
@@ -20,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checks import consistency, context, message, refusal, state, story, timing
+from harness.checks import consistency, context, flow, message, refusal, state, story, timing
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 
-SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "probe", "step")
+SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "flow", "probe",
+          "step")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,16 @@ CHECKS: tuple[Check, ...] = (
     _check("run", "CTX-018", context.sent_to_wrong_address),
     _check("run", "TIME-005", timing.unexpected_callback),
     _check("run", "TIME-006", timing.not_sent),
+    # flow: in this order (the order of the findings of each transaction)
+    _check("flow", "TIME-001 TIME-006..007 SCH-009..010 SCH-012", flow.answers_acknowledge),
+    _check("flow", "SCH-013 SIG-013..014 SIG-016 SCH-009 SCH-011", flow.refused_as_deserved),
+    _check("flow", "TIME-002..004 CTX-012..013 CTX-015 CTX-017 SIG-013 SIG-016 SCH-011",
+           flow.callbacks_answer_requests),
+    _check("flow", "CTX-014 TIME-004..005", flow.callbacks_without_request),
+    _check("flow", "STATE-001..003 CONS-002", flow.states_move_legally),
+    _check("flow", "CONS-003..005", flow.terms_kept),
+    _check("flow", "CTX-016", flow.senders_registered),
+    _check("flow", "CTX-018", flow.delivered_to_endpoints),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),

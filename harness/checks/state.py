@@ -104,9 +104,10 @@ def step_states(step: str, callback: Exchange) -> list[Finding]:
     return findings
 
 
-def transitions(callbacks: Iterable[Exchange]) -> list[Finding]:
+def transitions(callbacks: Iterable[Exchange], *, from_start: bool = True) -> list[Finding]:
     """UBC-STATE-001/002/003: across the callbacks of one transaction, in arrival order, each
-    state moves only along an allowed transition."""
+    state moves only along an allowed transition. With `from_start=False` (a capture that
+    begins mid-transaction) the first state reported of each kind is where it starts."""
     findings: list[Finding] = []
     last: dict[str, tuple[str | None, str | None]] = {}
     tables = (
@@ -124,7 +125,7 @@ def transitions(callbacks: Iterable[Exchange]) -> list[Finding]:
                 continue
             previous, previous_id = last.get(name, (None, None))
             allowed = table.get(previous, frozenset())
-            if state not in allowed:
+            if state not in allowed and (from_start or name in last):
                 findings.append(Finding(
                     rule, f"{name} status went {previous or '(start)'} -> {state} "
                     f"in {callback.action}", expected=sorted(allowed),
