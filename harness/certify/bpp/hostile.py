@@ -13,7 +13,7 @@ from harness.beckn import signing
 from harness.beckn.order import Buyer, Order
 from harness.certify.journey import Journey, NotEvaluated, Refusal
 from harness.checks import refusal, timing
-from harness.transcript import Exchange
+from harness.transcript import INBOUND, Exchange
 
 NO_ITEMS = "whose order has no items"
 
@@ -78,13 +78,33 @@ class HostileRequests:
 
     def _diagnosis(self, exchange: Exchange) -> str:
         bap = self.j.cert.bap.identity
-        registry = self.j.cert.network.participants["registry"].url
         why = refusal.error_text(exchange.response_json()) or f"HTTP {exchange.status}"
-        hint = (f" — can it look that key up at {registry}/lookup, and does it cache another "
-                "run's key?" if exchange.status == 401 else "")
+        hint = f" — {self._lookup_story(exchange)}" if exchange.status == 401 else ""
         return (f"the BPP refused a correctly signed, valid select from "
                 f"{bap.subscriber_id}|{bap.key_id} ({why}){hint}; its refusals of bad requests "
                 "prove nothing until it accepts good ones")
+
+    def _lookup_story(self, refused: Exchange) -> str:
+        """What the registry saw of the candidate looking our key up, from the transcript (the
+        registry records every request; the harness's own parties say who they are)."""
+        bap = self.j.cert.bap.identity
+        registry = self.j.cert.network.participants["registry"].url
+        asked = [e for e in self.j.cert.network.transcript.query(party="registry",
+                                                                 direction=INBOUND)
+                 if not (e.header("user-agent") or "").startswith("ubc-conformance")
+                 and bap.subscriber_id in (e.url + e.request_body.decode("utf-8", "replace"))]
+        if not asked:
+            return (f"it never asked the registry ({registry}) for {bap.subscriber_id}'s key: "
+                    "is its registry URL this one, or did it cache a key from an earlier run?")
+        last = asked[-1]
+        found = last.response_json()
+        if last.status != 200 or not found:
+            return (f"its lookup of {bap.subscriber_id} ({last.id}) was answered HTTP "
+                    f"{last.status} with {last.response_body[:120].decode('utf-8', 'replace')}"
+                    " — check the key id it asked for and the filters it sent")
+        return (f"the registry gave it {bap.subscriber_id}'s record ({last.id}), yet it refused "
+                "the signature: check how it reads the record (subscriber_url, ukId, validity) "
+                "and verifies BECKN-006 signatures")
 
     def send_select(self, defect: str) -> None:
         self.j.stop_if_candidate_gone("select")
