@@ -317,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="keep the harness's keys and registry here across runs, so a "
                          "candidate that caches registry lookups sees the same identities "
                          "(default: fresh ones per run)")
+    run_cmd.add_argument("--wait-catalog", type=float, default=None, metavar="SECONDS",
+                         help="a BPP that publishes its catalog: wait up to SECONDS for its "
+                         "catalog_publish at the CDS before discovery (default: fan-out)")
+    run_cmd.add_argument("--catalog", default=None, metavar="FILE",
+                         help="publish this catalog JSON to the CDS on the candidate's behalf "
+                         "(unsigned; see README)")
     run_cmd.set_defaults(func=cmd_run)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")

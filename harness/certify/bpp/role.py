@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.candidate import Candidate
+from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
@@ -18,11 +19,17 @@ class BppRole:
     steps: Path = STEPS_DIR / "bpp.py"
     unavailable: str = ""
 
-    def announce(self, network: MockNetwork) -> list[str]:
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
         bap = network.participants["bap"]
-        return [f"point it at the registry  {network.participants['registry'].url}",
-                f"harness BAP               {bap.subscriber_id}  key {bap.public_key}",
-                f"CDS                       {network.participants['cds'].uri}"]
+        cds = network.participants["cds"].uri
+        lines = [f"point it at the registry  {network.participants['registry'].url}",
+                 f"harness BAP               {bap.subscriber_id}  key {bap.public_key}",
+                 f"CDS                       {cds}"]
+        candidate = network.participants.get("candidate-bpp")
+        if candidate is not None:
+            lines += (catalog or CatalogFlow()).instructions(cds, candidate.subscriber_id,
+                                                             candidate.uri)
+        return lines
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float) -> Certification:
