@@ -224,6 +224,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run.run(args)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import command
+
+    return command.run(args)
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from harness import reference
 
@@ -324,6 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="publish this catalog JSON to the CDS on the candidate's behalf "
                          "(unsigned; see README)")
     run_cmd.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
+    doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
+    doctor.add_argument("--registry-url", metavar="URL",
+                        help="the registry URL the candidate is configured with; the doctor "
+                        "serves its registry there (http://127.0.0.1:PORT)")
+    doctor.add_argument("--port-base", type=int, default=None,
+                        help="ports as `ubc-cert run --port-base N`: registry N, BAP N+3 "
+                        "(default: free ports)")
+    doctor.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="the harness keys of `ubc-cert run --state-dir DIR`")
+    doctor.add_argument("--ttl", default="PT30S",
+                        help="ttl of the test request: how long its callback may take")
+    doctor.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="bound on the TCP connection and on the synchronous answer")
+    doctor.set_defaults(func=cmd_doctor)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")
     ref.add_argument("role", choices=("bpp", "bap"), nargs="?")
