@@ -150,6 +150,7 @@ def _later(delay: float, action: Any) -> threading.Thread:
     return thread
 
 
+@pytest.mark.network
 def test_the_wait_ends_when_the_candidates_catalog_is_live(network: MockNetwork,
                                                            candidate: Identity) -> None:
     flow = CatalogFlow.choose(20, None)
@@ -164,6 +165,7 @@ def test_the_wait_ends_when_the_candidates_catalog_is_live(network: MockNetwork,
     assert "publish-then-run" in role_lines
 
 
+@pytest.mark.network
 def test_no_publish_is_said_plainly_and_discovery_falls_back_to_fan_out(
         network: MockNetwork, candidate: Identity) -> None:
     lines = CatalogFlow(PUBLISH_THEN_RUN, wait_s=0.5).settle(network, _as_candidate(candidate))
@@ -171,6 +173,7 @@ def test_no_publish_is_said_plainly_and_discovery_falls_back_to_fan_out(
     assert "falls back to fan-out" in lines[1]
 
 
+@pytest.mark.network
 def test_a_nacked_publish_is_the_reason_given(network: MockNetwork,
                                               candidate: Identity) -> None:
     stranger = signing.Signer.from_keypair(signing.KeyPair.generate(candidate.subscriber_id,
@@ -180,6 +183,7 @@ def test_a_nacked_publish_is_the_reason_given(network: MockNetwork,
     assert "NACKed its catalog_publish with HTTP 401" in lines[0], lines
 
 
+@pytest.mark.network
 def test_a_rejected_catalog_is_the_reason_given(network: MockNetwork,
                                                 candidate: Identity) -> None:
     foreign = {**_catalog_of(candidate), "beckn:bppId": "someone.else"}
@@ -188,6 +192,7 @@ def test_a_rejected_catalog_is_the_reason_given(network: MockNetwork,
     assert "REJECTED (BPP_MISMATCH" in lines[0], lines
 
 
+@pytest.mark.network
 def test_a_catalog_file_is_published_as_the_candidates(network: MockNetwork,
                                                        candidate: Identity,
                                                        tmp_path: Path) -> None:
@@ -198,6 +203,7 @@ def test_a_catalog_file_is_published_as_the_candidates(network: MockNetwork,
     assert network.live_catalogs(candidate.subscriber_id)
 
 
+@pytest.mark.network
 def test_a_catalog_file_naming_another_bpp_stops_the_run(network: MockNetwork,
                                                          candidate: Identity,
                                                          tmp_path: Path) -> None:
@@ -213,6 +219,7 @@ def test_a_catalog_file_naming_another_bpp_stops_the_run(network: MockNetwork,
 # -- a whole run ---------------------------------------------------------------------------------
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_a_bpp_that_publishes_is_discovered_from_the_cache(tmp_path: Path) -> None:
     """The reference BPP publishes (by its control API) once the run's CDS is up; the run

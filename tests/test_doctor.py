@@ -35,8 +35,6 @@ from harness.selftest import ReferenceProcess, free_port_base
 from harness.servers import ServerGroup
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
-pytestmark = pytest.mark.network
-
 KEYS = signing.KeyPair.generate("stub-bpp.doctor.test", "stub-k1")
 OTHER = signing.KeyPair.generate("stub-bpp.doctor.test", "stub-k1")  # same keyId, other key
 ACK = json.dumps(envelope.ack()).encode()
@@ -137,6 +135,7 @@ def stub_candidate(request: pytest.FixtureRequest, port_base: int, tmp_path: Pat
         group.stop()
 
 
+@pytest.mark.network
 def test_a_good_stub_passes_every_check(capsys: pytest.CaptureFixture[str], port_base: int,
                                         stub_candidate: Path) -> None:
     code, checks, output = _doctor(capsys, "--candidate", str(stub_candidate),
@@ -145,6 +144,7 @@ def test_a_good_stub_passes_every_check(capsys: pytest.CaptureFixture[str], port
     assert len(checks) == 8 and all(line.startswith(PASS) for line in checks.values()), output
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("stub_candidate", [{"signs_with": OTHER}], indirect=True)
 def test_a_wrong_key_in_the_candidate_file_is_caught(capsys: pytest.CaptureFixture[str],
                                                      port_base: int,
@@ -160,6 +160,7 @@ def test_a_wrong_key_in_the_candidate_file_is_caught(capsys: pytest.CaptureFixtu
     assert checks["clock"].startswith(PASS) and checks["callback"].startswith(PASS)
 
 
+@pytest.mark.network
 def test_an_unreachable_uri_is_caught(capsys: pytest.CaptureFixture[str], port_base: int,
                                       tmp_path: Path) -> None:
     with socket.socket() as sock:
@@ -176,6 +177,7 @@ def test_an_unreachable_uri_is_caught(capsys: pytest.CaptureFixture[str], port_b
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("stub_candidate", [{"mode": "html"}], indirect=True)
 def test_html_answers_are_caught(capsys: pytest.CaptureFixture[str], port_base: int,
                                  stub_candidate: Path) -> None:
@@ -187,6 +189,7 @@ def test_html_answers_are_caught(capsys: pytest.CaptureFixture[str], port_base: 
     assert "Welcome to nginx" in checks["JSON"] and "HTML page" in output
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(("stub_candidate", "direction"),
                          [({"shift_s": -120.0}, "behind"), ({"shift_s": 120.0}, "ahead of")],
                          indirect=["stub_candidate"])
@@ -204,6 +207,7 @@ def test_a_clock_two_minutes_off_is_caught(capsys: pytest.CaptureFixture[str],
     assert checks["signing key"].startswith(PASS), "the key is right; only the clock is off"
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("stub_candidate", [{"mode": "refuses"}], indirect=True)
 def test_a_candidate_that_never_asks_our_registry_is_caught(
         capsys: pytest.CaptureFixture[str], port_base: int, stub_candidate: Path) -> None:
@@ -216,6 +220,7 @@ def test_a_candidate_that_never_asks_our_registry_is_caught(
     assert checks["callback"].startswith("SKIP")
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(("stub_candidate", "words"), [
     ({"mode": "no-callback"}, "no on_status within the ttl (3 s)"),
     ({"mode": "wrong-path"}, "/callbacks/on_status, no endpoint of the BAP"),
@@ -230,6 +235,7 @@ def test_a_missing_or_misaddressed_callback_is_caught(
     assert checks["registry"].startswith(PASS)
 
 
+@pytest.mark.network
 def test_a_bap_gets_the_checks_that_need_no_signature(capsys: pytest.CaptureFixture[str],
                                                       tmp_path: Path) -> None:
     group, uri = _serve(Stub("http://127.0.0.1:9", mode="refuses"))
@@ -252,6 +258,7 @@ def test_a_registry_url_elsewhere_is_refused(capsys: pytest.CaptureFixture[str],
     assert "serves its registry on this machine" in capsys.readouterr().err
 
 
+@pytest.mark.network
 @pytest.mark.slow
 def test_the_reference_bpp_passes_every_check(capsys: pytest.CaptureFixture[str],
                                               tmp_path: Path) -> None:

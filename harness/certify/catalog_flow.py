@@ -144,8 +144,9 @@ class CatalogFlow:
                     "                          the candidate need not publish nor answer "
                     "discover"]
         return ["catalog flow              fan-out: the CDS forwards discover to the "
-                "candidate (give --wait-catalog S",
-                "                          to a BPP that publishes, or --catalog FILE)"]
+                "candidate",
+                "                          (a BPP that publishes instead: --wait-catalog "
+                "SECONDS, or --catalog FILE)"]
 
     def settle(self, network: MockNetwork, candidate: Candidate) -> list[str]:
         """Make the catalog available as the flow says, before the scenarios; what happened,
