@@ -256,6 +256,9 @@ def test_a_registry_url_elsewhere_is_refused(capsys: pytest.CaptureFixture[str],
                      "https://registry.example.com"])
     assert code == exitcodes.COULD_NOT_RUN
     assert "serves its registry on this machine" in capsys.readouterr().err
+    code = cli.main(["doctor", "--candidate", str(path), "--registry-url",
+                     "http://127.0.0.1:7400", "--port-base", "7500"])
+    assert code == exitcodes.COULD_NOT_RUN and "disagree" in capsys.readouterr().err
 
 
 @pytest.mark.network

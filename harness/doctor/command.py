@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         cand = candidate_module.load(args.candidate)
         ttl_s = duration_seconds(args.ttl)
         port_base = _port_base(args)
+        if args.timeout <= 0:
+            raise DoctorError(f"--timeout {args.timeout:g}: give a positive number of seconds")
     except (candidate_module.CandidateError, DoctorError) as exc:
         print(f"ubc-cert doctor: {exc}", file=sys.stderr)
         return exitcodes.COULD_NOT_RUN
