@@ -274,6 +274,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run.run(args)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import command
+
+    return command.run(args)
+
+
 def cmd_reference(args: argparse.Namespace) -> int:
     from harness import reference
 
@@ -425,7 +431,29 @@ def build_parser() -> argparse.ArgumentParser:
     _identity_options(run_cmd, "keep the harness's keys here across runs, so a candidate "
                       "that caches registry lookups meets the same keys")
     _placement_options(run_cmd)
+    run_cmd.add_argument("--wait-catalog", type=float, default=None, metavar="SECONDS",
+                         help="a BPP that publishes its catalog: wait up to SECONDS for its "
+                         "catalog_publish at the CDS before discovery (default: fan-out)")
+    run_cmd.add_argument("--catalog", default=None, metavar="FILE",
+                         help="publish this catalog JSON to the CDS on the candidate's behalf "
+                         "(unsigned; see README)")
     run_cmd.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
+    doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
+    doctor.add_argument("--registry-url", metavar="URL",
+                        help="the registry URL the candidate is configured with; the doctor "
+                        "serves its registry there (http://127.0.0.1:PORT)")
+    doctor.add_argument("--port-base", type=int, default=None,
+                        help="ports as `ubc-cert run --port-base N`: registry N, BAP N+3 "
+                        "(default: free ports)")
+    doctor.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="the harness keys of `ubc-cert run --state-dir DIR`")
+    doctor.add_argument("--ttl", default="PT30S",
+                        help="ttl of the test request: how long its callback may take")
+    doctor.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="bound on the TCP connection and on the synchronous answer")
+    doctor.set_defaults(func=cmd_doctor)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")
     ref.add_argument("role", choices=("bpp", "bap"), nargs="?")

@@ -177,9 +177,11 @@ class MockNetwork:
             self.participants["charger"] = self._participant("charger", "charger.mock.ubc")
         cds_uri = self.participants["cds"].uri if "cds" in roles else None
         if "cds" in roles:
-            self.group.attach("cds", cds_module.create_app(
+            cds_app = cds_module.create_app(
                 cds_module.CdsConfig(identity=identities["cds"]), self.transcript,
-                directory=directory("cds"), schemas=schema_set))
+                directory=directory("cds"), schemas=schema_set)
+            self.cds = cds_app.state.cds
+            self.group.attach("cds", cds_app)
         if "bpp" in roles:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
@@ -256,3 +258,27 @@ class MockNetwork:
 
     def table(self) -> list[Participant]:
         return list(self.participants.values())
+
+    # -- the CDS's catalogs --------------------------------------------------------------------
+
+    def live_catalogs(self, bpp_id: str) -> list[dict[str, Any]]:
+        """The catalogs of one BPP the CDS answers discover from right now, each as the CDS's
+        control API lists it (catalog id, item count, expiry, the catalog itself)."""
+        if self.cds is None:
+            return []
+        now = self.cds.now()
+        return [entry.as_record(now) for entry in self.cds.cache.live(now)
+                if entry.bpp_id == bpp_id]
+
+    def publish_for(self, context: dict[str, Any], catalogs: list[Any]) -> list[dict[str, Any]]:
+        """Judge and cache catalogs at the CDS as if the context's BPP had published them: the
+        CDS's own judgement of a catalog_publish (schemas, bppId and bppUri the publisher's,
+        validity) without its inbox, so no signature is checked. The on_catalog_publish
+        results, one per catalog."""
+        if self.cds is None:
+            raise RuntimeError("this network plays no CDS")
+        cds = self.cds
+
+        async def index() -> list[dict[str, Any]]:  # on the servers' loop, like a publish
+            return list(cds.index(context, catalogs))
+        return self.group.run(index())

@@ -28,6 +28,7 @@ from harness.addresses import AddressError
 from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
 from harness.certify import engine
+from harness.certify.catalog_flow import FAN_OUT, CatalogFlow, CatalogFlowError
 from harness.certify.role import Role, roles
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, terminal
@@ -85,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
             public_url=args.public_url, send_timeout_s=2 * args.ack_bound))
     except (identity.ConfigFormatError, AddressError) as exc:
         return _refuse(str(exc))
+    try:
+        catalog = CatalogFlow.choose(args.wait_catalog, args.catalog)
+    except CatalogFlowError as exc:
+        return _refuse(str(exc))
+    if catalog.mode != FAN_OUT and cand.role != "bpp":
+        return _refuse("--wait-catalog and --catalog are for a BPP: a BAP publishes no catalog")
     run_dir = Path(args.report_dir) / _run_id()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -105,15 +112,15 @@ def run(args: argparse.Namespace) -> int:
         network.stop()
         return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
     try:
-        return _certify(args, role, cand, network, run_dir, started)
+        return _certify(args, role, cand, network, run_dir, started, catalog)
     finally:
         network.stop()
 
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
-             network: MockNetwork, run_dir: Path, started: float) -> int:
+             network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow) -> int:
     print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
-    for line in role.announce(network):
+    for line in role.announce(network, catalog):
         print(f"  {line}")
     print(f"\nThe harness's identity (keys kept in {network.state_dir}; --fresh-keys makes new "
           "ones under new key ids), ready to paste:\n")
@@ -122,14 +129,23 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
                  "state_dir": str(network.state_dir), "host": args.host,
-                 "public_url": args.public_url},
+                 "public_url": args.public_url, "catalog": catalog.as_option()},
         network=[p.__dict__ for p in network.table()])
-    if not _reachable(cand.uri, args.wait):
-        message = f"candidate not reachable at {cand.uri} within {args.wait:g} s"
+
+    def could_not_run(message: str) -> int:
         print(f"ubc-cert run: {message}", file=sys.stderr)
         document.write(run_dir, document.build(facts, engine.COULD_NOT_RUN, message, [], []))
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
         return exitcodes.COULD_NOT_RUN
+    if not _reachable(cand.uri, args.wait):
+        return could_not_run(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
+    try:
+        settled = catalog.settle(network, cand)
+    except CatalogFlowError as exc:
+        return could_not_run(str(exc))
+    for line in settled:
+        print(f"  {line}")
+    facts.options["catalog"]["outcome"] = settled
     certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound)
     outcome = engine.certify(role, certification, run_dir, args.tags)
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")

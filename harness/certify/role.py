@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.candidate import Candidate
+from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
 from harness.network import MockNetwork
 
@@ -38,8 +39,9 @@ class Role(Protocol):
         """Why this role cannot be certified yet; "" when it can."""
         ...
 
-    def announce(self, network: MockNetwork) -> list[str]:
-        """What the operator must point the candidate at, one line each."""
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
+        """What the operator must point the candidate at, and how its catalog reaches the CDS
+        (`catalog`: the run's flow, fan-out when None), one line each."""
         ...
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.candidate import Candidate
+from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
@@ -25,7 +26,7 @@ class BapRole:
     steps: Path = STEPS_DIR / "bap.py"
     unavailable: str = "BAP certification is not built yet; only --role bpp runs"
 
-    def announce(self, network: MockNetwork) -> list[str]:
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
         raise NotBuilt(self.unavailable)
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,

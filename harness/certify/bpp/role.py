@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.candidate import Candidate
+from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
@@ -18,14 +19,19 @@ class BppRole:
     steps: Path = STEPS_DIR / "bpp.py"
     unavailable: str = ""
 
-    def announce(self, network: MockNetwork) -> list[str]:
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
         parties = network.participants
+        cds = parties["cds"].uri
         lines = [f"point it at the registry  {parties['registry'].url}"]
         for role, title in (("bap", "harness BAP"), ("other-bap", "second BAP")):
             p = parties[role]
             lines.append(f"{title:25} {p.subscriber_id} at {p.uri}, key id {p.key_id}, "
                          f"public key {p.public_key}")
-        lines.append(f"CDS                       {parties['cds'].uri}")
+        lines.append(f"CDS                       {cds}")
+        candidate = parties.get("candidate-bpp")
+        if candidate is not None:
+            lines += (catalog or CatalogFlow()).instructions(cds, candidate.subscriber_id,
+                                                             candidate.uri)
         return lines
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
