@@ -41,6 +41,7 @@ from harness.doctor.diagnosis import (
     tcp_reachable,
 )
 from harness.network import MockNetwork, NetworkConfig
+from harness.state import default_state_dir
 from harness.transcript import Exchange
 
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -115,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
         return report.exit_code()
     network = MockNetwork(NetworkConfig(
         port_base=port_base, ttl=args.ttl, roles=("registry", "bap"),
-        state_dir=Path(args.state_dir) if args.state_dir else None,
-        send_timeout_s=args.timeout))
+        # The run's own keys, so a stack that caches lookups meets what the run will use.
+        state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+        keep_registry=False, send_timeout_s=args.timeout))
     try:
         network.build()
         network.register_candidate(cand)
-        watch = probe.watch_registry(network)
         network.start()
     except OSError as exc:
         network.stop()
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  harness BAP  {bap.subscriber_id} at {bap.uri}  key {bap.public_key}",
               flush=True)
         if _reached(cand.uri, args.timeout, report):
-            _examine_bpp(network, cand, watch, ttl_s, report)
+            _examine_bpp(network, cand, ttl_s, report)
         return report.exit_code()
     finally:
         network.stop()
@@ -163,7 +164,7 @@ def _examine_bap(uri: str, timeout: float, report: Report) -> None:
 
 
 def _examine_bpp(network: MockNetwork, cand: candidate_module.Candidate,
-                 watch: probe.LookupWatch, ttl_s: float, report: Report) -> None:
+                 ttl_s: float, report: Report) -> None:
     bap = network.participants["bap"]
     registry_url = network.participants["registry"].url
     request, transaction_id = probe.send_status(network, cand)
@@ -182,5 +183,6 @@ def _examine_bpp(network: MockNetwork, cand: candidate_module.Candidate,
             report.add(signed_with_declared_key(callback, cand))
             report.add(clock_agrees(request, callback))
     if request.status is not None:  # no answer at all says nothing of its registry
-        report.add(registry_reached(watch.lookups(), request, bap.subscriber_id, registry_url))
+        report.add(registry_reached(probe.registry_lookups(network), request,
+                                    bap.subscriber_id, registry_url))
     report.skip_rest(("registry",), "needs an answer to the signed request")

@@ -3,15 +3,13 @@ signed request from the harness BAP (a `status` for an order that does not exist
 BPP ACKs and answers with an error in its on_status), its callback, and the registry lookups
 it makes meanwhile.
 
-The registry app is wrapped by `LookupWatch`, an ASGI layer that notes every lookup request
-and its answer's status without touching either, so the doctor sees the candidate's side of
-the registry whatever the registry itself records.
+The registry records every request it receives in the transcript; the candidate's lookups
+are read from there.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -35,49 +33,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PROBE_ORDER_ID = "doctor-probe-order"  # no BPP has it: the answer is an on_status error
 
 
-class LookupWatch:
-    """An ASGI app around the registry's: notes each `/lookup` request, passes it through."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._seen: list[Lookup] = []
-        self._lock = threading.Lock()
-
-    def lookups(self) -> list[Lookup]:
-        with self._lock:
-            return list(self._seen)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/lookup"):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        status: list[int] = []
-
-        async def receiving() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                chunks.append(bytes(message.get("body", b"")))
-            return message
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            await send(message)
-        try:
-            await self.app(scope, receiving, sending)
-        finally:
-            with self._lock:
-                self._seen.append(Lookup(str(scope.get("method", "")), str(scope["path"]),
-                                         b"".join(chunks), status[0] if status else None))
-
-
-def watch_registry(network: MockNetwork) -> LookupWatch:
-    """Wrap the built (not yet started) network's registry app in a LookupWatch."""
-    served = network.group.served["registry"]
-    watch = LookupWatch(served.app)
-    network.group.attach("registry", watch)
-    return watch
+def registry_lookups(network: MockNetwork) -> list[Lookup]:
+    """What the registry received from anyone but the harness's own parties (they name
+    themselves in their User-Agent): the candidate's lookups, from the run's transcript."""
+    return [Lookup(e.method, urlsplit(e.url).path, e.request_body, e.status)
+            for e in network.transcript.query(party="registry", direction=INBOUND)
+            if not (e.header("user-agent") or "").startswith("ubc-conformance")]
 
 
 def connect(uri: str, timeout: float) -> Reach:
