@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.fault_matrix import Row, run_matrix, table
 from harness.network import MockNetwork, NetworkConfig
+from mocks.bpp import FAULTS
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +39,13 @@ def harness_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def fault_matrix() -> dict[str, Row]:
+    """The reference BPP certified once clean (every scenario) and once per fault switch (the
+    scenarios where it shows), two runs at a time; built once, read by the self-test and by
+    the audit tests, which audit the same runs' transcripts."""
+    rows = run_matrix({name: fault.rule for name, fault in FAULTS.items()})
+    print("\n" + table(rows))
+    return {row.fault: row for row in rows}

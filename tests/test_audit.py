@@ -12,7 +12,6 @@ import copy
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ from harness.beckn import signing
 from harness.checks import registry
 from harness.checks.flow import Flow
 from harness.cli import main
+from harness.fault_matrix import CLEAN, Row, shows_in
 from harness.findings import NOT_EVALUATED, Finding
-from harness.selftest import ReferenceProcess, certify_reference
 from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "ubc-examples"
@@ -518,8 +517,9 @@ def error_rules(data: dict[str, Any]) -> set[str]:
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_the_reference_bpp_full_certification_audits_clean(tmp_path: Path) -> None:
-    result = certify_reference(tmp_path)
+def test_the_reference_bpp_full_certification_audits_clean(
+        fault_matrix: dict[str, Row]) -> None:
+    result = fault_matrix[CLEAN].result  # every scenario, as the self-test certified it
     assert result.exit_code == 0 and result.report_path is not None, result.output[-2000:]
     data = audited(result.report_path.parent)
     assert data["exit_code"] == 0, error_rules(data)
@@ -527,16 +527,9 @@ def test_the_reference_bpp_full_certification_audits_clean(tmp_path: Path) -> No
     assert data["judged"] > 50 and data["signatures"].startswith("verified")
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceProcess]:
-    with ReferenceProcess(tmp_path_factory.mktemp("audited-reference")) as process:
-        yield process
-
-
 @pytest.mark.network
 @pytest.mark.slow
 @pytest.mark.parametrize(("fault", "rule", "tags"), [
-    ("", "", "walk_in"),
     ("illegal-state-transition", "UBC-STATE-001", "walk_in"),
     ("quote-total-mismatch", "UBC-CONS-001", "walk_in"),
     ("duplicate-callback", "UBC-TIME-004", "walk_in"),
@@ -548,14 +541,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePro
     ("accepts-tampered-request", "UBC-SIG-013", "security"),
     ("acks-schema-invalid-request", "UBC-SCH-011", "security"),
 ])
-def test_a_fault_switch_shows_its_rule_in_the_audit(reference: ReferenceProcess, fault: str,
+def test_a_fault_switch_shows_its_rule_in_the_audit(fault_matrix: dict[str, Row], fault: str,
                                                     rule: str, tags: str) -> None:
-    reference.switch_faults((fault,) if fault else ())
-    result = reference.certify(ttl="PT1S", tags=tags,
-                               report_dir=reference.workdir / (fault or "clean"))
+    """The fault matrix's run of each fault (tests/conftest.py), audited from its transcript."""
+    result = fault_matrix[fault].result
+    assert shows_in(fault) == tags
     assert result.report_path is not None, result.output[-2000:]
     data = audited(result.report_path.parent)
-    if not fault:
-        assert data["exit_code"] == 0 and data["errors"] == 0, error_rules(data)
-        return
     assert data["exit_code"] == 1 and rule in error_rules(data), error_rules(data)

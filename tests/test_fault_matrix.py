@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from harness.fault_matrix import CLEAN, Row, run_matrix, table
+from harness.fault_matrix import CLEAN, Row
 from mocks.bpp import FAULTS
 
-# The matrix (a dozen and more certification runs, two at a time) is built once for the module.
+# The matrix (a dozen and more certification runs, two at a time) is built once per session
+# (tests/conftest.py `fault_matrix`); the audit tests read the same runs.
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-@pytest.fixture(scope="module")
-def matrix() -> dict[str, Row]:
-    rows = run_matrix({name: fault.rule for name, fault in FAULTS.items()})
-    print("\n" + table(rows))
-    return {row.fault: row for row in rows}
+@pytest.fixture
+def matrix(fault_matrix: dict[str, Row]) -> dict[str, Row]:
+    return fault_matrix
 
 
 def test_the_clean_reference_bpp_is_certified(matrix: dict[str, Row]) -> None:
