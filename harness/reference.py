@@ -2,7 +2,9 @@
 own server would run: its own port, its own key, keys of others looked up in a registry.
 
 The reference BPP carries its charger simulator in-process; the charger's control API is
-mounted at `/_charger` on the same port so a harness can plug a car in.
+mounted at `/_charger` on the same port so a harness can plug a car in. The reference BAP
+serves its `/v1` client API on its port; the URL and the Bearer token are printed and
+written into its candidate file.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def _usage(message: str) -> int:
     return exitcodes.COULD_NOT_RUN
 
 
-def list_faults() -> int:
-    from mocks import bpp
+def list_faults(role: str = "bpp") -> int:
+    from mocks import bap, bpp
 
-    for name, fault in bpp.FAULTS.items():
+    faults: dict[str, Any] = dict(bap.FAULTS if role == "bap" else bpp.FAULTS)
+    for name, fault in faults.items():
         print(f"{name}\t{fault.rule}\t{fault.description}")
     return exitcodes.OK
 
@@ -86,9 +89,11 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
         return outer, app
     from mocks import bap
 
-    if faults:
-        raise SetupError("the reference BAP has no fault switches")
-    participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl),
+    unknown = [f for f in faults if f not in bap.FAULTS]
+    if unknown:
+        raise SetupError(f"unknown fault {unknown[0]!r}; see --list-faults")
+    participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl,
+                                                 faults=set(faults)),
                                    transcript, directory=directory, schemas=schema_set,
                                    http=httpx.AsyncClient())
     return bap.create_app(participant), participant
@@ -96,9 +101,7 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
 
 def run(args: argparse.Namespace) -> int:
     if args.list_faults:
-        if args.role == "bap":
-            return _usage("the reference BAP has no fault switches")
-        return list_faults()
+        return list_faults(args.role or "bpp")
     if args.role is None:
         return _usage("give a role: bpp or bap")
     if args.port is None or args.registry_url is None:
@@ -110,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         served = group.reserve(args.role, args.port)
         identity = Identity.create(keys.subscriber_id, args.role, served.url + BECKN_PATH, keys)
         transcript = Transcript()
-        app, _ = build_app(args.role, identity, args.registry_url, transcript,
-                           faults=args.fault, cds_url=args.cds_url, ttl=args.ttl)
+        app, participant = build_app(args.role, identity, args.registry_url, transcript,
+                                     faults=args.fault, cds_url=args.cds_url, ttl=args.ttl)
         group.attach(args.role, app)
     except SetupError as exc:
         return _usage(str(exc))
@@ -121,13 +124,19 @@ def run(args: argparse.Namespace) -> int:
                           key_id=identity.key_id, signing_public_key=identity.public_key,
                           uri=identity.uri,
                           control_url=f"{served.url}/_control/hooks" if args.role == "bpp"
-                          else None)
+                          else None,
+                          client_api_url=f"{served.url}/v1" if args.role == "bap" else None,
+                          client_api_token=participant.config.client_api_token
+                          if args.role == "bap" else None)
     group.start()
     if args.write_candidate:  # written once the server answers, so its presence means "ready"
         Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
     faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
     print(f"reference {args.role} {identity.subscriber_id} listening at {identity.uri}{faults}")
     print(f"key id {identity.key_id}, public key {identity.public_key}")
+    if candidate.client_api_url:
+        print(f"client API {candidate.client_api_url}, Bearer token "
+              f"{candidate.client_api_token}")
     if args.write_candidate:
         print(f"candidate file: {args.write_candidate}")
     sys.stdout.flush()
