@@ -11,6 +11,7 @@ BPP's own `bpp_error`).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ CODES = {
     500: "INTERNAL_ERROR", 502: "UPSTREAM_ERROR", 504: "UPSTREAM_TIMEOUT",
 }  # fmt: skip
 BEARER_CHALLENGE = 'Bearer realm="ubc-reference-bap"'
+log = logging.getLogger("ubc.mocks.bap")
 
 
 class ClientError(Exception):
@@ -69,6 +71,14 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
                           dict(exc.headers or {}))
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("the client API failed on %s %s", request.method, request.url.path,
+              exc_info=exc)
+    return error_response(ClientError(500, f"the BAP failed: {type(exc).__name__}"))
+
+
 def error_handlers() -> dict[Any, Any]:
-    """Starlette `exception_handlers` answering every error in the contract's shape."""
-    return {ClientError: _on_client_error, HTTPException: _on_http_exception}
+    """Starlette `exception_handlers` answering every error in the contract's shape (a bug of
+    the BAP too: 500, logged)."""
+    return {ClientError: _on_client_error, HTTPException: _on_http_exception,
+            Exception: _on_unexpected}

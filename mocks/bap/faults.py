@@ -110,7 +110,7 @@ async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
 FAULTS: dict[str, Fault] = {
     "confirm-without-init": Fault(
         "UBC-STATE-010", "the payment call sends confirm straight after select, with no init",
-        payment_steps=lambda steps: tuple(s for s in steps if s != "init")),
+        payment_steps=lambda steps: tuple("confirm" if s == "init" else s for s in steps)),
     "signs-with-another-key": Fault(
         "UBC-SIG-011", "requests are signed with another registered subscriber's key (the "
         "keyId names that subscriber, the context this BAP)",
