@@ -237,7 +237,7 @@ def test_a_driver_walks_in_through_the_client_api(clean: Driver,
     live = documented(openapi, "OrderView", quote.order("GET"))
     metrics = {m["name"]: m for m in live["chargingTelemetry"]["metrics"]}
     assert {"STATE_OF_CHARGE", "POWER", "ENERGY", "SESSION_DURATION"} <= set(metrics)
-    assert metrics["POWER"] == {"name": "POWER", "value": 60.0, "unitCode": "KW"}
+    assert metrics["POWER"]["unitCode"] == "KW" and metrics["POWER"]["value"] > 0
     assert live["trackingUrl"].startswith("https://track.ecopower.example/session/")
 
     stopped = documented(openapi, "Bill", quote.order("PUT", "/stop",

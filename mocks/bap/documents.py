@@ -85,8 +85,7 @@ def payment(order: AppOrder, quote_validity_s: float) -> dict[str, Any]:
         "currency": order.currency,
         "amount": money(amount),
         "benificiary_id": order.bpp_id,  # the contract's spelling; Beckn's beneficiary: BPP
-        "acceptedPaymentMethod": payment_methods(order.listing.offer(
-            str(order.beckn.offer.get("beckn:id")) if order.beckn.offer else None)),
+        "acceptedPaymentMethod": payment_methods(order.beckn.offer),
         "payment_url": order.payment_url or "",
         "validity": validity(order, quote_validity_s),
     }
