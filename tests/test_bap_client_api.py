@@ -458,6 +458,7 @@ def test_calls_the_order_state_does_not_allow_are_409(clean: Driver,
     ({"geo_coordinates": [95, 77.6], "distance_meters": 10}, "/geo_coordinates"),
     ({"geo_coordinates": [12.9, 77.6], "distance_meters": 60000}, "/distance_meters"),
     ({"evse_id": 7}, "/evse_id"),
+    ({"evse_id": " "}, "/evse_id"),
     ({**NEAR_THE_SITE, "filters": {"connector_type": "SCHUKO"}}, "/filters/connector_type"),
     ({**NEAR_THE_SITE, "time_window": {"start": "tomorrow"}}, "/time_window/start"),
 ])

@@ -218,6 +218,8 @@ def _vehicle(doc: Mapping[str, Any] | None, where: str, *, required: bool) -> Ve
 
 def search_query(doc: Mapping[str, Any]) -> SearchQuery:
     evse_id = _text(doc, "evse_id", "")
+    if evse_id is not None and not evse_id.strip():
+        raise invalid("/evse_id", "must not be empty")
     point = None
     geo = doc.get("geo_coordinates")
     if geo is not None:
