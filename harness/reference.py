@@ -130,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
                           if args.role == "bap" else None)
     group.start()
     if args.write_candidate:  # written once the server answers, so its presence means "ready"
-        Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
+        written = Path(args.write_candidate)
+        written.write_text(candidate.to_toml(), encoding="utf-8")
+        if candidate.client_api_token:
+            written.chmod(0o600)  # it holds the client API's token
     faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
     print(f"reference {args.role} {identity.subscriber_id} listening at {identity.uri}{faults}")
     print(f"key id {identity.key_id}, public key {identity.public_key}")

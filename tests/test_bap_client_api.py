@@ -695,6 +695,7 @@ def test_reference_bap_prints_its_client_api_and_writes_it_to_the_candidate(
         lines = [process.stdout.readline() for _ in range(3)]
         printed = "".join(lines)
         cand = candidate.load(path)
+        assert path.stat().st_mode & 0o077 == 0  # the token is for its owner's eyes
         assert cand.client_api_url == f"http://127.0.0.1:{port}/v1"
         assert f"client API {cand.client_api_url}, Bearer token {cand.client_api_token}" in \
             printed
