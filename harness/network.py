@@ -194,7 +194,8 @@ class MockNetwork:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
                                      ttl=self.config.ttl,
-                                     send_timeout_s=self.config.send_timeout_s),
+                                     send_timeout_s=self.config.send_timeout_s,
+                                     foreign_signer=other.signer),
                 self.transcript, directory=directory("bap"), schemas=schema_set,
                 http=httpx.AsyncClient())
             self.group.attach("bap", bap_module.create_app(self.bap))

@@ -2,7 +2,9 @@
 own server would run: its own port, its own key, keys of others looked up in a registry.
 
 The reference BPP carries its charger simulator in-process; the charger's control API is
-mounted at `/_charger` on the same port so a harness can plug a car in.
+mounted at `/_charger` on the same port so a harness can plug a car in. The reference BAP
+serves its `/v1` client API on its port; the URL and the Bearer token are printed and
+written into its candidate file.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ def _usage(message: str) -> int:
     return exitcodes.COULD_NOT_RUN
 
 
-def list_faults() -> int:
-    from mocks import bpp
+def list_faults(role: str = "bpp") -> int:
+    from mocks import bap, bpp
 
-    for name, fault in bpp.FAULTS.items():
+    faults: dict[str, Any] = dict(bap.FAULTS if role == "bap" else bpp.FAULTS)
+    for name, fault in faults.items():
         print(f"{name}\t{fault.rule}\t{fault.description}")
     return exitcodes.OK
 
@@ -88,9 +91,11 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
         return outer, app
     from mocks import bap
 
-    if faults:
-        raise SetupError("the reference BAP has no fault switches")
-    participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl),
+    unknown = [f for f in faults if f not in bap.FAULTS]
+    if unknown:
+        raise SetupError(f"unknown fault {unknown[0]!r}; see --list-faults")
+    participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl,
+                                                 faults=set(faults)),
                                    transcript, directory=directory, schemas=schema_set,
                                    http=httpx.AsyncClient())
     return bap.create_app(participant), participant
@@ -98,9 +103,7 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
 
 def run(args: argparse.Namespace) -> int:
     if args.list_faults:
-        if args.role == "bap":
-            return _usage("the reference BAP has no fault switches")
-        return list_faults()
+        return list_faults(args.role or "bpp")
     if args.role is None:
         return _usage("give a role: bpp or bap")
     if args.port is None or args.registry_url is None:
@@ -116,9 +119,9 @@ def run(args: argparse.Namespace) -> int:
         public = addresses.advertised(args.role, served.port)
         identity = Identity.create(keys.subscriber_id, args.role, public + BECKN_PATH, keys)
         transcript = Transcript()
-        app, _ = build_app(args.role, identity, args.registry_url, transcript,
-                           faults=args.fault, cds_url=args.cds_url, ttl=args.ttl,
-                           registry_cache_s=args.registry_cache)
+        app, participant = build_app(args.role, identity, args.registry_url, transcript,
+                                     faults=args.fault, cds_url=args.cds_url, ttl=args.ttl,
+                                     registry_cache_s=args.registry_cache)
         group.attach(args.role, app)
     except (SetupError, AddressError) as exc:
         return _usage(str(exc))
@@ -128,13 +131,22 @@ def run(args: argparse.Namespace) -> int:
                           key_id=identity.key_id, signing_public_key=identity.public_key,
                           uri=identity.uri,
                           control_url=f"{public}/_control/hooks" if args.role == "bpp"
-                          else None)
+                          else None,
+                          client_api_url=f"{public}/v1" if args.role == "bap" else None,
+                          client_api_token=participant.config.client_api_token
+                          if args.role == "bap" else None)
     group.start()
     if args.write_candidate:  # written once the server answers, so its presence means "ready"
-        Path(args.write_candidate).write_text(candidate.to_toml(), encoding="utf-8")
+        written = Path(args.write_candidate)
+        written.write_text(candidate.to_toml(), encoding="utf-8")
+        if candidate.client_api_token:
+            written.chmod(0o600)  # it holds the client API's token
     faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
     print(f"reference {args.role} {identity.subscriber_id} listening at {identity.uri}{faults}")
     print(f"key id {identity.key_id}, public key {identity.public_key}")
+    if candidate.client_api_url:
+        print(f"client API {candidate.client_api_url}, Bearer token "
+              f"{candidate.client_api_token}")
     if args.write_candidate:
         print(f"candidate file: {args.write_candidate}")
     sys.stdout.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -36,6 +37,7 @@ charger_schema = schemathesis.openapi.from_path(OPENAPI / "charger.yaml")
 cds_schema = schemathesis.openapi.from_path(OPENAPI / "cds.yaml")
 bpp_schema = schemathesis.openapi.from_path(OPENAPI / "bpp.yaml")
 bap_schema = schemathesis.openapi.from_path(OPENAPI / "bap.yaml")
+client_api_schema = schemathesis.openapi.from_path(OPENAPI / "client-api.yaml")
 
 
 @registry_schema.parametrize()
@@ -66,3 +68,15 @@ def test_bpp_matches_its_document(case: schemathesis.Case, network: MockNetwork)
 @EXAMPLES
 def test_bap_matches_its_document(case: schemathesis.Case, network: MockNetwork) -> None:
     case.call_and_validate(base_url=network.participants["bap"].url, checks=CHECKS)
+
+
+@client_api_schema.parametrize()
+@EXAMPLES
+def test_bap_client_api_matches_its_document(case: schemathesis.Case,
+                                             network: MockNetwork) -> None:
+    assert network.bap is not None
+    bap_url = network.participants["bap"].url
+    # the fuzzing of bap.yaml may have switched faults on
+    assert httpx.put(f"{bap_url}/_control/faults", json={"faults": []}).status_code == 200
+    token = {"Authorization": f"Bearer {network.bap.config.client_api_token}"}
+    case.call_and_validate(base_url=bap_url, checks=CHECKS, headers=token)

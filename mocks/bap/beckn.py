@@ -10,38 +10,33 @@ callback for a transaction it never started, or a second callback to one request
     result.ack        # the synchronous answer
     result.callback   # the on_select, once it arrived (None if it did not within the ttl)
 
-The driver-facing `/v1` client API will sit on top of this class, calling the same methods.
+The driver-facing `/v1` client API (service.py) sits on top of this class: it sends through
+`send`, waits for accepted callbacks with `answer` and `answers`, and follows unsolicited ones
+through `observe`. Fault switches (faults.py) act at the hooks here: the context and signer of
+each request and the inbox's steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from harness.beckn import envelope
 from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
 from harness.beckn.time import duration_seconds
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
-from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Directory, Identity, Inbound, Inbox, Outbox, Sent
-from mocks.stack.inbox import STRAY_METHODS
+from mocks.bap.config import BapConfig
+from mocks.bap.faults import FaultSwitches
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
-
-
-@dataclass
-class BapConfig:
-    identity: Identity
-    cds_uri: str | None = None
-    ttl: str = envelope.DEFAULT_TTL
-    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
+Observer = Callable[[Inbound], Awaitable[None]]
 
 
 @dataclass
@@ -86,7 +81,9 @@ class Transaction:
     bpp_id: str | None = None
     bpp_uri: str | None = None
     requests: dict[str, str] = field(default_factory=dict)  # message_id -> action we sent
-    answered: set[str] = field(default_factory=set)  # requests whose callback arrived
+    # (message_id, callback action) of the callbacks that arrived: a message id a faulty app
+    # reused for a second request is answered once per request
+    answered: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def message_ids(self) -> set[str]:
@@ -110,6 +107,9 @@ class ReferenceBap:
         self.inbox = Inbox(self.identity, directory, transcript, schemas,
                            {action: self._on_callback for action in CALLBACKS},
                            party="bap", admission=self._admit)
+        self.switches = FaultSwitches(self.identity, self.inbox, config.faults,
+                                      foreign_signer=config.foreign_signer)
+        self._observers: list[Observer] = []
 
     @property
     def ttl_s(self) -> float:
@@ -127,9 +127,10 @@ class ReferenceBap:
             if message_id in transaction.requests:
                 expected = envelope.CALLBACK_OF[transaction.requests[message_id]]
                 if action == expected:
-                    if message_id in transaction.answered and action != "on_discover":
+                    if (message_id, action) in transaction.answered and \
+                            action != "on_discover":
                         return f"duplicate {action} for message_id {message_id!r}"
-                    transaction.answered.add(message_id)
+                    transaction.answered.add((message_id, action))
                     return None
                 if action in envelope.UNSOLICITED:
                     return None  # unsolicited, wrongly reusing an id: judged by the harness
@@ -141,7 +142,8 @@ class ReferenceBap:
 
     async def _on_callback(self, inbound: Inbound) -> None:
         """Recorded by the inbox already; the BAP keeps the BPP's address for the next step
-        (not from on_discover: the CDS signs that, and the catalog names the BPP)."""
+        (not from on_discover: the CDS signs that, and the catalog names the BPP), then hands
+        the callback to its observers (the client API's orders)."""
         context = inbound.context
         with self._lock:
             transaction = self.transactions.get(context["transaction_id"])
@@ -149,6 +151,21 @@ class ReferenceBap:
                     inbound.action != "on_discover":
                 transaction.bpp_id = context.get("bpp_id")
                 transaction.bpp_uri = context.get("bpp_uri")
+        for observer in list(self._observers):
+            await observer(inbound)
+
+    def observe(self, observer: Observer) -> None:
+        """Call `observer` with every callback the inbox accepted, after its ACK."""
+        self._observers.append(observer)
+
+    def solicited(self, inbound: Inbound) -> bool:
+        """Whether this callback answers a request the BAP sent (else it is unsolicited)."""
+        context = inbound.context
+        with self._lock:
+            transaction = self.transactions.get(str(context.get("transaction_id")))
+            return transaction is not None and context.get("message_id") in transaction.requests \
+                and envelope.CALLBACK_OF.get(
+                    transaction.requests[context["message_id"]]) == inbound.action
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -173,6 +190,10 @@ class ReferenceBap:
                                      "/EvChargingService/v1/context.jsonld"]
         ctx.update(context_overrides)
         with self._lock:
+            used = list(transaction.requests)
+        ctx = self.switches.context(ctx, used)
+        transaction = self.transaction(str(ctx["transaction_id"]))  # a fault may change it
+        with self._lock:
             transaction.requests[ctx["message_id"]] = action
             if bpp_uri and action != "discover":
                 transaction.bpp_id, transaction.bpp_uri = bpp_id, bpp_uri
@@ -190,6 +211,8 @@ class ReferenceBap:
                         doc["context"].get("bpp_uri"))
         if not target:
             raise ValueError(f"no address to send {action} to: give bpp_uri or to=")
+        if "signer" not in send_options:
+            send_options["signer"] = self.switches.signer()
         sent = await self.outbox.send(target, action, doc, **send_options)
         call = Call(action, doc, sent)
         if wait and sent.acked:
@@ -203,6 +226,37 @@ class ReferenceBap:
             _answers(call, expected), self.ttl_s if timeout is None else timeout,
             transaction_id=call.transaction_id)
         return call.callback_exchange
+
+    async def answer(self, call: Call, timeout: float | None = None) -> dict[str, Any] | None:
+        """The callback answering `call` that the inbox accepted (ACKed), waiting at most
+        `timeout` (default: the ttl); a refused one does not count."""
+        exchange = await self.transcript.wait_for_async(
+            _accepted(_answers(call, envelope.CALLBACK_OF[call.action])),
+            self.ttl_s if timeout is None else timeout, transaction_id=call.transaction_id)
+        doc = exchange.json() if exchange is not None else None
+        return doc if isinstance(doc, dict) else None
+
+    async def answers(self, call: Call, *, settle: float,
+                      timeout: float | None = None) -> list[dict[str, Any]]:
+        """Every accepted callback answering `call` (on_discover may come from the CDS's cache
+        and from each BPP it asked): until `settle` seconds pass without a new one, at most
+        `timeout` (default: the ttl) in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.ttl_s if timeout is None else timeout)
+        answering = _accepted(_answers(call, envelope.CALLBACK_OF[call.action]))
+        seen: dict[str, dict[str, Any]] = {}
+        first = True
+        while (remaining := deadline - loop.time()) > 0:
+            exchange = await self.transcript.wait_for_async(
+                lambda e: answering(e) and e.id not in seen,
+                remaining if first else min(settle, remaining),
+                transaction_id=call.transaction_id)
+            if exchange is None:
+                break
+            first = False
+            doc = exchange.json()
+            seen[exchange.id] = doc if isinstance(doc, dict) else {}
+        return [doc for doc in seen.values() if doc]
 
     async def wait_unsolicited(self, transaction_id: str, action: str, *, after: float = 0.0,
                                timeout: float | None = None,
@@ -282,6 +336,10 @@ class ReferenceBap:
         await self.http.aclose()
 
 
+def _accepted(matches: Callable[[Exchange], bool]) -> Callable[[Exchange], bool]:
+    return lambda exchange: exchange.status == 200 and matches(exchange)
+
+
 def _answers(call: Call, callback_action: str) -> Any:
     def matches(exchange: Exchange) -> bool:
         return (exchange.direction == INBOUND and exchange.party == "bap"
@@ -290,13 +348,3 @@ def _answers(call: Call, callback_action: str) -> Any:
                 and exchange.message_id == call.message_id)
     return matches
 
-
-def create_app(bap: ReferenceBap) -> Starlette:
-    """The BAP's Beckn callback endpoints (at the path of its URI) and a health probe."""
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"role": "bap", "subscriber_id": bap.identity.subscriber_id})
-
-    routes = [*bap.inbox.routes(record_strays=True), Route("/_health", health),
-              Route("/{rest:path}", bap.inbox.stray, methods=STRAY_METHODS)]
-    return Starlette(routes=routes)

@@ -1,0 +1,226 @@
+"""The reference BAP's fault switches: each makes the driver's app misbehave in exactly one
+way, so a harness certifying BAPs can prove it notices, and names the rule it must report.
+
+As on the reference BPP (mocks/bpp/faults.py), a fault is data: its rule, what it does in
+words, and a transform at one of the BAP's hook points. The BAP never asks whether a fault is
+on; at each hook point it hands what it is about to do to `FaultSwitches`, which passes it
+through the transforms of the faults switched on (in the order of `FAULTS`).
+
+The hook points:
+- `inbox`: how callbacks are received (signature failures let through, every one refused);
+- `context`: the context of each request it sends, given the message ids its transaction
+  already used;
+- `signer`: the key a request is signed with (its own, or another subscriber's);
+- `payment_steps`: the Beckn requests `POST /v1/orders/{id}/payment` sends;
+- `ordered_item`: the item a select orders;
+- `shown_amount`: the amount the estimate shows the driver;
+- `heeds`: whether the app acts on an unsolicited callback of an action.
+
+Some of what a BAP can get wrong has no rule in harness/rules.py yet: those faults name a
+rule id from `PROPOSED_RULES`, each with the title and clause proposed for the catalogue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.responses import Response
+
+from harness.beckn import envelope, signing
+from harness.beckn import time as wire_time
+from harness.beckn.order import money
+from mocks.stack import Identity, Inbox
+from mocks.stack.inbox import Arrival, bad_request, verify_signatures
+
+Context = dict[str, Any]  # a Beckn context
+T = TypeVar("T")
+
+# Rules a BAP certification needs that harness/rules.py does not hold yet: id -> (title,
+# spec clause). Proposed for the catalogue; until they are added, the faults name them here.
+PROPOSED_RULES: dict[str, tuple[str, str]] = {
+    "UBC-STATE-010": ("A BAP sends an order's requests in the flow's order: select, init, "
+                      "then confirm", "UBC TSD §11.2.2"),
+    "UBC-CTX-021": ("Each request of a transaction carries a message_id not used before in it",
+                    "UBC TSD §10.4; Field_Documentation.csv"),
+    "UBC-CTX-022": ("A BAP keeps one transaction_id from select to the end of the order",
+                    "UBC TSD §10.4; Field_Documentation.csv"),
+    "UBC-CTX-023": ("context.timestamp is the time of sending (within the allowed skew) and "
+                    "ttl is a positive duration", "UBC TSD §10.4; BECKN-006 §5.1"),
+    "UBC-API-001": ("The client API shows the driver the total the BPP quoted",
+                    "client-api-contract.md §2; UBC TSD §11.1.1"),
+    "UBC-API-002": ("A BAP acts on the BPP's unsolicited on_status: it confirms a paid order "
+                    "and shows the state the BPP reported", "UBC TSD §11, §12.2"),
+}
+
+
+@dataclass(frozen=True)
+class Leniency:
+    """What a fault does to the inbox: signature failures (by `signing` reason) let through,
+    or every callback refused."""
+
+    signature_failures: frozenset[str] = frozenset()
+    refuse_all: bool = False
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault switch: the rule that must catch it, and its transform at one hook point."""
+
+    rule: str  # of harness/rules.py, or of PROPOSED_RULES until the catalogue holds it
+    description: str
+    inbox: Leniency | None = None
+    context: Callable[[Context, Sequence[str]], Context] | None = None
+    signer: Callable[[signing.Signer, signing.Signer], signing.Signer] | None = None
+    payment_steps: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
+    ordered_item: Callable[[str], str] | None = None
+    shown_amount: Callable[[float], float] | None = None
+    heeds: Callable[[str], bool] | None = None
+
+    @property
+    def proposed(self) -> bool:
+        """The rule is proposed here, not (yet) in harness/rules.py."""
+        return self.rule in PROPOSED_RULES
+
+
+# --- the transforms -----------------------------------------------------------------------------
+
+
+def _reuse_first_message_id(ctx: Context, used: Sequence[str]) -> Context:
+    return {**ctx, "message_id": used[0]} if used else ctx
+
+
+def _new_transaction_at_init(ctx: Context, used: Sequence[str]) -> Context:
+    return {**ctx, "transaction_id": envelope.new_id()} if ctx.get("action") == "init" else ctx
+
+
+def _insane_time(ctx: Context, used: Sequence[str]) -> Context:
+    # a day old and valid for no time at all: expired before it was sent
+    return {**ctx, "timestamp": wire_time.format(time.time() - 86400), "ttl": "PT0S"}
+
+
+async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
+    return bad_request("this BAP refuses every callback", "/context")
+
+
+# --- the registry -------------------------------------------------------------------------------
+
+FAULTS: dict[str, Fault] = {
+    "confirm-without-init": Fault(
+        "UBC-STATE-010", "the payment call sends confirm straight after select, with no init",
+        payment_steps=lambda steps: tuple("confirm" if s == "init" else s for s in steps)),
+    "signs-with-another-key": Fault(
+        "UBC-SIG-011", "requests are signed with another registered subscriber's key (the "
+        "keyId names that subscriber, the context this BAP)",
+        signer=lambda own, foreign: foreign),
+    "shows-other-price": Fault(
+        "UBC-API-001", "the estimate shows the driver 10% less than the BPP quoted",
+        shown_amount=lambda amount: money(amount * 0.9)),
+    "reuses-message-id": Fault(
+        "UBC-CTX-021", "every request of a transaction reuses the transaction's first "
+        "message_id", context=_reuse_first_message_id),
+    "changes-transaction-id": Fault(
+        "UBC-CTX-022", "init (and every request after it) carries a new transaction_id, not "
+        "the one select used", context=_new_transaction_at_init),
+    "nacks-every-callback": Fault(
+        "UBC-SCH-013", "every callback is refused with a 400 NACK, valid ones included",
+        inbox=Leniency(refuse_all=True)),
+    "accepts-bad-signature": Fault(
+        "UBC-SIG-013", "callbacks whose signature does not verify (altered bytes, wrong key) "
+        "are ACKed and applied to the order",
+        inbox=Leniency(signature_failures=frozenset({signing.DIGEST_MISMATCH,
+                                                     signing.BAD_SIGNATURE}))),
+    "selects-unknown-item": Fault(
+        "UBC-CONS-005", "select orders an item id the BPP's catalog does not list",
+        ordered_item=lambda item: f"{item}-NOT-IN-CATALOG"),
+    "insane-timestamp": Fault(
+        "UBC-CTX-023", "requests carry a timestamp a day old and a ttl of PT0S",
+        context=_insane_time),
+    "ignores-unsolicited-status": Fault(
+        "UBC-API-002", "unsolicited on_status callbacks are ACKed and dropped: the app neither "
+        "confirms when the BPP reports the payment nor shows an interruption or refund",
+        heeds=lambda action: action != "on_status"),
+}
+
+
+def check_known(names: Iterable[str]) -> None:
+    """ValueError naming every fault that is not in `FAULTS`."""
+    unknown = set(names) - set(FAULTS)
+    if unknown:
+        raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+
+
+# --- the switches of one BAP --------------------------------------------------------------------
+
+
+class FaultSwitches:
+    """The faults switched on in one BAP, applied at its hook points in the order of FAULTS."""
+
+    def __init__(self, identity: Identity, inbox: Inbox, names: Iterable[str] = (), *,
+                 foreign_signer: signing.Signer | None = None) -> None:
+        self._inbox = inbox
+        self._own = identity.signer
+        if foreign_signer is None:
+            stranger = f"not-{identity.subscriber_id}"
+            foreign_signer = signing.Signer.from_keypair(
+                signing.KeyPair.generate(stranger, f"{stranger}-k1"))
+        self.foreign = foreign_signer
+        self._on: tuple[tuple[str, Fault], ...] = ()
+        self.switch(names)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self._on)
+
+    def switch(self, names: Iterable[str]) -> None:
+        """Switch exactly these faults on (ValueError for an unknown name)."""
+        wanted = set(names)
+        check_known(wanted)
+        self._on = tuple((name, fault) for name, fault in FAULTS.items() if name in wanted)
+        failures: frozenset[str] = frozenset()
+        refuse = False
+        for _, fault in self._on:
+            if fault.inbox is not None:
+                failures |= fault.inbox.signature_failures
+                refuse = refuse or fault.inbox.refuse_all
+        self._inbox.reset_steps()
+        if failures:
+            self._inbox.replace_step("signature", verify_signatures(ignore=failures))
+        if refuse:
+            self._inbox.replace_step("party", _refuse_everything)
+
+    def _through(self, hook: Callable[[Fault], Callable[[T], T] | None], value: T) -> T:
+        for _, fault in self._on:
+            transform = hook(fault)
+            if transform is not None:
+                value = transform(value)
+        return value
+
+    def context(self, ctx: Context, used: Sequence[str]) -> Context:
+        for _, fault in self._on:
+            if fault.context is not None:
+                ctx = fault.context(ctx, used)
+        return ctx
+
+    def signer(self) -> signing.Signer | None:
+        """The key requests are signed with when a fault changes it; None: the BAP's own."""
+        signer = self._own
+        for _, fault in self._on:
+            if fault.signer is not None:
+                signer = fault.signer(signer, self.foreign)
+        return None if signer is self._own else signer
+
+    def payment_steps(self, steps: tuple[str, ...]) -> tuple[str, ...]:
+        return self._through(lambda fault: fault.payment_steps, steps)
+
+    def ordered_item(self, item_id: str) -> str:
+        return self._through(lambda fault: fault.ordered_item, item_id)
+
+    def shown_amount(self, amount: float) -> float:
+        return self._through(lambda fault: fault.shown_amount, amount)
+
+    def heeds(self, action: str) -> bool:
+        """Whether the app acts on an unsolicited callback of this action."""
+        return all(fault.heeds(action) for _, fault in self._on if fault.heeds is not None)

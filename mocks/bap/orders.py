@@ -1,0 +1,225 @@
+"""The orders as the driver's app holds them: one `AppOrder` per estimate, built up from the
+BPP's callbacks (quote, payment, confirmation, session, telemetry, bill), and the states the
+client API shows for it.
+
+The app gives each order its own id at the estimate and keeps it; the BPP's order id (from
+on_init or on_confirm) is `bpp_order_id`, and either finds the order. Beckn states map onto
+the contract's as follows (client-api-contract.md, "Enum Values"):
+
+- order: `quoted_price` until the order is initialised; then ACTIVE, until the BPP reports it
+  COMPLETED, or CANCELLED (also for REJECTED, FAILED and RETURNED, the ends that are not a
+  completed session);
+- payment: PAID once COMPLETED, REFUNDED, FAILED, else PENDING;
+- charging: ACTIVE, COMPLETED, STOPPED (a stop asked or an interruption), else IDLE;
+- mode: RESERVATION when the estimate named a time window, INSTANT for a walk-in; the
+  estimate writes both in lower case, as the contract's §2 does, every later answer in upper
+  case, as its §3-§10 do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.beckn import envelope
+from harness.beckn import time as wire_time
+from harness.beckn.order import (
+    Order,
+    PriceComponent,
+    dig,
+    money,
+    order_status,
+    payment_status,
+    session_status,
+)
+from mocks.bap.catalogs import Listing
+from mocks.bap.client_requests import Vehicle
+
+ENDED_UNCOMPLETED = frozenset({"CANCELLED", "REJECTED", "FAILED", "RETURNED"})
+PAYMENT_SHOWN = {"COMPLETED": "PAID", "PAID": "PAID", "REFUNDED": "REFUNDED",
+                 "FAILED": "FAILED"}
+CHARGING_SHOWN = {"ACTIVE": "ACTIVE", "COMPLETED": "COMPLETED", "STOP": "STOPPED",
+                  "INTERRUPTED": "STOPPED"}
+
+
+@dataclass
+class AppOrder:
+    """One order as the app knows it; every Beckn field as the BPP last reported it."""
+
+    id: str
+    transaction_id: str  # the one it is continued in
+    bpp_id: str
+    bpp_uri: str
+    listing: Listing
+    vehicle: Vehicle
+    reservation: bool
+    beckn: Order  # what the app's requests say about the order
+    energy_kwh: float | None = None  # the estimate's energy
+    window: tuple[str, str] | None = None
+    transaction_ids: set[str] = field(default_factory=set)  # every one it was sent in
+    quote: list[PriceComponent] = field(default_factory=list)  # as on_select gave it
+    quoted_at: float = field(default_factory=time.time)
+    initialised: bool = False
+    bpp_order_id: str | None = None
+    status: str = "CREATED"
+    session_status: str | None = None
+    payment_status: str | None = None
+    payment_amount: float | None = None
+    payment_url: str | None = None
+    paid: float = 0.0
+    value: list[PriceComponent] = field(default_factory=list)  # quote, then bill
+    telemetry: dict[str, Any] | None = None  # the latest chargingTelemetry entry
+    tracking_url: str | None = None
+    first_reading_at: float | None = None  # the earliest telemetry eventTime seen (epoch)
+    cancel_reason: tuple[str | None, str | None] = (None, None)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.transaction_ids.add(self.transaction_id)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status not in ("CREATED", "PENDING") and self.bpp_order_id is not None
+
+    @property
+    def payment_completed(self) -> bool:
+        return self.payment_status in ("COMPLETED", "PAID") or self.paid > 0
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "COMPLETED" or self.status in ENDED_UNCOMPLETED
+
+    @property
+    def total(self) -> float:
+        return money(sum(c.value for c in self.value))
+
+    @property
+    def currency(self) -> str:
+        return self.beckn.currency
+
+    # -- what the client API shows -------------------------------------------------------------
+
+    def shown_status(self) -> str:
+        if self.status == "COMPLETED":
+            return "COMPLETED"
+        if self.status in ENDED_UNCOMPLETED:
+            return "CANCELLED"
+        return "ACTIVE" if self.initialised else "quoted_price"
+
+    def shown_payment(self) -> str:
+        return PAYMENT_SHOWN.get(self.payment_status or "", "PENDING")
+
+    def shown_charging(self) -> str:
+        return CHARGING_SHOWN.get(self.session_status or "", "IDLE")
+
+    def mode(self, *, lower: bool = False) -> str:
+        mode = "RESERVATION" if self.reservation else "INSTANT"
+        return mode.lower() if lower else mode
+
+    def summary(self) -> dict[str, str]:
+        """The `order` object of every answer after the estimate."""
+        return {"id": self.id, "status": self.shown_status(), "mode": self.mode()}
+
+    # -- learning from the BPP -----------------------------------------------------------------
+
+    def continue_in(self, transaction_id: str) -> None:
+        """The order's next requests go in this transaction (the one its last request used)."""
+        self.transaction_id = transaction_id
+        self.transaction_ids.add(transaction_id)
+
+    def absorb(self, order: Any) -> None:
+        """Take in a Beckn order the BPP sent; what it leaves out stays as it was."""
+        if not isinstance(order, dict):
+            return
+        bpp_id = order.get("beckn:id")
+        if isinstance(bpp_id, str) and bpp_id:
+            self.bpp_order_id = bpp_id
+            self.beckn.id = bpp_id
+        self.status = self.beckn.status = order_status(order) or self.status
+        session = session_status(order)
+        if session is not None:
+            self.session_status = session
+        payment = order.get("beckn:payment")
+        if isinstance(payment, dict):
+            self.payment_status = payment_status(order) or self.payment_status
+            amount = dig(payment, "beckn:amount", "value")
+            if isinstance(amount, int | float):
+                self.payment_amount = float(amount)
+                if self.payment_status == "COMPLETED" and self.paid == 0:
+                    self.paid = float(amount)
+            url = payment.get("beckn:paymentURL")
+            self.payment_url = url if isinstance(url, str) else self.payment_url
+        read = Order.from_beckn(order)
+        if read.components:
+            self.value = read.components
+        attributes = dig(order, "beckn:fulfillment", "beckn:deliveryAttributes")
+        readings = dig(attributes, "chargingTelemetry")
+        if isinstance(readings, list) and readings and isinstance(readings[-1], dict):
+            self.telemetry = readings[-1]
+            times = [t for r in readings if isinstance(r, dict)
+                     and (t := wire_time.epoch(r.get("eventTime"))) is not None]
+            if times:
+                self.first_reading_at = min([*times, self.first_reading_at or min(times)])
+        url = dig(order, "beckn:fulfillment", "trackingAction", "target", "url")
+        self.tracking_url = url if isinstance(url, str) else self.tracking_url
+
+    def quoted(self, order: Any) -> None:
+        """on_select's quote: the components and the unit price the app orders at."""
+        read = Order.from_beckn(order)
+        self.quote = read.components
+        self.quoted_at = time.time()
+        self.value = list(read.components)
+        self.beckn.components = list(read.components)
+        if read.unit_price is not None:
+            self.beckn.unit_price = read.unit_price
+        self.status = order_status(order) or self.status
+
+    def telemetry_view(self) -> dict[str, Any] | None:
+        """The latest reading, with the session's duration so far (contract §4) measured
+        from the earliest reading seen, on the charger's own clock."""
+        if self.telemetry is None:
+            return None
+        metrics = [m for m in self.telemetry.get("metrics") or [] if isinstance(m, dict)]
+        event = self.telemetry.get("eventTime")
+        moment = wire_time.epoch(event)
+        if moment is not None and self.first_reading_at is not None and \
+                not any(m.get("name") == "SESSION_DURATION" for m in metrics):
+            metrics.append({"name": "SESSION_DURATION", "unitCode": "min",
+                            "value": round(max(0.0, moment - self.first_reading_at) / 60, 1)})
+        return {"eventTime": event if isinstance(event, str) else wire_time.now(),
+                "metrics": [{"name": str(m.get("name")), "value": m.get("value", 0),
+                             "unitCode": str(m.get("unitCode", ""))} for m in metrics
+                            if isinstance(m.get("value", 0), int | float)]}
+
+
+class OrderBook:
+    """Every order of the app, by its id, the BPP's id, and each transaction it went in."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, AppOrder] = {}
+
+    def __iter__(self) -> Iterator[AppOrder]:
+        return iter(list(self._orders.values()))
+
+    def add(self, order: AppOrder) -> None:
+        self._orders[order.id] = order
+
+    def remove(self, order_id: str) -> None:
+        self._orders.pop(order_id, None)
+
+    @staticmethod
+    def new_id() -> str:
+        return f"order-{envelope.new_id()}"
+
+    def find(self, key: str) -> AppOrder | None:
+        """An order by the app's id or the BPP's."""
+        found = self._orders.get(key)
+        return found or next((o for o in self if o.bpp_order_id == key), None)
+
+    def of_transaction(self, transaction_id: str) -> AppOrder | None:
+        """The latest order sent in this transaction."""
+        found = [o for o in self if transaction_id in o.transaction_ids]
+        return found[-1] if found else None
