@@ -29,7 +29,8 @@ def order_value_adds_up(doc: dict[str, Any], action: str, evidence: list[str]
                         ) -> list[Finding]:
     """UBC-CONS-001 and UBC-CONS-007: orderValue.value equals the sum of its components, and
     every component is in the order's currency (UBC-CONS-009 when only a listed refund
-    adjustment is left out of the total)."""
+    adjustment is left out of the total of a final bill, as the official undercharge bill does;
+    on a quote a total that leaves anything out is UBC-CONS-001)."""
     message = doc.get("message")
     order = message.get("order") if isinstance(message, dict) else None
     value = order.get("beckn:orderValue") if isinstance(order, dict) else None
@@ -41,8 +42,10 @@ def order_value_adds_up(doc: dict[str, Any], action: str, evidence: list[str]
     if all(isinstance(a, int | float) for a in amounts) and isinstance(
             value.get("value"), int | float):
         total = round(sum(amounts), 2)  # type: ignore[arg-type]
-        # The official undercharge bill lists the refund as a DISCOUNT beside the total.
-        refunds = [c for c in components if c.get("type") == "DISCOUNT"
+        # The official undercharge bill lists the refund as a DISCOUNT beside the total; only
+        # a final bill (order COMPLETED) refunds anything.
+        final = order.get("beckn:orderStatus") == "COMPLETED"  # type: ignore[union-attr]
+        refunds = [c for c in components if final and c.get("type") == "DISCOUNT"
                    and "refund" in str(c.get("description", "")).lower()]
         without_refunds = round(total - sum(c["value"] for c in refunds), 2)
         if abs(total - value["value"]) > TOLERANCE and refunds and \

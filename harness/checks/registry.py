@@ -20,7 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checks import consistency, context, message, refusal, state, story, timing
+from harness.checks import (
+    chronology,
+    consistency,
+    context,
+    message,
+    readings,
+    refusal,
+    semantics,
+    state,
+    story,
+    timing,
+)
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 
@@ -55,9 +66,25 @@ def _check(scope: str, rules: str, run: Callable[..., Any]) -> Check:
 CHECKS: tuple[Check, ...] = (
     _check("parse", "SCH-001 SCH-012", message.parse_body),
     # message: order matters, it is the order of the findings
-    _check("message", "SCH-002..008 CTX-001..011", message.schema_valid),
-    _check("message", "SCH-101..104 CTX-019..020", message.profile_warnings),
+    _check("message", "SCH-002..008 SCH-105 CTX-001..011", message.schema_valid),
+    _check("message", "SCH-101..104 CTX-019", message.profile_warnings),
     _check("message", "CONS-001 CONS-007 CONS-009", message.quote_adds_up),
+    _check("message", "CONS-007", semantics.one_currency),
+    _check("message", "MSG-001", semantics.quantities_positive),
+    _check("message", "MSG-002", semantics.energy_priced_by_quantity),
+    _check("message", "MSG-003", semantics.payment_is_quoted_total),
+    _check("message", "MSG-004", semantics.component_signs_follow_type),
+    _check("message", "MSG-005", semantics.currencies_are_iso_4217),
+    _check("message", "MSG-006", semantics.prices_not_negative),
+    _check("message", "MSG-007", semantics.refund_is_overpayment),
+    _check("message", "MSG-008..009", readings.telemetry_in_range),
+    _check("message", "MSG-010", readings.ratings_on_scale),
+    _check("message", "MSG-011", chronology.windows_in_order),
+    _check("message", "MSG-012..013", chronology.paid_at_plausible),
+    _check("message", "CTX-021", chronology.ttl_positive),
+    _check("message", "CTX-022", chronology.timestamp_not_in_future),
+    _check("message", "STATE-010", state.action_reports_its_state),
+    _check("message", "STATE-011", state.states_agree),
     _check("message", "SIG-001..012 SIG-015", message.signatures_verify),
     # answer
     _check("answer", "TIME-006..007 SCH-012", timing.answered),

@@ -1,0 +1,83 @@
+"""Readings one message reports, judged against their physical or declared range
+(UBC-MSG-008..010): a state of charge between 0 and 100 %, energy that is not negative, and a
+rating inside the scale it declares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks.message import Message, Pipeline
+from harness.checks.semantics import ORDER, order_of
+from harness.findings import Finding
+
+TELEMETRY = f"{ORDER}/beckn:fulfillment/beckn:deliveryAttributes/chargingTelemetry"
+# RatingInput's scale when it does not declare one (core: best 5, worst "1 or 0").
+DEFAULT_BEST, DEFAULT_WORST = 5.0, 0.0
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def telemetry_in_range(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-MSG-008: state of charge is 0..100 %; UBC-MSG-009: energy is not negative, in the
+    telemetry samples and in the session's metered energy."""
+    order = order_of(message.doc)
+    if order is None:
+        return []
+    session = _dict(_dict(order.get("beckn:fulfillment")).get("beckn:deliveryAttributes"))
+    findings = []
+    metered = _number(session.get("meteredEnergyKWh"))
+    if metered is not None and metered < 0:
+        findings.append(Finding("UBC-MSG-009", f"metered energy of {metered:g} kWh",
+                                path=f"{ORDER}/beckn:fulfillment/beckn:deliveryAttributes/"
+                                "meteredEnergyKWh", expected=">= 0", actual=metered))
+    for i, sample in enumerate(_list(session.get("chargingTelemetry"))):
+        for j, metric in enumerate(_list(_dict(sample).get("metrics"))):
+            metric = _dict(metric)
+            name, value = metric.get("name"), _number(metric.get("value"))
+            if value is None:
+                continue
+            path = f"{TELEMETRY}/{i}/metrics/{j}/value"
+            if name == "STATE_OF_CHARGE" and not 0 <= value <= 100:
+                findings.append(Finding("UBC-MSG-008", f"state of charge of {value:g} %",
+                                        path=path, expected="0..100", actual=value))
+            elif name == "ENERGY" and value < 0:
+                findings.append(Finding("UBC-MSG-009", f"energy reading of {value:g}",
+                                        path=path, expected=">= 0", actual=value))
+    return findings
+
+
+def ratings_on_scale(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-MSG-010: each rating lies between its worstRating and bestRating (core's defaults
+    when it declares none), and the scale runs upwards."""
+    doc = message.doc
+    ratings = _dict(doc.get("message")).get("ratings") if isinstance(doc, dict) else None
+    findings = []
+    for i, rating in enumerate(_list(ratings)):
+        rating = _dict(rating)
+        value = _number(rating.get("ratingValue"))
+        best = _number(rating.get("bestRating"))
+        worst = _number(rating.get("worstRating"))
+        best = DEFAULT_BEST if best is None else best
+        worst = DEFAULT_WORST if worst is None else worst
+        path = f"/message/ratings/{i}"
+        if worst >= best:
+            findings.append(Finding("UBC-MSG-010", f"rating {i} declares a scale from {worst:g} "
+                                    f"to {best:g}", path=f"{path}/bestRating",
+                                    expected=f"> {worst:g}", actual=best))
+        elif value is not None and not worst <= value <= best:
+            findings.append(Finding("UBC-MSG-010", f"rating {i} of {value:g} on a scale of "
+                                    f"{worst:g}..{best:g}", path=f"{path}/ratingValue",
+                                    expected=f"{worst:g}..{best:g}", actual=value))
+    return findings
