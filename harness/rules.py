@@ -110,7 +110,8 @@ RULES: tuple[Rule, ...] = (
     # --- context ------------------------------------------------------------------------------
     Rule("UBC-CTX-001", "Context has version, action, domain, transaction_id, message_id, "
          "timestamp and ttl", ERROR, _FIELDS),
-    Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR, f"{_TSD} §10.4; {_NOTES}: Version and envelope"),
+    Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR,
+         f"{_TSD} §10.4; {_NOTES}: Version and envelope"),
     Rule("UBC-CTX-003", 'context.domain is "beckn.one:deg:ev-charging"', ERROR,
          _FIELDS),
     Rule("UBC-CTX-004", "context.transaction_id is a UUID", ERROR, _FIELDS),
@@ -217,7 +218,7 @@ RULES: tuple[Rule, ...] = (
          "EvChargingSession v1 attributes.yaml, chargingTelemetry (STATE_OF_CHARGE in "
          "PERCENTAGE)"),
     Rule("UBC-MSG-009", "Metered energy is not negative", ERROR,
-         "EvChargingSession v1 attributes.yaml, meteredEnergyKWh and chargingTelemetry"),
+         "EvChargingSession v1 attributes.yaml, chargingTelemetry (ENERGY)"),
     Rule("UBC-MSG-010", "A rating lies within the scale it declares (worstRating..bestRating)",
          ERROR, f"{_CORE} RatingInput"),
     Rule("UBC-MSG-011", "A time window (slot, validity, availability) does not end before it "
