@@ -81,11 +81,30 @@ class Message:
     expected_action: str | None = None  # the endpoint it reached, when known
     evidence: list[str] = field(default_factory=list)
     doc: Any = None  # filled by the pipeline once parsed
+    # context and order of `_read`, read once: every message check asks for them
+    _read: Any = field(default=None, repr=False, compare=False)
+    _parts: tuple[Any, Any] = field(default=(None, None), repr=False, compare=False)
+
+    def _parts_of_doc(self) -> tuple[Any, Any]:
+        doc = self.doc
+        if doc is not self._read:
+            context = message = None
+            if isinstance(doc, dict):
+                context, message = doc.get("context"), doc.get("message")
+            order = message.get("order") if isinstance(message, dict) else None
+            self._parts = (context if isinstance(context, dict) else None,
+                           order if isinstance(order, dict) else None)
+            self._read = doc
+        return self._parts
 
     @property
     def context(self) -> dict[str, Any] | None:
-        context = self.doc.get("context") if isinstance(self.doc, dict) else None
-        return context if isinstance(context, dict) else None
+        return self._parts_of_doc()[0]
+
+    @property
+    def order(self) -> dict[str, Any] | None:
+        """`message.order` when the message carries an order object."""
+        return self._parts_of_doc()[1]
 
     @property
     def is_envelope(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks.message import Message, Pipeline
-from harness.checks.semantics import ORDER, order_of
+from harness.checks.semantics import ORDER, number, obj, seq
 from harness.findings import Finding
 
 TELEMETRY = f"{ORDER}/beckn:fulfillment/beckn:deliveryAttributes/chargingTelemetry"
@@ -16,31 +16,24 @@ TELEMETRY = f"{ORDER}/beckn:fulfillment/beckn:deliveryAttributes/chargingTelemet
 DEFAULT_BEST, DEFAULT_WORST = 5.0, 0.0
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
+def readings_in_range(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-MSG-008..010 for one message: telemetry and ratings."""
+    order = message.order
+    if order is not None:
+        return telemetry_in_range(order)
+    ratings = obj(obj(message.doc).get("message")).get("ratings")
+    return ratings_on_scale(ratings) if isinstance(ratings, list) else []
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def telemetry_in_range(message: Message, pipeline: Pipeline) -> list[Finding]:
+def telemetry_in_range(order: dict[str, Any]) -> list[Finding]:
     """UBC-MSG-008: state of charge is 0..100 %; UBC-MSG-009: an energy reading is not
     negative (the session's meteredEnergyKWh has its minimum in the schema)."""
-    order = order_of(message.doc)
-    if order is None:
-        return []
-    session = _dict(_dict(order.get("beckn:fulfillment")).get("beckn:deliveryAttributes"))
+    session = obj(obj(order.get("beckn:fulfillment")).get("beckn:deliveryAttributes"))
     findings = []
-    for i, sample in enumerate(_list(session.get("chargingTelemetry"))):
-        for j, metric in enumerate(_list(_dict(sample).get("metrics"))):
-            metric = _dict(metric)
-            name, value = metric.get("name"), _number(metric.get("value"))
+    for i, sample in enumerate(seq(session.get("chargingTelemetry"))):
+        for j, metric in enumerate(seq(obj(sample).get("metrics"))):
+            metric = obj(metric)
+            name, value = metric.get("name"), number(metric.get("value"))
             if value is None:
                 continue
             path = f"{TELEMETRY}/{i}/metrics/{j}/value"
@@ -53,17 +46,15 @@ def telemetry_in_range(message: Message, pipeline: Pipeline) -> list[Finding]:
     return findings
 
 
-def ratings_on_scale(message: Message, pipeline: Pipeline) -> list[Finding]:
+def ratings_on_scale(ratings: list[Any]) -> list[Finding]:
     """UBC-MSG-010: each rating lies between its worstRating and bestRating (core's defaults
     when it declares none), and the scale runs upwards."""
-    doc = message.doc
-    ratings = _dict(doc.get("message")).get("ratings") if isinstance(doc, dict) else None
     findings = []
-    for i, rating in enumerate(_list(ratings)):
-        rating = _dict(rating)
-        value = _number(rating.get("ratingValue"))
-        best = _number(rating.get("bestRating"))
-        worst = _number(rating.get("worstRating"))
+    for i, rating in enumerate(ratings):
+        rating = obj(rating)
+        value = number(rating.get("ratingValue"))
+        best = number(rating.get("bestRating"))
+        worst = number(rating.get("worstRating"))
         best = DEFAULT_BEST if best is None else best
         worst = DEFAULT_WORST if worst is None else worst
         path = f"/message/ratings/{i}"

@@ -177,23 +177,25 @@ PAYMENT_RULED_OUT: dict[str, frozenset[str]] = {
 }
 
 
-def _message_order(message: Message) -> Any:
-    doc = message.doc
-    body = doc.get("message") if isinstance(doc, dict) else None
-    return body.get("order") if isinstance(body, dict) else None
-
-
 def _refuses(message: Message) -> bool:
     error = message.doc.get("error") if isinstance(message.doc, dict) else None
     return isinstance(error, dict) and bool(error.get("code"))
 
 
-def action_reports_its_state(message: Message, pipeline: Pipeline) -> list[Finding]:
+def states_consistent(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-STATE-010/011: the states one message reports, on their own."""
+    order = message.order
+    if order_status(order) is None:
+        return []
+    return [*action_reports_its_state(message, order), *states_agree(order)]
+
+
+def action_reports_its_state(message: Message, order: Any) -> list[Finding]:
     """UBC-STATE-010: on_select and on_init report CREATED, on_confirm CONFIRMED, on_cancel
     CANCELLED, unless the callback refuses with an error."""
     action = message.context.get("action") if message.context else None
     allowed = ACTION_ORDER_STATES.get(action) if isinstance(action, str) else None
-    status = order_status(_message_order(message))
+    status = order_status(order)
     if allowed is None or status is None or status in allowed or _refuses(message):
         return []
     return [Finding("UBC-STATE-010", f"{action} reports order status {status!r} without an "
@@ -201,9 +203,8 @@ def action_reports_its_state(message: Message, pipeline: Pipeline) -> list[Findi
                     expected=next(iter(allowed)), actual=status)]
 
 
-def states_agree(message: Message, pipeline: Pipeline) -> list[Finding]:
+def states_agree(order: Any) -> list[Finding]:
     """UBC-STATE-011: the order, session and payment states of one message can coexist."""
-    order = _message_order(message)
     status = order_status(order)
     if status is None:
         return []
