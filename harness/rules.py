@@ -225,6 +225,10 @@ RULES: tuple[Rule, ...] = (
          "starts", ERROR, f"{_CORE} TimePeriod; {_TSD} §11.2"),
     Rule("UBC-MSG-012", "A payment's paidAt is not in the future", ERROR,
          f"{_FIELDS} (beckn:paidAt: when payment was made)"),
+    Rule("UBC-MSG-014", "An embedded invoice totals the order's value", ERROR,
+         f"{_TSD} §12.5.1.1, §12.5.2.1; {_CORE} Invoice"),
+    Rule("UBC-MSG-015", "A percentage buyer finder fee is at most 100 % of the order", ERROR,
+         f"{_TSD} §11.1.2; EvChargingSession v1 attributes.yaml, buyerFinderFee"),
     Rule("UBC-MSG-013", "A payment's paidAt is not after the message reporting it; the official "
          "examples date it 2025-12-19 on messages of 2025-01-27, so this is a warning", WARNING,
          f"{_FIELDS} (beckn:paidAt); {_NOTES}: Known defects in the official examples"),

@@ -146,6 +146,12 @@ MUTATIONS: list[tuple[str, Path, Callable[[dict[str, Any]], None], str, str]] = 
      "/message/catalogs/0/beckn:offers/0/beckn:price/value"),
     ("refund is not the overpayment", UNDERCHARGE, put([*VALUE, "components", 4, "value"], -50.0),
      "UBC-MSG-007", "/message/order/beckn:orderValue/components"),
+    ("invoice is not the bill", COMPLETED, put([*ORDER, "beckn:invoice", "beckn:totals", "value"],
+                                               150.0),
+     "UBC-MSG-014", "/message/order/beckn:invoice/beckn:totals/value"),
+    ("finder fee over 100 %", SELECT,
+     put([*ORDER, "beckn:orderAttributes", "buyerFinderFee", "feeValue"], 250),
+     "UBC-MSG-015", "/message/order/beckn:orderAttributes/buyerFinderFee/feeValue"),
     ("item price in another currency", ON_SELECT, put([*ITEM, "beckn:price", "currency"], "USD"),
      "UBC-CONS-007", "/message/order/beckn:orderItems/0/beckn:price/currency"),
     ("offer price in another currency", ON_SELECT,
@@ -406,3 +412,40 @@ def test_every_message_check_survives_a_hollowed_example() -> None:
         message = Message(json.dumps(hollow).encode())
         message.doc = hollow
         check.run(message, pipeline)  # must not raise
+
+
+# -- citations name clauses that exist ------------------------------------------------------
+
+# The numbered sections of UBC TSD v0.9 and the headings of BECKN-006 (which numbers only the
+# Steps of its example flow), as data: tests never read the specification itself.
+TSD_SECTIONS = {
+    "8", "8.1", "8.2", "8.3", "8.4", "8.5", "8.5.1", "8.5.2", "9", "9.1", "9.1.1", "9.2",
+    "9.2.1", "9.2.2", "9.2.3", "10", "10.1", "10.2", "10.3", "10.4", "11", "11.1", "11.1.1",
+    "11.1.2", "11.2", "11.2.1", "11.2.2", "12", "12.0", "12.1", "12.1.1", "12.2", "12.3", "12.4",
+    "12.5", "12.5.1", "12.5.1.1", "12.5.1.2", "12.5.2", "12.5.2.1", "12.5.2.2", "12.5.3",
+    "12.5.4", "12.5.5", "13", "14",
+}
+BECKN_006_HEADINGS = ("Context", "Subscriber Authentication", "Signature Attributes",
+                      "Hashing Algorithm", "Signing Algorithm")
+BECKN_006_STEPS = range(1, 11)
+
+
+def test_every_rule_cites_clauses_that_exist() -> None:
+    import re
+
+    from harness import rules
+
+    for rule in rules.RULES:
+        for section in re.findall(r"§(\d+(?:\.\d+)*)", rule.spec):
+            assert section in TSD_SECTIONS, (rule.id, section)
+        in_beckn_006 = False
+        for part in (p.strip() for p in rule.spec.split(";")):
+            if part.startswith("BECKN-006"):
+                in_beckn_006, part = True, part.removeprefix("BECKN-006").strip()
+            elif not part.startswith("Step "):
+                in_beckn_006 = False
+            if not in_beckn_006:
+                continue
+            step = re.match(r"Step (\d+)", part)
+            assert (step and int(step.group(1)) in BECKN_006_STEPS) or \
+                part.startswith(BECKN_006_HEADINGS), (rule.id, part)

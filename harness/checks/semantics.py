@@ -1,7 +1,8 @@
-"""What the amounts of one order must mean (UBC-MSG-001..007, UBC-CONS-007): quantities above
-zero, energy lines that are price times quantity, a payment of the quoted total, signs that
-follow the component type, ISO 4217 currencies, no negative prices, one currency, and a
-refund of what was paid beyond the bill.
+"""What the amounts of one order must mean (UBC-MSG-001..007, 014, 015, UBC-CONS-007):
+quantities above zero, energy lines that are price times quantity, a payment of the quoted
+total, signs that follow the component type, ISO 4217 currencies, no negative prices, one
+currency, a refund of what was paid beyond the bill, an invoice of the bill, and a finder fee
+that is a share of the order.
 
 These are facts one message states about itself, so `validate` and every callback of a run
 judge them alike. `validate` runs them on every message of a capture, so the registry calls
@@ -123,7 +124,8 @@ class Reading:
 
 
 def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Finding]:
-    """UBC-MSG-001..007 and UBC-CONS-007 on the order (or published prices) of one message."""
+    """UBC-MSG-001..007, 014, 015 and UBC-CONS-007 on the order (or published prices) of one
+    message."""
     order = message.order
     if order is None:
         places = list(published_prices(message.doc))
@@ -132,7 +134,8 @@ def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Fin
     return [*places_are_sound(reading.action, ORDER, list(amounts(order)), reading),
             *quantities_positive(reading), *energy_priced_by_quantity(reading),
             *payment_is_quoted_total(reading), *component_signs_follow_type(reading),
-            *refund_is_overpayment(reading)]
+            *refund_is_overpayment(reading), *invoice_is_the_bill(reading),
+            *finder_fee_within_order(reading)]
 
 
 def quantities_positive(reading: Reading) -> list[Finding]:
@@ -276,3 +279,27 @@ def refund_is_overpayment(reading: Reading) -> list[Finding]:
                     f"{billed:g}, and the bill refunds {refunded:g}",
                     path=f"{ORDER}/beckn:orderValue/components", expected=owed,
                     actual=refunded)]
+
+
+def invoice_is_the_bill(reading: Reading) -> list[Finding]:
+    """UBC-MSG-014: an embedded invoice totals what the order's value says (the official
+    final bills do: 143.95, 287.90 and 90.00)."""
+    totals = obj(obj(reading.order.get("beckn:invoice")).get("beckn:totals"))
+    invoiced, billed = number(totals.get("value")), number(reading.value.get("value"))
+    if invoiced is None or billed is None or abs(invoiced - billed) <= TOLERANCE:
+        return []
+    return [Finding("UBC-MSG-014", f"{reading.action}: the invoice totals {invoiced:g}, the "
+                    f"order's value is {billed:g}",
+                    path=f"{ORDER}/beckn:invoice/beckn:totals/value", expected=billed,
+                    actual=invoiced)]
+
+
+def finder_fee_within_order(reading: Reading) -> list[Finding]:
+    """UBC-MSG-015: a buyer finder fee given as a percentage is at most 100 % of the order."""
+    fee = obj(obj(reading.order.get("beckn:orderAttributes")).get("buyerFinderFee"))
+    value = number(fee.get("feeValue"))
+    if fee.get("feeType") != "PERCENTAGE" or value is None or value <= 100:
+        return []
+    return [Finding("UBC-MSG-015", f"{reading.action}: buyer finder fee of {value:g} %",
+                    path=f"{ORDER}/beckn:orderAttributes/buyerFinderFee/feeValue",
+                    expected="0..100", actual=value)]
