@@ -56,32 +56,6 @@ def action_of(message: Message) -> str:
     return action if isinstance(action, str) else "message"
 
 
-def amounts(order: dict[str, Any]) -> Iterator[Place]:
-    """Every amount an order states besides its components."""
-    value = order.get("beckn:orderValue")
-    if isinstance(value, dict) and value:
-        yield ("beckn:orderValue",), value, "quote total"
-    for i, item in enumerate(seq(order.get("beckn:orderItems"))):
-        item = obj(item)
-        price = item.get("beckn:price")
-        if isinstance(price, dict):
-            yield ("beckn:orderItems", i, "beckn:price"), price, "price of item"
-        offer_price = obj(item.get("beckn:acceptedOffer")).get("beckn:price")
-        if isinstance(offer_price, dict):
-            yield ("beckn:orderItems", i, "beckn:acceptedOffer", "beckn:price"), offer_price, \
-                "accepted offer price of item"
-    for i, offer in enumerate(seq(order.get("beckn:acceptedOffers"))):
-        price = obj(offer).get("beckn:price")
-        if isinstance(price, dict):
-            yield ("beckn:acceptedOffers", i, "beckn:price"), price, "price of accepted offer"
-    paid = obj(order.get("beckn:payment")).get("beckn:amount")
-    if isinstance(paid, dict):
-        yield ("beckn:payment", "beckn:amount"), paid, "payment amount"
-    totals = obj(order.get("beckn:invoice")).get("beckn:totals")
-    if isinstance(totals, dict):
-        yield ("beckn:invoice", "beckn:totals"), totals, "invoice total"
-
-
 def published_prices(doc: Any) -> Iterator[Place]:
     """The prices of the offers a catalog publishes (on_discover, catalog_publish)."""
     for i, catalog in enumerate(seq(obj(obj(doc).get("message")).get("catalogs"))):
@@ -102,25 +76,71 @@ def _label(label: str, parts: tuple[Any, ...]) -> str:
     return label if index is None else f"{label} {index}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Reading:
-    """One order as the amount rules read it."""
+    """One order as the amount rules read it, in one pass over its items and components."""
 
     action: str
     order: dict[str, Any]
     status: Any
     value: dict[str, Any]  # beckn:orderValue
-    components: list[dict[str, Any]]
-    items: list[dict[str, Any]]
     payment: dict[str, Any]
+    quantities: list[tuple[int, float]]  # (item index, ordered quantity)
+    priced: float | None  # sum of unit price x quantity, None unless every item states both
+    units: float | None  # sum of the UNIT components, None when there is none or one is no number
+    refunds: list[float | None]  # refund adjustments: DISCOUNT components saying "refund"
+    components: list[tuple[int, Any, float | None, Any]]  # (index, type, value, currency)
+    places: list[Place]  # every other amount: quote total first, prices, payment, invoice
 
     @classmethod
     def of(cls, action: str, order: dict[str, Any]) -> Reading:
         value = obj(order.get("beckn:orderValue"))
-        return cls(action, order, order.get("beckn:orderStatus"), value,
-                   [c for c in seq(value.get("components")) if isinstance(c, dict)],
-                   [i for i in seq(order.get("beckn:orderItems")) if isinstance(i, dict)],
-                   obj(order.get("beckn:payment")))
+        places: list[Place] = [(("beckn:orderValue",), value, "quote total")] if value else []
+        quantities: list[tuple[int, float]] = []
+        priced: float | None = 0.0
+        for i, item in enumerate(seq(order.get("beckn:orderItems"))):
+            item = obj(item)
+            price = item.get("beckn:price")
+            if isinstance(price, dict):
+                places.append((("beckn:orderItems", i, "beckn:price"), price, "price of item"))
+            offer_price = obj(item.get("beckn:acceptedOffer")).get("beckn:price")
+            if isinstance(offer_price, dict):
+                places.append((("beckn:orderItems", i, "beckn:acceptedOffer", "beckn:price"),
+                               offer_price, "accepted offer price of item"))
+            quantity = number(obj(item.get("beckn:quantity")).get("unitQuantity"))
+            unit_price = number(obj(price if isinstance(price, dict) else offer_price)
+                                .get("value")) if quantity is not None else None
+            if quantity is not None:
+                quantities.append((i, quantity))
+            priced = priced + quantity * unit_price if (
+                priced is not None and quantity is not None and unit_price is not None) else None
+        for i, offer in enumerate(seq(order.get("beckn:acceptedOffers"))):
+            offer_price = obj(offer).get("beckn:price")
+            if isinstance(offer_price, dict):
+                places.append((("beckn:acceptedOffers", i, "beckn:price"), offer_price,
+                               "price of accepted offer"))
+        payment = obj(order.get("beckn:payment"))
+        if isinstance(payment.get("beckn:amount"), dict):
+            places.append((("beckn:payment", "beckn:amount"), payment["beckn:amount"],
+                           "payment amount"))
+        totals = obj(order.get("beckn:invoice")).get("beckn:totals")
+        if isinstance(totals, dict):
+            places.append((("beckn:invoice", "beckn:totals"), totals, "invoice total"))
+        unit_values: list[float | None] = []
+        refunds: list[float | None] = []
+        components = []
+        for i, component in enumerate(seq(value.get("components"))):
+            component = obj(component)
+            kind, amount = component.get("type"), number(component.get("value"))
+            components.append((i, kind, amount, component.get("currency")))
+            if kind == "UNIT":
+                unit_values.append(amount)
+            elif kind == "DISCOUNT" and "refund" in str(component.get("description", "")).lower():
+                refunds.append(amount)
+        units = None if not unit_values or None in unit_values else \
+            sum(v for v in unit_values if v is not None)
+        return cls(action, order, order.get("beckn:orderStatus"), value, payment, quantities,
+                   priced if quantities else None, units, refunds, components, places)
 
 
 def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Finding]:
@@ -131,50 +151,27 @@ def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Fin
         places = list(published_prices(message.doc))
         return places_are_sound(action_of(message), "/message", places, None) if places else []
     reading = Reading.of(action_of(message), order)
-    return [*places_are_sound(reading.action, ORDER, list(amounts(order)), reading),
-            *quantities_positive(reading), *energy_priced_by_quantity(reading),
-            *payment_is_quoted_total(reading), *component_signs_follow_type(reading),
-            *refund_is_overpayment(reading), *invoice_is_the_bill(reading),
-            *finder_fee_within_order(reading)]
+    findings = places_are_sound(reading.action, ORDER, reading.places, reading)
+    for judge in JUDGES:
+        findings += judge(reading)
+    return findings
 
 
 def quantities_positive(reading: Reading) -> list[Finding]:
     """UBC-MSG-001: every ordered quantity is above zero."""
-    findings = []
-    for i, item in enumerate(reading.items):
-        quantity = number(obj(item.get("beckn:quantity")).get("unitQuantity"))
-        if quantity is not None and quantity <= 0:
-            findings.append(Finding(
-                "UBC-MSG-001", f"{reading.action}: item {i} is ordered in quantity {quantity:g}",
-                path=f"{ORDER}/beckn:orderItems/{i}/beckn:quantity/unitQuantity",
-                expected="> 0", actual=quantity))
-    return findings
-
-
-def _unit_price(item: dict[str, Any]) -> float | None:
-    price = item.get("beckn:price")
-    if not isinstance(price, dict):
-        price = obj(obj(item.get("beckn:acceptedOffer")).get("beckn:price"))
-    return number(price.get("value"))
+    return [Finding("UBC-MSG-001", f"{reading.action}: item {i} is ordered in quantity "
+                    f"{quantity:g}", path=f"{ORDER}/beckn:orderItems/{i}/beckn:quantity/"
+                    "unitQuantity", expected="> 0", actual=quantity)
+            for i, quantity in reading.quantities if quantity <= 0]
 
 
 def energy_priced_by_quantity(reading: Reading) -> list[Finding]:
     """UBC-MSG-002: the UNIT components of a quote add up to unit price x quantity of its
     items. Not on the final bill (order COMPLETED), whose UNIT line bills metered energy, which
     the run compares with the meter (UBC-CONS-006)."""
-    if reading.status == "COMPLETED" or not reading.items or not reading.components:
+    if reading.status == "COMPLETED" or reading.priced is None or reading.units is None:
         return []
-    expected = 0.0
-    for item in reading.items:
-        quantity = number(obj(item.get("beckn:quantity")).get("unitQuantity"))
-        price = _unit_price(item) if quantity is not None else None
-        if quantity is None or price is None:
-            return []  # nothing to multiply: the quote does not state both
-        expected += quantity * price
-    units = [number(c.get("value")) for c in reading.components if c.get("type") == "UNIT"]
-    if not units or None in units:
-        return []
-    expected, billed = round(expected, 2), round(sum(units), 2)  # type: ignore[arg-type]
+    expected, billed = round(reading.priced, 2), round(reading.units, 2)
     if abs(billed - expected) <= TOLERANCE:
         return []
     return [Finding("UBC-MSG-002", f"{reading.action}: UNIT components come to {billed}, "
@@ -205,9 +202,7 @@ def component_signs_follow_type(reading: Reading) -> list[Finding]:
     """UBC-MSG-004: a DISCOUNT is zero or negative; UNIT, FEE and SURCHARGE are not negative.
     UBC-MSG-005 on a component's currency."""
     findings = []
-    for i, component in enumerate(reading.components):
-        kind, value = component.get("type"), number(component.get("value"))
-        code = component.get("currency")
+    for i, kind, value, code in reading.components:
         if code is not None and code != "INR" and not is_iso_4217(code):  # INR: UBC's own
             findings.append(_not_iso(reading.action, code, f"component {i}",
                                      f"{ORDER}/beckn:orderValue/components/{i}"))
@@ -262,16 +257,14 @@ def refund_is_overpayment(reading: Reading) -> list[Finding]:
     adjustment, the adjustment is what was paid beyond the bill (TSD §12.5.5: paid > actual is
     an undercharge, refunded as a negative DISCOUNT). A bill may also leave the refund to the
     on_status that reports it, so an absent adjustment is no finding."""
-    if reading.status != "COMPLETED" or \
+    if not reading.refunds or None in reading.refunds or reading.status != "COMPLETED" or \
             reading.payment.get("beckn:paymentStatus") != "COMPLETED":
         return []
     paid = number(obj(reading.payment.get("beckn:amount")).get("value"))
     billed = number(reading.value.get("value"))
-    refunds = [number(c.get("value")) for c in reading.components
-               if c.get("type") == "DISCOUNT" and "refund" in str(c.get("description", "")).lower()]
-    if paid is None or billed is None or not refunds or None in refunds:
+    if paid is None or billed is None:
         return []
-    refunded = -round(sum(refunds), 2)  # type: ignore[arg-type]
+    refunded = -round(sum(reading.refunds), 2)  # type: ignore[arg-type]
     owed = max(round(paid - billed, 2), 0.0)
     if abs(refunded - owed) <= TOLERANCE:
         return []
@@ -303,3 +296,9 @@ def finder_fee_within_order(reading: Reading) -> list[Finding]:
     return [Finding("UBC-MSG-015", f"{reading.action}: buyer finder fee of {value:g} %",
                     path=f"{ORDER}/beckn:orderAttributes/buyerFinderFee/feeValue",
                     expected="0..100", actual=value)]
+
+
+# Order of the findings after the amounts' own: the rules of one order, in catalogue order.
+JUDGES = (quantities_positive, energy_priced_by_quantity, payment_is_quoted_total,
+          component_signs_follow_type, refund_is_overpayment, invoice_is_the_bill,
+          finder_fee_within_order)
