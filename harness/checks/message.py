@@ -82,8 +82,8 @@ class Message:
     evidence: list[str] = field(default_factory=list)
     doc: Any = None  # filled by the pipeline once parsed
     # context and order of `_read`, read once: every message check asks for them
-    _read: Any = field(default=None, repr=False, compare=False)
-    _parts: tuple[Any, Any] = field(default=(None, None), repr=False, compare=False)
+    _read: Any = field(default=None, init=False, repr=False, compare=False)
+    _parts: tuple[Any, Any] = field(default=(None, None), init=False, repr=False, compare=False)
 
     def _parts_of_doc(self) -> tuple[Any, Any]:
         doc = self.doc
