@@ -147,7 +147,9 @@ def profile_warnings(message: Message, pipeline: Pipeline) -> list[Finding]:
 
 def quote_adds_up(message: Message, pipeline: Pipeline) -> list[Finding]:
     """UBC-CONS-001/007/009 on any order value the message carries."""
-    if not message.is_envelope:
+    order = message.order
+    if order is None or not isinstance(order.get("beckn:orderValue"), dict) or \
+            not message.is_envelope:
         return []
     action = message.context.get("action") if message.context else None
     return order_value_adds_up(message.doc, action if isinstance(action, str) else "message", [])
