@@ -89,7 +89,8 @@ class Reading:
     priced: float | None  # sum of unit price x quantity, None unless every item states both
     units: float | None  # sum of the UNIT components, None when there is none or one is no number
     refunds: list[float | None]  # refund adjustments: DISCOUNT components saying "refund"
-    components: list[tuple[int, Any, float | None, Any]]  # (index, type, value, currency)
+    off_sign: list[tuple[int, Any, float]]  # components whose sign their type rules out
+    off_code: list[tuple[int, Any]]  # components whose currency is no ISO 4217 code
     places: list[Place]  # every other amount: quote total first, prices, payment, invoice
 
     @classmethod
@@ -128,19 +129,28 @@ class Reading:
             places.append((("beckn:invoice", "beckn:totals"), totals, "invoice total"))
         unit_values: list[float | None] = []
         refunds: list[float | None] = []
-        components = []
-        for i, component in enumerate(seq(value.get("components"))):
-            component = obj(component)
-            kind, amount = component.get("type"), number(component.get("value"))
-            components.append((i, kind, amount, component.get("currency")))
+        off_sign: list[tuple[int, Any, float]] = []
+        off_code: list[tuple[int, Any]] = []
+        components = value.get("components")
+        for i, component in enumerate(components if type(components) is list else ()):
+            if type(component) is not dict:
+                continue
+            kind, raw, code = component.get("type"), component.get("value"), \
+                component.get("currency")
+            amount = number(raw)
+            if code is not None and code != "INR" and not is_iso_4217(code):  # INR: UBC's own
+                off_code.append((i, code))
             if kind == "UNIT":
                 unit_values.append(amount)
             elif kind == "DISCOUNT" and "refund" in str(component.get("description", "")).lower():
                 refunds.append(amount)
+            if amount is not None and ((kind == "DISCOUNT" and amount > 0) or (
+                    amount < 0 and kind in NEVER_NEGATIVE)):
+                off_sign.append((i, kind, amount))
         units = None if not unit_values or None in unit_values else \
             sum(v for v in unit_values if v is not None)
         return cls(action, order, order.get("beckn:orderStatus"), value, payment, quantities,
-                   priced if quantities else None, units, refunds, components, places)
+                   priced if quantities else None, units, refunds, off_sign, off_code, places)
 
 
 def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Finding]:
@@ -201,19 +211,12 @@ def payment_is_quoted_total(reading: Reading) -> list[Finding]:
 def component_signs_follow_type(reading: Reading) -> list[Finding]:
     """UBC-MSG-004: a DISCOUNT is zero or negative; UNIT, FEE and SURCHARGE are not negative.
     UBC-MSG-005 on a component's currency."""
-    findings = []
-    for i, kind, value, code in reading.components:
-        if code is not None and code != "INR" and not is_iso_4217(code):  # INR: UBC's own
-            findings.append(_not_iso(reading.action, code, f"component {i}",
-                                     f"{ORDER}/beckn:orderValue/components/{i}"))
-        if value is None:
-            continue
-        if kind == "DISCOUNT" and value > 0:
-            expected = "<= 0 (a discount lowers the price)"
-        elif kind in NEVER_NEGATIVE and value < 0:
-            expected = f">= 0 (only a DISCOUNT lowers the price, not a {kind})"
-        else:
-            continue
+    findings = [_not_iso(reading.action, code, f"component {i}",
+                         f"{ORDER}/beckn:orderValue/components/{i}")
+                for i, code in reading.off_code]
+    for i, kind, value in reading.off_sign:
+        expected = "<= 0 (a discount lowers the price)" if kind == "DISCOUNT" else \
+            f">= 0 (only a DISCOUNT lowers the price, not a {kind})"
         findings.append(Finding("UBC-MSG-004", f"{reading.action}: {kind} component {i} of "
                                 f"{value:g}", path=f"{ORDER}/beckn:orderValue/components/{i}/value",
                                 expected=expected, actual=value))
