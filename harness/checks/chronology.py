@@ -49,13 +49,17 @@ def times_are_plausible(message: Message, pipeline: Pipeline) -> list[Finding]:
     context = message.context
     if context is None:
         return []
-    now = _now(pipeline)
+    now, skew = _now(pipeline), pipeline.skew
     sent = epoch(context.get("timestamp"))
     order = message.order
-    return [*ttl_positive(context.get("ttl")),
-            *timestamp_not_in_future(context, sent, now, pipeline.skew),
-            *windows_in_order(order, message.doc),
-            *paid_at_plausible(order, context, sent, now, pipeline.skew)]
+    findings = ttl_positive(context.get("ttl"))
+    if sent is not None and sent > now + skew:
+        findings += timestamp_not_in_future(context, sent, now, skew)
+    if order is None or "beckn:orderAttributes" in order or "beckn:orderItems" in order:
+        findings += windows_in_order(order, message.doc)
+    if order is not None and "beckn:payment" in order:
+        findings += paid_at_plausible(order, context, sent, now, skew)
+    return findings
 
 
 def ttl_positive(ttl: Any) -> list[Finding]:

@@ -185,29 +185,30 @@ def _refuses(message: Message) -> bool:
 def states_consistent(message: Message, pipeline: Pipeline) -> list[Finding]:
     """UBC-STATE-010/011: the states one message reports, on their own."""
     order = message.order
-    if order_status(order) is None:
+    status = order.get("beckn:orderStatus") if order is not None else None
+    if not isinstance(status, str):
         return []
-    return [*action_reports_its_state(message, order), *states_agree(order)]
+    action = message.context.get("action") if message.context else None
+    findings = action_reports_its_state(message, action, status) \
+        if action in ACTION_ORDER_STATES else []
+    if status in SESSION_RULED_OUT or status in PAYMENT_RULED_OUT:
+        findings += states_agree(order, status)
+    return findings
 
 
-def action_reports_its_state(message: Message, order: Any) -> list[Finding]:
+def action_reports_its_state(message: Message, action: Any, status: str) -> list[Finding]:
     """UBC-STATE-010: on_select and on_init report CREATED, on_confirm CONFIRMED, on_cancel
     CANCELLED, unless the callback refuses with an error."""
-    action = message.context.get("action") if message.context else None
-    allowed = ACTION_ORDER_STATES.get(action) if isinstance(action, str) else None
-    status = order_status(order)
-    if allowed is None or status is None or status in allowed or _refuses(message):
+    allowed = ACTION_ORDER_STATES[action]
+    if status in allowed or _refuses(message):
         return []
     return [Finding("UBC-STATE-010", f"{action} reports order status {status!r} without an "
                     "error", path="/message/order/beckn:orderStatus",
                     expected=next(iter(allowed)), actual=status)]
 
 
-def states_agree(order: Any) -> list[Finding]:
+def states_agree(order: Any, status: str) -> list[Finding]:
     """UBC-STATE-011: the order, session and payment states of one message can coexist."""
-    status = order_status(order)
-    if status is None:
-        return []
     findings = []
     session, payment = session_status(order), payment_status(order)
     if session in SESSION_RULED_OUT.get(status, ()):
