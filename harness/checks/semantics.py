@@ -12,7 +12,7 @@ and hands that reading to one small function per rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,37 +95,53 @@ class Reading:
 
     @classmethod
     def of(cls, action: str, order: dict[str, Any]) -> Reading:
-        value = obj(order.get("beckn:orderValue"))
+        # Hot: `validate` reads every order of a capture here, so plain type tests stand in
+        # for the obj/seq/number helpers.
+        value = order.get("beckn:orderValue")
+        value = value if type(value) is dict else {}
         places: list[Place] = [(("beckn:orderValue",), value, "quote total")] if value else []
         quantities: list[tuple[int, float]] = []
         priced: float | None = 0.0
-        for i, item in enumerate(seq(order.get("beckn:orderItems"))):
-            item = obj(item)
+        items = order.get("beckn:orderItems")
+        for i, item in enumerate(items if type(items) is list else ()):
+            if type(item) is not dict:
+                priced = None
+                continue
             price = item.get("beckn:price")
-            if isinstance(price, dict):
+            if type(price) is dict:
                 places.append((("beckn:orderItems", i, "beckn:price"), price, "price of item"))
-            offer_price = obj(item.get("beckn:acceptedOffer")).get("beckn:price")
-            if isinstance(offer_price, dict):
+            else:
+                price = None
+            offer = item.get("beckn:acceptedOffer")
+            offer_price = offer.get("beckn:price") if type(offer) is dict else None
+            if type(offer_price) is dict:
                 places.append((("beckn:orderItems", i, "beckn:acceptedOffer", "beckn:price"),
                                offer_price, "accepted offer price of item"))
-            quantity = number(obj(item.get("beckn:quantity")).get("unitQuantity"))
-            unit_price = number(obj(price if isinstance(price, dict) else offer_price)
-                                .get("value")) if quantity is not None else None
-            if quantity is not None:
-                quantities.append((i, quantity))
-            priced = priced + quantity * unit_price if (
-                priced is not None and quantity is not None and unit_price is not None) else None
+            else:
+                offer_price = None
+            quantity_object = item.get("beckn:quantity")
+            quantity = number(quantity_object.get("unitQuantity")) \
+                if type(quantity_object) is dict else None
+            if quantity is None:
+                priced = None
+                continue
+            quantities.append((i, quantity))
+            unit_price = number((price or offer_price or {}).get("value"))
+            priced = priced + quantity * unit_price \
+                if priced is not None and unit_price is not None else None
         for i, offer in enumerate(seq(order.get("beckn:acceptedOffers"))):
             offer_price = obj(offer).get("beckn:price")
             if isinstance(offer_price, dict):
                 places.append((("beckn:acceptedOffers", i, "beckn:price"), offer_price,
                                "price of accepted offer"))
-        payment = obj(order.get("beckn:payment"))
-        if isinstance(payment.get("beckn:amount"), dict):
+        payment = order.get("beckn:payment")
+        payment = payment if type(payment) is dict else {}
+        if type(payment.get("beckn:amount")) is dict:
             places.append((("beckn:payment", "beckn:amount"), payment["beckn:amount"],
                            "payment amount"))
-        totals = obj(order.get("beckn:invoice")).get("beckn:totals")
-        if isinstance(totals, dict):
+        invoice = order.get("beckn:invoice")
+        totals = invoice.get("beckn:totals") if type(invoice) is dict else None
+        if type(totals) is dict:
             places.append((("beckn:invoice", "beckn:totals"), totals, "invoice total"))
         unit_values: list[float | None] = []
         refunds: list[float | None] = []
@@ -135,9 +151,8 @@ class Reading:
         for i, component in enumerate(components if type(components) is list else ()):
             if type(component) is not dict:
                 continue
-            kind, raw, code = component.get("type"), component.get("value"), \
-                component.get("currency")
-            amount = number(raw)
+            kind, code = component.get("type"), component.get("currency")
+            amount = number(component.get("value"))
             if code is not None and code != "INR" and not is_iso_4217(code):  # INR: UBC's own
                 off_code.append((i, code))
             if kind == "UNIT":
@@ -162,8 +177,9 @@ def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Fin
         return places_are_sound(action_of(message), "/message", places, None) if places else []
     reading = Reading.of(action_of(message), order)
     findings = places_are_sound(reading.action, ORDER, reading.places, reading)
-    for judge in JUDGES:
-        findings += judge(reading)
+    for applies, judge in JUDGES:
+        if applies(reading):
+            findings += judge(reading)
     return findings
 
 
@@ -301,7 +317,14 @@ def finder_fee_within_order(reading: Reading) -> list[Finding]:
                     expected="0..100", actual=value)]
 
 
-# Order of the findings after the amounts' own: the rules of one order, in catalogue order.
-JUDGES = (quantities_positive, energy_priced_by_quantity, payment_is_quoted_total,
-          component_signs_follow_type, refund_is_overpayment, invoice_is_the_bill,
-          finder_fee_within_order)
+# The judges of one order, in catalogue order, each behind the cheap test of whether the order
+# states what it judges (`validate` calls them on every order of a capture).
+JUDGES: tuple[tuple[Callable[[Reading], bool], Callable[[Reading], list[Finding]]], ...] = (
+    (lambda r: bool(r.quantities), quantities_positive),
+    (lambda r: r.priced is not None and r.units is not None, energy_priced_by_quantity),
+    (lambda r: r.status in QUOTED_ORDER_STATES and bool(r.payment), payment_is_quoted_total),
+    (lambda r: bool(r.off_sign or r.off_code), component_signs_follow_type),
+    (lambda r: bool(r.refunds), refund_is_overpayment),
+    (lambda r: "beckn:invoice" in r.order, invoice_is_the_bill),
+    (lambda r: "beckn:orderAttributes" in r.order, finder_fee_within_order),
+)
