@@ -2,9 +2,11 @@
 
 `ubc-cert validate` runs it on captured messages, and a certification run on every callback
 the candidate sends, so a rule cannot hold in one path and be forgotten in the other. In order:
-size and UTF-8 JSON (UBC-SCH-001/012), signatures when a key lookup is given
-(UBC-SIG-001..012, 015), schema (UBC-SCH-002..008, CTX-001..011), the profile's compatibility
-warnings, and the quote arithmetic (UBC-CONS-001/007/009).
+size and UTF-8 JSON (UBC-SCH-001/012), schema (UBC-SCH-002..008, 105, CTX-001..011), the
+profile's compatibility warnings, the quote arithmetic (UBC-CONS-001/007/009), what the message
+says about itself (harness/checks/semantics.py, readings.py, chronology.py and state.py:
+UBC-MSG-*, CTX-021/022, STATE-010/011), and signatures when a key lookup is given
+(UBC-SIG-001..012, 015). The checks and their order are the "message" scope of registry.py.
 """
 
 from __future__ import annotations
