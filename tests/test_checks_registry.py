@@ -35,7 +35,7 @@ def test_every_check_cites_catalogued_rules_and_a_known_scope() -> None:
 
 def test_scopes_are_asked_by_name() -> None:
     assert [c.name for c in registry.for_scope("message")] == [
-        "schema_valid", "profile_warnings", "quote_adds_up", "amounts_mean_what_they_say",
+        "schema_valid", "profile_warnings", "amounts_mean_what_they_say",
         "readings_in_range", "times_are_plausible", "states_consistent", "signatures_verify"]
     with pytest.raises(ValueError):
         registry.for_scope("everything")

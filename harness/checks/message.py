@@ -3,9 +3,9 @@
 `ubc-cert validate` runs it on captured messages, and a certification run on every callback
 the candidate sends, so a rule cannot hold in one path and be forgotten in the other. In order:
 size and UTF-8 JSON (UBC-SCH-001/012), schema (UBC-SCH-002..008, 105, CTX-001..011), the
-profile's compatibility warnings, the quote arithmetic (UBC-CONS-001/007/009), what the message
-says about itself (harness/checks/semantics.py, readings.py, chronology.py and state.py:
-UBC-MSG-*, CTX-021/022, STATE-010/011), and signatures when a key lookup is given
+profile's compatibility warnings, what the message says about itself (harness/checks/
+semantics.py with the quote arithmetic UBC-CONS-001/007/009, readings.py, chronology.py and
+state.py: UBC-MSG-*, CTX-021/022, STATE-010/011), and signatures when a key lookup is given
 (UBC-SIG-001..012, 015). The checks and their order are the "message" scope of registry.py.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from harness.beckn import signing
-from harness.checks.consistency import order_value_adds_up
 from harness.checks.schema import PROFILE_CHECKS
 from harness.checks.signature import signature_findings
 from harness.findings import Finding
@@ -145,13 +144,3 @@ def profile_warnings(message: Message, pipeline: Pipeline) -> list[Finding]:
     for check in PROFILE_CHECKS:
         findings.extend(check(message.doc))
     return findings
-
-
-def quote_adds_up(message: Message, pipeline: Pipeline) -> list[Finding]:
-    """UBC-CONS-001/007/009 on any order value the message carries."""
-    order = message.order
-    if order is None or not isinstance(order.get("beckn:orderValue"), dict) or \
-            not message.is_envelope:
-        return []
-    action = message.context.get("action") if message.context else None
-    return order_value_adds_up(message.doc, action if isinstance(action, str) else "message", [])

@@ -1,8 +1,8 @@
-"""What the amounts of one order must mean (UBC-MSG-001..007, 014, 015, UBC-CONS-007):
-quantities above zero, energy lines that are price times quantity, a payment of the quoted
-total, signs that follow the component type, ISO 4217 currencies, no negative prices, one
-currency, a refund of what was paid beyond the bill, an invoice of the bill, and a finder fee
-that is a share of the order.
+"""What the amounts of one order must mean (UBC-CONS-001/007/009, UBC-MSG-001..007, 014,
+015): a total that is the sum of its components, quantities above zero, energy lines that are
+price times quantity, a payment of the quoted total, signs that follow the component type,
+ISO 4217 currencies, no negative prices, one currency, a refund of what was paid beyond the
+bill, an invoice of the bill, and a finder fee that is a share of the order.
 
 These are facts one message states about itself, so `validate` and every callback of a run
 judge them alike. `validate` runs them on every message of a capture, so the registry calls
@@ -92,6 +92,9 @@ class Reading:
     off_sign: list[tuple[int, Any, float]]  # components whose sign their type rules out
     off_code: list[tuple[int, Any]]  # components whose currency is no ISO 4217 code
     places: list[Place]  # every other amount: quote total first, prices, payment, invoice
+    counted: int  # how many components there are
+    summed: float | None  # their sum, None unless every one is a number
+    other_currency: list[tuple[int, Any]]  # components in another currency than the quote
 
     @classmethod
     def of(cls, action: str, order: dict[str, Any]) -> Reading:
@@ -147,12 +150,23 @@ class Reading:
         refunds: list[float | None] = []
         off_sign: list[tuple[int, Any, float]] = []
         off_code: list[tuple[int, Any]] = []
+        other_currency: list[tuple[int, Any]] = []
+        currency = value.get("currency")
+        counted, summed = 0, 0.0
+        all_numbers = True
         components = value.get("components")
         for i, component in enumerate(components if type(components) is list else ()):
             if type(component) is not dict:
                 continue
-            kind, code = component.get("type"), component.get("currency")
+            counted += 1
+            kind, code = component.get("type"), component.get("currency", currency)
             amount = number(component.get("value"))
+            if amount is None:
+                all_numbers = False
+            else:
+                summed += amount
+            if code != currency:
+                other_currency.append((i, code))
             if code is not None and code != "INR" and not is_iso_4217(code):  # INR: UBC's own
                 off_code.append((i, code))
             if kind == "UNIT":
@@ -165,22 +179,61 @@ class Reading:
         units = None if not unit_values or None in unit_values else \
             sum(v for v in unit_values if v is not None)
         return cls(action, order, order.get("beckn:orderStatus"), value, payment, quantities,
-                   priced if quantities else None, units, refunds, off_sign, off_code, places)
+                   priced if quantities else None, units, refunds, off_sign, off_code, places,
+                   counted, summed if all_numbers and type(components) is list else None,
+                   other_currency)
 
 
 def amounts_mean_what_they_say(message: Message, pipeline: Pipeline) -> list[Finding]:
-    """UBC-MSG-001..007, 014, 015 and UBC-CONS-007 on the order (or published prices) of one
-    message."""
+    """UBC-CONS-001/007/009 and UBC-MSG-001..007, 014, 015 on the order (or published prices)
+    of one message."""
     order = message.order
     if order is None:
         places = list(published_prices(message.doc))
         return places_are_sound(action_of(message), "/message", places, None) if places else []
-    reading = Reading.of(action_of(message), order)
+    return judge_order(Reading.of(action_of(message), order))
+
+
+def judge_order(reading: Reading) -> list[Finding]:
+    """Every amount rule on one read order, in catalogue order."""
     findings = places_are_sound(reading.action, ORDER, reading.places, reading)
     for applies, judge in JUDGES:
         if applies(reading):
             findings += judge(reading)
     return findings
+
+
+def quote_adds_up(reading: Reading) -> list[Finding]:
+    """UBC-CONS-001: orderValue.value equals the sum of its components. UBC-CONS-009 (a
+    warning) instead when only a refund adjustment listed on a final bill (order COMPLETED) is
+    left out of the total, as the official undercharge bill does; on a quote a total that
+    leaves anything out is UBC-CONS-001."""
+    total = number(reading.value.get("value"))
+    if reading.summed is None or total is None:
+        return []
+    added = round(reading.summed, 2)
+    if abs(added - total) <= TOLERANCE:
+        return []
+    shown = reading.value["value"]
+    refunded = [r for r in reading.refunds if r is not None]
+    if reading.status == "COMPLETED" and refunded and \
+            abs(round(added - sum(refunded), 2) - total) <= TOLERANCE:
+        return [Finding("UBC-CONS-009", f"{reading.action}: the total {shown} leaves out the "
+                        f"refund adjustment of {-sum(refunded):.2f}",
+                        path=f"{ORDER}/beckn:orderValue/components", expected=added,
+                        actual=shown)]
+    return [Finding("UBC-CONS-001", f"{reading.action}: quote total {shown} but its "
+                    f"{reading.counted} components add up to {added}",
+                    path=f"{ORDER}/beckn:orderValue/value", expected=added, actual=shown)]
+
+
+def components_in_quote_currency(reading: Reading) -> list[Finding]:
+    """UBC-CONS-007: every component is in the quote's currency."""
+    currency = reading.value.get("currency")
+    return [Finding("UBC-CONS-007", f"{reading.action}: component {i} in {code!r}, order in "
+                    f"{currency!r}", path=f"{ORDER}/beckn:orderValue/components/{i}/currency",
+                    expected=currency, actual=code)
+            for i, code in reading.other_currency]
 
 
 def quantities_positive(reading: Reading) -> list[Finding]:
@@ -250,7 +303,7 @@ def places_are_sound(action: str, base: str, places: list[Place], reading: Readi
     """UBC-MSG-005: every currency is an ISO 4217 code; UBC-MSG-006: no unit price, total,
     payment or invoice total is negative (a refund is a DISCOUNT component or a REFUNDED
     payment, never a negative price); UBC-CONS-007: in an order, prices, offers, payment and
-    invoice are in the quote's currency (components: `order_value_adds_up`)."""
+    invoice are in the quote's currency (components: `components_in_quote_currency`)."""
     findings = []
     reference = places[0] if places else None  # the quote total when there is one
     currency = reference[1].get("currency") if reading is not None and reference else None
@@ -320,6 +373,8 @@ def finder_fee_within_order(reading: Reading) -> list[Finding]:
 # The judges of one order, in catalogue order, each behind the cheap test of whether the order
 # states what it judges (`validate` calls them on every order of a capture).
 JUDGES: tuple[tuple[Callable[[Reading], bool], Callable[[Reading], list[Finding]]], ...] = (
+    (lambda r: r.summed is not None, quote_adds_up),
+    (lambda r: bool(r.other_currency), components_in_quote_currency),
     (lambda r: bool(r.quantities), quantities_positive),
     (lambda r: r.priced is not None and r.units is not None, energy_priced_by_quantity),
     (lambda r: r.status in QUOTED_ORDER_STATES and bool(r.payment), payment_is_quoted_total),
