@@ -360,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--keys", help='JSON map "subscriber_id|key_id": "public key"; '
                           "verifies the signatures of NDJSON capture records")
     validate.add_argument("--now", type=float,
-                          help="unix seconds to check signature expiry at (default: now)")
+                          help="unix seconds the messages are judged at: signature expiry, "
+                          "timestamps and paidAt in the future (default: now; set it for old "
+                          "captures)")
     validate.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
     validate.add_argument("-v", "--verbose", action="store_true", help="list valid messages too")
     validate.set_defaults(func=cmd_validate)
@@ -391,8 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help='JSON map "subscriber_id|key_id": "public key" (default for a '
                            "run's transcript: the candidate's key in its report.json)")
     audit_cmd.add_argument("--now", type=float, metavar="UNIX_S",
-                           help="unix seconds to check signature expiry at (default: each "
-                           "message's arrival time, else now)")
+                           help="unix seconds the messages are judged at: signature expiry, "
+                           "timestamps in the future (default: each message's arrival time, "
+                           "else now)")
     audit_cmd.add_argument("--skew", type=float, default=signing.DEFAULT_SKEW_S)
     audit_cmd.add_argument("--ttl", metavar="DURATION", help="hold every callback to this ISO "
                            "8601 ttl (default: its request's own context.ttl, PT30S without)")

@@ -21,6 +21,7 @@ class Rule:
     severity: Severity
     spec: str
     applies_to: tuple[str, ...] = ("bap", "bpp")
+    retired: str = ""  # why the rule no longer applies; a retired rule has no check
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -29,40 +30,47 @@ class Rule:
 
 
 _TSD = "UBC TSD"
-_B6 = "BECKN-006"
+_B6 = "BECKN-006"  # numbered by its headings and the items of its Steps, not by sections
 _NOTES = "UBC profile notes"
 _FIELDS = f"{_TSD} §10.4; Field_Documentation.csv"
+_CORE = "Beckn core-v2.0.0-rc attributes.yaml"
+_STATES = f"{_NOTES}: States along the flow"
 
 RULES: tuple[Rule, ...] = (
     # --- signatures (BECKN-006) -------------------------------------------------------------
     Rule("UBC-SIG-001", "Request or callback carries an Authorization signature header", ERROR,
-         f"{_B6} §3"),
+         f"{_B6} Subscriber Authentication"),
     Rule("UBC-SIG-002", "Signature header is well formed (Signature keyId=...,algorithm=...)",
-         ERROR, f"{_B6} §3"),
-    Rule("UBC-SIG-003", "Signature algorithm is ed25519", ERROR, f"{_B6} §3"),
+         ERROR, f"{_B6} Subscriber Authentication; Signature Attributes"),
+    Rule("UBC-SIG-003", "Signature algorithm is ed25519", ERROR,
+         f"{_B6} Signature Attributes (algorithm); Signing Algorithm"),
     Rule("UBC-SIG-004", 'Signed headers list is "(created) (expires) digest"', ERROR,
-         f"{_B6} §3"),
+         f"{_B6} Signature Attributes (headers); Step 1, item 4"),
     Rule("UBC-SIG-005", 'keyId has the form "subscriber_id|unique_key_id|ed25519"', ERROR,
-         f"{_B6} §3"),
+         f"{_B6} Signature Attributes (keyID); Step 2, items 2-3"),
     Rule("UBC-SIG-006", "Signature created time is not in the future beyond the allowed skew",
-         ERROR, f"{_B6} §5.1"),
-    Rule("UBC-SIG-007", "Signature has not expired", ERROR, f"{_B6} §5.1"),
-    Rule("UBC-SIG-008", "BLAKE-512 digest matches the raw body bytes", ERROR, f"{_B6} §4.1"),
+         ERROR, f"{_B6} Step 1, item 2"),
+    Rule("UBC-SIG-007", "Signature has not expired", ERROR, f"{_B6} Step 1, item 3"),
+    Rule("UBC-SIG-008", "BLAKE-512 digest matches the raw body bytes", ERROR,
+         f"{_B6} Hashing Algorithm; Step 1, item 1"),
     Rule("UBC-SIG-009", "ed25519 signature verifies against the signing string", ERROR,
-         f"{_B6} §4.2"),
+         f"{_B6} Signing Algorithm; Step 5, item 6"),
     Rule("UBC-SIG-010", "Signing key is registered, SUBSCRIBED and within its validity", ERROR,
-         f"{_TSD} §9.1-9.2; {_B6} §5.2"),
+         f"{_TSD} §9.1; {_B6} Step 2, items 5-6"),
     Rule("UBC-SIG-011", "keyId subscriber equals the sender in the context (bap_id or bpp_id)",
-         ERROR, f"{_B6} §5.2"),
+         ERROR, f"{_B6} Step 5, items 1-5 (the key looked up is the sender's)"),
     Rule("UBC-SIG-012", "X-Gateway-Authorization, when present, verifies too", ERROR,
-         f"{_B6} §3; {_TSD} §8.5"),
+         f"{_B6} Subscriber Authentication; Step 4; {_TSD} §8.5"),
     Rule("UBC-SIG-013", "A request with an invalid signature is refused with 401 and a NACK",
-         ERROR, f"{_B6} §5.3", ("bpp", "bap")),
-    Rule("UBC-SIG-014", "A 401 answer carries a WWW-Authenticate header", ERROR, f"{_B6} §5.3"),
+         ERROR, f"{_B6} Step 2, items 6-8; Step 5, item 7", ("bpp", "bap")),
+    Rule("UBC-SIG-014", "A 401 answer carries a WWW-Authenticate header", ERROR,
+         f"{_B6} Step 5, item 7; Step 10, item 7"),
     Rule("UBC-SIG-015", "Signature validity window is at most one hour", WARNING,
-         f"{_B6} §3; {_NOTES}: Signing"),
-    Rule("UBC-SIG-016", "A replayed request (same message_id and signature) is refused", ERROR,
-         f"{_B6} §5; {_TSD} §13"),
+         f"{_B6} Step 1, item 3 and its Note; {_NOTES}: Signing (BECKN-006) and the registry"),
+    Rule("UBC-SIG-016", "A replayed request (same message_id and signature) is refused; no "
+         "clause requires it in words, the cited ones are what there is", ERROR,
+         "Beckn core API, Context.message_id (may be used to ignore duplicate messages); "
+         f"{_B6} Context (every request/callback pair is a contract)"),
     # --- schema and envelope -----------------------------------------------------------------
     Rule("UBC-SCH-001", "Body is UTF-8 JSON", ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-002", 'Body is an envelope {"context": {...}, "message": {...}}', ERROR,
@@ -79,25 +87,31 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-SCH-008", "Message satisfies the remaining schema constraints", ERROR,
          f"{_TSD} §10"),
     Rule("UBC-SCH-009", "Synchronous answer is a valid ACK or NACK", ERROR,
-         f"{_TSD} §13; {_NOTES}: ACK/NACK"),
+         f"{_TSD} §13; {_NOTES}: ACK / NACK"),
     Rule("UBC-SCH-010", "Synchronous answer uses the UBC ACK shape", WARNING,
-         f"{_NOTES}: ACK/NACK"),
+         f"{_NOTES}: ACK / NACK"),
     Rule("UBC-SCH-011", "A schema-invalid request is refused with a 400 NACK, not a callback",
          ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-012", "Body is at most 1 MB", ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-013", "A valid, correctly signed request is acknowledged, not refused",
          ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-101", "Order.beckn:invoice is an id, not an embedded invoice", WARNING,
-         f"{_NOTES}: known defects (14_02_on_update)"),
-    Rule("UBC-SCH-102", "Telemetry unit matches its metric (ENERGY in KWH, POWER in KW)",
-         WARNING, f"{_NOTES}: known defects (12_on_track)"),
+         f"{_NOTES}: Known defects in the official examples (14_02_on_update)"),
+    Rule("UBC-SCH-102", "Telemetry unit matches its metric (ENERGY in KWH, POWER in KW); the "
+         "EV session pack's own unitCode text swaps them, so a message may follow it",
+         WARNING, f"{_NOTES}: Known defects in the official examples (12_on_track); "
+         "EvChargingSession v1 attributes.yaml, chargingTelemetry unitCode"),
     Rule("UBC-SCH-103", "Price component type is one of the TSD's UNIT, FEE, SURCHARGE, DISCOUNT",
-         WARNING, f"{_TSD} §11.1; {_NOTES}: known defects"),
+         WARNING, f"{_TSD} §11.1, §12.5.4; {_NOTES}: Known defects in the official examples"),
     Rule("UBC-SCH-104", "NACK error code is a BECKN-005 code", WARNING, f"{_TSD} §13; BECKN-005"),
+    Rule("UBC-SCH-105", "An object core closes (Order, Payment, Buyer, Fulfillment, Item, Offer, "
+         "Catalog, Invoice ...) carries no beckn: property core does not define", ERROR,
+         f"{_CORE} (additionalProperties: false)"),
     # --- context ------------------------------------------------------------------------------
     Rule("UBC-CTX-001", "Context has version, action, domain, transaction_id, message_id, "
          "timestamp and ttl", ERROR, _FIELDS),
-    Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR, f"{_TSD} §10.4; {_NOTES}: Version"),
+    Rule("UBC-CTX-002", 'context.version is "2.0.0"', ERROR,
+         f"{_TSD} §10.4; {_NOTES}: Version and envelope"),
     Rule("UBC-CTX-003", 'context.domain is "beckn.one:deg:ev-charging"', ERROR,
          _FIELDS),
     Rule("UBC-CTX-004", "context.transaction_id is a UUID", ERROR, _FIELDS),
@@ -120,11 +134,15 @@ RULES: tuple[Rule, ...] = (
          f"{_TSD} §9.1"),
     Rule("UBC-CTX-017", "Callback timestamp is not before the request's", ERROR, _FIELDS),
     Rule("UBC-CTX-018", "Callback goes to the subscriber URI the registry holds", ERROR,
-         f"{_TSD} §9.1; {_NOTES}: real participants"),
+         f"{_TSD} §9.1; {_NOTES}: What real participants do"),
     Rule("UBC-CTX-019", "Context uses the snake_case field names of core-v2.0.0-rc", WARNING,
          f"{_NOTES}: Version and envelope"),
-    Rule("UBC-CTX-020", "context.schema_context appears only on discover", WARNING,
-         f"{_TSD} §8.5"),
+    Rule("UBC-CTX-020", "Retired: context.schema_context appeared only on discover", WARNING,
+         "Beckn core API, DiscoveryContext and TransactionContext (schema_context on every "
+         "action)", retired="core allows schema_context on every action"),
+    Rule("UBC-CTX-021", "context.ttl is longer than zero", ERROR, _FIELDS),
+    Rule("UBC-CTX-022", "context.timestamp is not in the future beyond the allowed clock skew",
+         ERROR, f"{_FIELDS} (the time the message was made)"),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),
@@ -140,13 +158,13 @@ RULES: tuple[Rule, ...] = (
          f"{_TSD} §13"),
     # --- states -------------------------------------------------------------------------------
     Rule("UBC-STATE-001", "Order status moves only along the allowed transitions", ERROR,
-         f"{_TSD} §11; {_NOTES}: States"),
+         f"{_TSD} §11; {_STATES}"),
     Rule("UBC-STATE-002", "Charging session status moves only along the allowed transitions",
-         ERROR, f"{_TSD} §11; {_NOTES}: States"),
+         ERROR, f"{_TSD} §11; {_STATES}"),
     Rule("UBC-STATE-003", "Payment status moves only along the allowed transitions", ERROR,
-         f"{_TSD} §11; {_NOTES}: States"),
+         f"{_TSD} §11; {_STATES}"),
     Rule("UBC-STATE-004", "Each step reports the order, session and payment state it must",
-         ERROR, f"{_TSD} §11; {_NOTES}: States"),
+         ERROR, f"{_TSD} §11; {_STATES}"),
     Rule("UBC-STATE-005", "Cancellation is accepted only while the session is PENDING", ERROR,
          f"{_TSD} §12.1"),
     Rule("UBC-STATE-006", "An overlapping slot is REJECTED at on_select with error 40000", ERROR,
@@ -157,6 +175,12 @@ RULES: tuple[Rule, ...] = (
          ERROR, f"{_TSD} §12.2"),
     Rule("UBC-STATE-009", "An undercharged session is refunded (payment REFUNDED)", ERROR,
          f"{_TSD} §12.5"),
+    Rule("UBC-STATE-010", "on_select and on_init report CREATED, on_confirm CONFIRMED and "
+         "on_cancel CANCELLED, unless they refuse with an error", ERROR,
+         f"{_TSD} §11.1.2, §11.2.2, §12.1; {_STATES}"),
+    Rule("UBC-STATE-011", "The order, session and payment states of one message can coexist "
+         "(no COMPLETED order with an ACTIVE session, no refund before the order ends)", ERROR,
+         f"{_TSD} §11, §12.1, §12.5; {_STATES}"),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),
@@ -168,12 +192,46 @@ RULES: tuple[Rule, ...] = (
          f"{_TSD} §8.5, §11"),
     Rule("UBC-CONS-006", "Final bill agrees with the metered energy and the tariff", ERROR,
          f"{_TSD} §11.1, §12.5"),
-    Rule("UBC-CONS-007", "Every amount in an order uses one currency", ERROR, f"{_TSD} §11"),
+    Rule("UBC-CONS-007", "Every amount in an order (components, prices, offers, payment, invoice) "
+         "uses the quote's currency", ERROR, f"{_TSD} §11"),
     Rule("UBC-CONS-008", "Overcharge from a previous session is carried into the next quote",
          ERROR, f"{_TSD} §12.5"),
-    Rule("UBC-CONS-009", "A refund adjustment is listed as a component outside the quote total",
-         WARNING,
+    Rule("UBC-CONS-009", "A final bill lists a refund adjustment as a component outside its "
+         "total (elsewhere that is UBC-CONS-001)", WARNING,
          f"{_TSD} §12.5.1; example 14_02_on_update/ev-charging-undercharge-on_update.json"),
+    # --- one message's own semantics ---------------------------------------------------------
+    Rule("UBC-MSG-001", "Ordered quantities are greater than zero", ERROR,
+         f"{_TSD} §11.1; {_CORE} Quantity"),
+    Rule("UBC-MSG-002", "A quote's UNIT components equal unit price x quantity of its items",
+         ERROR, f"{_TSD} §11.1, §12.5.4 (UNIT: base energy cost)"),
+    Rule("UBC-MSG-003", "Until the final bill, the payment amount equals the quote total", ERROR,
+         f"{_TSD} §11.1.2, §12.5.5"),
+    Rule("UBC-MSG-004", "A DISCOUNT is not positive; UNIT, FEE and SURCHARGE are not negative",
+         ERROR, f"{_TSD} §12.5.4"),
+    Rule("UBC-MSG-005", "Every currency is an ISO 4217 code", ERROR,
+         f"{_FIELDS} (beckn:price currency: ISO 4217 currency code)"),
+    Rule("UBC-MSG-006", "Unit prices, totals and payment amounts are not negative", ERROR,
+         f"{_TSD} §12.5.4, §12.5.5"),
+    Rule("UBC-MSG-007", "A final bill's refund adjustment equals what was paid beyond the bill",
+         ERROR, f"{_TSD} §12.5.1, §12.5.5"),
+    Rule("UBC-MSG-008", "State of charge is between 0 and 100 %", ERROR,
+         "EvChargingSession v1 attributes.yaml, chargingTelemetry (STATE_OF_CHARGE in "
+         "PERCENTAGE)"),
+    Rule("UBC-MSG-009", "Metered energy is not negative", ERROR,
+         "EvChargingSession v1 attributes.yaml, chargingTelemetry (ENERGY)"),
+    Rule("UBC-MSG-010", "A rating lies within the scale it declares (worstRating..bestRating)",
+         ERROR, f"{_CORE} RatingInput"),
+    Rule("UBC-MSG-011", "A time window (slot, validity, availability) does not end before it "
+         "starts", ERROR, f"{_CORE} TimePeriod; {_TSD} §11.2"),
+    Rule("UBC-MSG-012", "A payment's paidAt is not in the future", ERROR,
+         f"{_FIELDS} (beckn:paidAt: when payment was made)"),
+    Rule("UBC-MSG-014", "An embedded invoice totals the order's value", ERROR,
+         f"{_TSD} §12.5.1.1, §12.5.2.1; {_CORE} Invoice"),
+    Rule("UBC-MSG-015", "A percentage buyer finder fee is at most 100 % of the order", ERROR,
+         f"{_TSD} §11.1.2; EvChargingSession v1 attributes.yaml, buyerFinderFee"),
+    Rule("UBC-MSG-013", "A payment's paidAt is not after the message reporting it; the official "
+         "examples date it 2025-12-19 on messages of 2025-01-27, so this is a warning", WARNING,
+         f"{_FIELDS} (beckn:paidAt); {_NOTES}: Known defects in the official examples"),
 )
 
 BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

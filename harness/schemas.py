@@ -228,6 +228,13 @@ def _message_finding(error: Any, prefix: list[Any]) -> Finding:
             inner = _message_finding(closest, prefix)
             inner.message = f"{inner.message} (closest of {len(branches)} allowed forms)"
             return inner
+    if kind == "AdditionalProperties":  # only the objects core closes are closed here
+        names = list(error.kind.unexpected)
+        listed = ", ".join(repr(n) for n in names)
+        return Finding("UBC-SCH-105", f"{pointer(path) or '/'}: {listed} "
+                       f"{'is no property' if len(names) == 1 else 'are no properties'} core "
+                       "defines for this object, and core closes it",
+                       path=pointer([*path, names[0]]), actual=names)
     rule = _MESSAGE_KIND_RULES.get(kind, "UBC-SCH-008")
     return Finding(rule, f"{pointer(path)}: {error.message}", path=pointer(path),
                    actual=_short(error.instance))

@@ -344,7 +344,7 @@ def test_a_transcript_record_reads_back_into_the_same_exchange() -> None:
         Exchange.from_record({**record, "status": "200"})
 
 
-WALL = 1_700_000_000.0  # the wall clock of mono time 0 in these transcripts
+WALL = 1_800_000_000.0  # the wall clock of mono time 0 (2027: after every example)
 
 
 def record(exchange_id: str, direction: str, party: str, url: str, doc: Any, mono: float,
@@ -462,7 +462,7 @@ def test_participants_narrow_what_is_judged(tmp_path: Path) -> None:
     del docs[3]  # on_init never came: the BPP's fault
     docs[0]["message"]["order"]["beckn:orderItems"] = []  # and a select the BAP broke
     capture = tmp_path / "capture.ndjson"
-    capture.write_text("\n".join(json.dumps({"body": json.dumps(doc), "received_at": 10 * i})
+    capture.write_text("\n".join(json.dumps({"body": json.dumps(doc), "received_at": WALL + 10 * i})
                                  for i, doc in enumerate(docs)) + "\n", encoding="utf-8")
     everyone = audit.audit([str(capture)], schemas.load())
     assert everyone.counts["errors"] == 2

@@ -18,15 +18,15 @@ def test_every_rule_is_exercised_by_a_test() -> None:
     from mocks.bpp import FAULTS
 
     proven_by_faults = {fault.rule for fault in FAULTS.values()}
-    missing = [rule.id for rule in rules.RULES
-               if rule.id not in text and rule.id not in proven_by_faults]
+    missing = [rule.id for rule in rules.RULES if not rule.retired
+               and rule.id not in text and rule.id not in proven_by_faults]
     assert missing == [], f"rules no test makes fire: {missing}"
 
 
 def test_rule_ids_are_unique_and_well_formed() -> None:
     ids = [rule.id for rule in rules.RULES]
     assert len(ids) == len(set(ids))
-    families = {"SIG", "SCH", "CTX", "TIME", "STATE", "CONS"}
+    families = {"SIG", "SCH", "CTX", "TIME", "STATE", "CONS", "MSG"}
     for rule in rules.RULES:
         _, family, number = rule.id.split("-")
         assert family in families and number.isdigit() and len(number) == 3, rule.id

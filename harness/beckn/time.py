@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 
 RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})")
-_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+# ISO 8601 durations of fixed length: weeks, or days and a time; any part may carry a decimal
+# fraction with a point or a comma (PT0.5S, PT0,5S). Years and months have no fixed length.
+_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_DURATION = re.compile(
+    rf"^P(?:{_NUMBER}W|(?:{_NUMBER}D)?(?:T(?:{_NUMBER}H)?(?:{_NUMBER}M)?(?:{_NUMBER}S)?)?)$")
+# The whole ISO 8601 duration grammar, for schemas: years and months too.
+DURATION_PATTERN = (r"^P(?=\d|T\d)(?:\d+(?:[.,]\d+)?Y)?(?:\d+(?:[.,]\d+)?M)?"
+                    r"(?:\d+(?:[.,]\d+)?W)?(?:\d+(?:[.,]\d+)?D)?"
+                    r"(?:T(?=\d)(?:\d+(?:[.,]\d+)?H)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?S)?)?$")
 _EXCESS_FRACTION = re.compile(r"(\.[0-9]{6})[0-9]+")
 
 
@@ -72,13 +80,15 @@ def now() -> str:
 
 
 def duration_seconds(text: str) -> float:
-    """Seconds in an ISO 8601 duration of days, hours, minutes and seconds (PT30S -> 30);
-    ValueError for anything else."""
+    """Seconds in an ISO 8601 duration of weeks, or of days, hours, minutes and seconds, with
+    decimal fractions (PT30S -> 30, PT0.5S -> 0.5, PT0S -> 0); ValueError for anything else,
+    years and months included (they have no fixed length)."""
     match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match or text in ("P", "PT"):
+    if not match or text in ("P", "PT") or text.endswith("T"):
         raise ValueError(f"unsupported duration {text!r}; use e.g. PT30S")
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+    weeks, days, hours, minutes, seconds = (
+        float(g.replace(",", ".")) if g else 0.0 for g in match.groups())
+    return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 def duration_or(text: object, default: float) -> float:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.beckn.order import Order
+from harness.checks import semantics
 from harness.findings import Finding
 from harness.transcript import Exchange
 
@@ -27,45 +28,15 @@ def quote_adds_up(callback: Exchange) -> list[Finding]:
 
 def order_value_adds_up(doc: dict[str, Any], action: str, evidence: list[str]
                         ) -> list[Finding]:
-    """UBC-CONS-001 and UBC-CONS-007: orderValue.value equals the sum of its components, and
-    every component is in the order's currency (UBC-CONS-009 when only a listed refund
-    adjustment is left out of the total)."""
-    message = doc.get("message")
-    order = message.get("order") if isinstance(message, dict) else None
-    value = order.get("beckn:orderValue") if isinstance(order, dict) else None
-    if not isinstance(value, dict) or not isinstance(value.get("components"), list):
+    """UBC-CONS-001/007/009 on the order value of one message: the quote arithmetic of
+    harness/checks/semantics.py, the one place it is written."""
+    order = semantics.obj(semantics.obj(doc).get("message")).get("order")
+    if not isinstance(order, dict):
         return []
-    components = [c for c in value["components"] if isinstance(c, dict)]
-    amounts = [c.get("value") for c in components]
-    findings = []
-    if all(isinstance(a, int | float) for a in amounts) and isinstance(
-            value.get("value"), int | float):
-        total = round(sum(amounts), 2)  # type: ignore[arg-type]
-        # The official undercharge bill lists the refund as a DISCOUNT beside the total.
-        refunds = [c for c in components if c.get("type") == "DISCOUNT"
-                   and "refund" in str(c.get("description", "")).lower()]
-        without_refunds = round(total - sum(c["value"] for c in refunds), 2)
-        if abs(total - value["value"]) > TOLERANCE and refunds and \
-                abs(without_refunds - value["value"]) <= TOLERANCE:
-            findings.append(Finding(
-                "UBC-CONS-009", f"{action}: the total {value['value']} leaves out "
-                f"the refund adjustment of {-sum(c['value'] for c in refunds):.2f}",
-                path="/message/order/beckn:orderValue/components", expected=total,
-                actual=value["value"], evidence=evidence))
-        elif abs(total - value["value"]) > TOLERANCE:
-            findings.append(Finding(
-                "UBC-CONS-001", f"{action}: quote total {value['value']} but its "
-                f"{len(components)} components add up to {total}",
-                path="/message/order/beckn:orderValue/value", expected=total,
-                actual=value["value"], evidence=evidence))
-    currency = value.get("currency")
-    for i, component in enumerate(components):
-        if component.get("currency", currency) != currency:
-            findings.append(Finding(
-                "UBC-CONS-007", f"{action}: component {i} in "
-                f"{component.get('currency')!r}, order in {currency!r}",
-                path=f"/message/order/beckn:orderValue/components/{i}/currency",
-                expected=currency, actual=component.get("currency"), evidence=evidence))
+    reading = semantics.Reading.of(action, order)
+    findings = [*semantics.quote_adds_up(reading), *semantics.components_in_quote_currency(reading)]
+    for finding in findings:
+        finding.evidence.extend(evidence)
     return findings
 
 

@@ -2,9 +2,11 @@
 
 `ubc-cert validate` runs it on captured messages, and a certification run on every callback
 the candidate sends, so a rule cannot hold in one path and be forgotten in the other. In order:
-size and UTF-8 JSON (UBC-SCH-001/012), signatures when a key lookup is given
-(UBC-SIG-001..012, 015), schema (UBC-SCH-002..008, CTX-001..011), the profile's compatibility
-warnings, and the quote arithmetic (UBC-CONS-001/007/009).
+size and UTF-8 JSON (UBC-SCH-001/012), schema (UBC-SCH-002..008, 105, CTX-001..011), the
+profile's compatibility warnings, what the message says about itself (harness/checks/
+semantics.py with the quote arithmetic UBC-CONS-001/007/009, readings.py, chronology.py and
+state.py: UBC-MSG-*, CTX-021/022, STATE-010/011), and signatures when a key lookup is given
+(UBC-SIG-001..012, 015). The checks and their order are the "message" scope of registry.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any
 import orjson
 
 from harness.beckn import signing
-from harness.checks.consistency import order_value_adds_up
 from harness.checks.schema import PROFILE_CHECKS
 from harness.checks.signature import signature_findings
 from harness.findings import Finding
@@ -81,11 +82,30 @@ class Message:
     expected_action: str | None = None  # the endpoint it reached, when known
     evidence: list[str] = field(default_factory=list)
     doc: Any = None  # filled by the pipeline once parsed
+    # context and order of `_read`, read once: every message check asks for them
+    _read: Any = field(default=None, init=False, repr=False, compare=False)
+    _parts: tuple[Any, Any] = field(default=(None, None), init=False, repr=False, compare=False)
+
+    def _parts_of_doc(self) -> tuple[Any, Any]:
+        doc = self.doc
+        if doc is not self._read:
+            context = message = None
+            if isinstance(doc, dict):
+                context, message = doc.get("context"), doc.get("message")
+            order = message.get("order") if isinstance(message, dict) else None
+            self._parts = (context if isinstance(context, dict) else None,
+                           order if isinstance(order, dict) else None)
+            self._read = doc
+        return self._parts
 
     @property
     def context(self) -> dict[str, Any] | None:
-        context = self.doc.get("context") if isinstance(self.doc, dict) else None
-        return context if isinstance(context, dict) else None
+        return self._parts_of_doc()[0]
+
+    @property
+    def order(self) -> dict[str, Any] | None:
+        """`message.order` when the message carries an order object."""
+        return self._parts_of_doc()[1]
 
     @property
     def is_envelope(self) -> bool:
@@ -124,11 +144,3 @@ def profile_warnings(message: Message, pipeline: Pipeline) -> list[Finding]:
     for check in PROFILE_CHECKS:
         findings.extend(check(message.doc))
     return findings
-
-
-def quote_adds_up(message: Message, pipeline: Pipeline) -> list[Finding]:
-    """UBC-CONS-001/007/009 on any order value the message carries."""
-    if not message.is_envelope:
-        return []
-    action = message.context.get("action") if message.context else None
-    return order_value_adds_up(message.doc, action if isinstance(action, str) else "message", [])

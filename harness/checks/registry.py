@@ -22,7 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checks import consistency, context, flow, message, refusal, state, story, timing
+from harness.checks import (
+    chronology,
+    consistency,
+    context,
+    flow,
+    message,
+    readings,
+    refusal,
+    semantics,
+    state,
+    story,
+    timing,
+)
 from harness.findings import Finding
 from harness.schemas import SchemaSet
 
@@ -58,9 +70,13 @@ def _check(scope: str, rules: str, run: Callable[..., Any]) -> Check:
 CHECKS: tuple[Check, ...] = (
     _check("parse", "SCH-001 SCH-012", message.parse_body),
     # message: order matters, it is the order of the findings
-    _check("message", "SCH-002..008 CTX-001..011", message.schema_valid),
-    _check("message", "SCH-101..104 CTX-019..020", message.profile_warnings),
-    _check("message", "CONS-001 CONS-007 CONS-009", message.quote_adds_up),
+    _check("message", "SCH-002..008 SCH-105 CTX-001..011", message.schema_valid),
+    _check("message", "SCH-101..104 CTX-019", message.profile_warnings),
+    _check("message", "CONS-001 CONS-007 CONS-009 MSG-001..007 MSG-014..015",
+           semantics.amounts_mean_what_they_say),
+    _check("message", "MSG-008..010", readings.readings_in_range),
+    _check("message", "CTX-021..022 MSG-011..013", chronology.times_are_plausible),
+    _check("message", "STATE-010..011", state.states_consistent),
     _check("message", "SIG-001..012 SIG-015", message.signatures_verify),
     # answer
     _check("answer", "TIME-006..007 SCH-012", timing.answered),

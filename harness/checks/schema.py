@@ -15,6 +15,8 @@ from harness.findings import Finding
 
 TSD_PRICE_COMPONENTS = frozenset({"UNIT", "FEE", "SURCHARGE", "DISCOUNT"})
 TELEMETRY_UNITS = {"ENERGY": "KWH", "POWER": "KW"}
+# The EV session pack's own unitCode description swaps the two (EvChargingSession v1).
+PACK_TELEMETRY_UNITS = {"ENERGY": "KW", "POWER": "KWH"}
 # camelCase context names of the v2.0.0-LTS line, which UBC has not adopted.
 LTS_CONTEXT_NAMES = frozenset({
     "bapId", "bapUri", "bppId", "bppUri", "transactionId", "messageId", "schemaContext",
@@ -56,9 +58,13 @@ def telemetry_units_match(doc: dict[str, Any]) -> list[Finding]:
                 continue
             expected = TELEMETRY_UNITS.get(metric.get("name", ""))
             if expected and metric.get("unitCode") != expected:
+                unit = metric.get("unitCode")
+                source = (" as the EV session pack's unitCode text says (it swaps ENERGY and "
+                          "POWER); the metric's quantity needs "
+                          f"{expected}") if PACK_TELEMETRY_UNITS[metric["name"]] == unit else ""
                 findings.append(Finding(
                     "UBC-SCH-102",
-                    f"{metric['name']} reported in {metric.get('unitCode')!r}",
+                    f"{metric['name']} reported in {unit!r}{source}",
                     path=f"{base}/{i}/metrics/{j}/unitCode",
                     expected=expected, actual=metric.get("unitCode"),
                 ))
@@ -83,20 +89,16 @@ def price_components_in_tsd(doc: dict[str, Any]) -> list[Finding]:
 
 
 def context_uses_rc_names(doc: dict[str, Any]) -> list[Finding]:
-    """UBC-CTX-019 and UBC-CTX-020: context naming and schema_context placement."""
+    """UBC-CTX-019: context field names. (schema_context may appear on any action: core's
+    DiscoveryContext and TransactionContext both carry it, so UBC-CTX-020 is retired.)"""
     context = doc.get("context")
     if not isinstance(context, dict):
         return []
-    findings = [
+    return [
         Finding("UBC-CTX-019", f"context.{name} is the v2.0.0-LTS spelling; UBC uses snake_case",
                 path=f"/context/{name}", actual=name)
         for name in LTS_CONTEXT_NAMES.intersection(context)
     ]
-    if "schema_context" in context and context.get("action") != "discover":
-        findings.append(Finding(
-            "UBC-CTX-020", f"schema_context on {context.get('action')!r}; only discover uses it",
-            path="/context/schema_context"))
-    return findings
 
 
 def error_code_is_beckn_005(doc: dict[str, Any]) -> list[Finding]:

@@ -2,7 +2,9 @@
 
 The transitions are the table of the UBC profile notes (from the official examples), encoded
 once here as data. A callback that carries an `error` refuses one request (REJECTED with 40000
-or 40006, 50001 for a late cancel); it reports, it does not move the order.
+or 40006, 50001 for a late cancel); it reports, it does not move the order. One message on its
+own must not contradict itself either: the state its action reports, and the order, session and
+payment states it carries together (UBC-STATE-010/011).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.beckn import envelope
 from harness.beckn.order import order_status, payment_status, session_status
+from harness.checks.message import Message, Pipeline
 from harness.findings import Finding
 from harness.transcript import Exchange
 
@@ -144,3 +148,82 @@ def refused_with(callback: Exchange, code: str, rule: str, what: str) -> list[Fi
                         path="/error/code", expected=code, actual=actual,
                         evidence=[callback.id])]
     return []
+
+
+# --- one message on its own ---------------------------------------------------------------------
+
+# The order status a callback that refuses nothing can report, by action (TSD §11, §12.1): a
+# quote is CREATED, a confirmation CONFIRMED, a cancellation CANCELLED. on_status, on_update and
+# on_track report whatever state the order is in. A callback with an `error` is a refusal and
+# reports the order as it was (REJECTED, or unchanged for a late cancel).
+ACTION_ORDER_STATES: dict[str, frozenset[str]] = {
+    "on_select": _one("CREATED"),
+    "on_init": _one("CREATED"),
+    "on_confirm": _one("CONFIRMED"),
+    "on_cancel": _one("CANCELLED"),
+}
+# Session states an order status rules out, and payment states: the rows of the profile's table
+# that can never meet in one message (a completed order with a session still charging ...).
+SESSION_RULED_OUT: dict[str, frozenset[str]] = {
+    "CREATED": _one("ACTIVE", "STOP", "COMPLETED", "INTERRUPTED"),
+    "PENDING": _one("ACTIVE", "STOP", "COMPLETED", "INTERRUPTED"),
+    "CONFIRMED": _one("ACTIVE", "STOP", "COMPLETED"),
+    "COMPLETED": _one("ACTIVE"),
+    "CANCELLED": _one("ACTIVE"),
+}
+PAYMENT_RULED_OUT: dict[str, frozenset[str]] = {
+    "CREATED": _one("REFUNDED"),
+    "PENDING": _one("REFUNDED"),
+    "CONFIRMED": _one("REFUNDED"),
+    "INPROGRESS": _one("REFUNDED"),
+}
+
+
+def _refuses(message: Message) -> bool:
+    error = message.doc.get("error") if isinstance(message.doc, dict) else None
+    return isinstance(error, dict) and bool(error.get("code"))
+
+
+def states_consistent(message: Message, pipeline: Pipeline) -> list[Finding]:
+    """UBC-STATE-010/011: the states one callback reports, on their own."""
+    order = message.order
+    status = order.get("beckn:orderStatus") if order is not None else None
+    if not isinstance(status, str):
+        return []
+    action = message.context.get("action") if message.context else None
+    findings = action_reports_its_state(message, action, status) \
+        if action in ACTION_ORDER_STATES else []
+    # A request's states say what the BAP asks for (an update with session ACTIVE asks the
+    # confirmed order to start); only what a BPP reports must be one consistent state.
+    if envelope.sent_by_bpp(action) and (status in SESSION_RULED_OUT
+                                         or status in PAYMENT_RULED_OUT):
+        findings += states_agree(order, status)
+    return findings
+
+
+def action_reports_its_state(message: Message, action: Any, status: str) -> list[Finding]:
+    """UBC-STATE-010: on_select and on_init report CREATED, on_confirm CONFIRMED, on_cancel
+    CANCELLED, unless the callback refuses with an error."""
+    allowed = ACTION_ORDER_STATES[action]
+    if status in allowed or _refuses(message):
+        return []
+    return [Finding("UBC-STATE-010", f"{action} reports order status {status!r} without an "
+                    "error", path="/message/order/beckn:orderStatus",
+                    expected=next(iter(allowed)), actual=status)]
+
+
+def states_agree(order: Any, status: str) -> list[Finding]:
+    """UBC-STATE-011: the order, session and payment states of one message can coexist."""
+    findings = []
+    session, payment = session_status(order), payment_status(order)
+    if session in SESSION_RULED_OUT.get(status, ()):
+        findings.append(Finding(
+            "UBC-STATE-011", f"order {status} with charging session {session}",
+            path="/message/order/beckn:fulfillment/beckn:deliveryAttributes/sessionStatus",
+            expected=f"not {sorted(SESSION_RULED_OUT[status])}", actual=session))
+    if payment in PAYMENT_RULED_OUT.get(status, ()):
+        findings.append(Finding(
+            "UBC-STATE-011", f"order {status} with payment {payment}",
+            path="/message/order/beckn:payment/beckn:paymentStatus",
+            expected=f"not {sorted(PAYMENT_RULED_OUT[status])}", actual=payment))
+    return findings
