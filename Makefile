@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ubc-cert demo
 
+# Two workers, a test file each at a time: most of the suite waits on sockets and processes.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Unit tests only: nothing that starts a server or a process (marker `network`).
 test-fast: $(STAMP)

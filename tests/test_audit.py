@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from harness.beckn import signing
 from harness.checks import registry
 from harness.checks.flow import Flow
 from harness.cli import main
-from harness.fault_matrix import CLEAN, Row, shows_in
 from harness.findings import NOT_EVALUATED, Finding
 from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange
 
@@ -498,54 +495,3 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 # -- end to end: the reference BPP's own transcripts -----------------------------------------------
-
-
-def audited(report_dir: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "audit", "--format", "json",
-                           str(report_dir)], capture_output=True, text=True, timeout=60,
-                          check=False)
-    data = json.loads(done.stdout)
-    data["exit_code"] = done.returncode
-    return data
-
-
-def error_rules(data: dict[str, Any]) -> set[str]:
-    findings = [f for t in data["results"] for f in t["findings"]] + \
-        [f for t in data["results"] for m in t["results"] for f in m["findings"]]
-    return {f["rule"] for f in findings if f["severity"] == "error" and "status" not in f}
-
-
-@pytest.mark.network
-@pytest.mark.slow
-def test_the_reference_bpp_full_certification_audits_clean(
-        fault_matrix: dict[str, Row]) -> None:
-    result = fault_matrix[CLEAN].result  # every scenario, as the self-test certified it
-    assert result.exit_code == 0 and result.report_path is not None, result.output[-2000:]
-    data = audited(result.report_path.parent)
-    assert data["exit_code"] == 0, error_rules(data)
-    assert (data["errors"], data["not_evaluated"]) == (0, 0)
-    assert data["judged"] > 50 and data["signatures"].startswith("verified")
-
-
-@pytest.mark.network
-@pytest.mark.slow
-@pytest.mark.parametrize(("fault", "rule", "tags"), [
-    ("illegal-state-transition", "UBC-STATE-001", "walk_in"),
-    ("quote-total-mismatch", "UBC-CONS-001", "walk_in"),
-    ("duplicate-callback", "UBC-TIME-004", "walk_in"),
-    ("wrong-message-id", "UBC-CTX-013", "walk_in"),
-    ("missing-callback", "UBC-TIME-003", "walk_in"),
-    ("late-callback", "UBC-TIME-002", "walk_in"),
-    ("unsolicited-reuses-message-id", "UBC-CTX-014", "walk_in"),
-    ("changes-price-after-select", "UBC-CONS-004", "walk_in"),
-    ("accepts-tampered-request", "UBC-SIG-013", "security"),
-    ("acks-schema-invalid-request", "UBC-SCH-011", "security"),
-])
-def test_a_fault_switch_shows_its_rule_in_the_audit(fault_matrix: dict[str, Row], fault: str,
-                                                    rule: str, tags: str) -> None:
-    """The fault matrix's run of each fault (tests/conftest.py), audited from its transcript."""
-    result = fault_matrix[fault].result
-    assert shows_in(fault) == tags
-    assert result.report_path is not None, result.output[-2000:]
-    data = audited(result.report_path.parent)
-    assert data["exit_code"] == 1 and rule in error_rules(data), error_rules(data)

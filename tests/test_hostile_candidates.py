@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -125,20 +125,6 @@ class Hostile:
                     return
 
 
-@pytest.fixture
-def hostile(request: pytest.FixtureRequest) -> Iterator[tuple[Hostile, str]]:
-    candidate = Hostile(request.param)
-    app = Starlette(routes=[Route("/beckn/{action}", candidate.endpoint, methods=["POST"])])
-    group = ServerGroup()
-    served = group.add("hostile", app)
-    candidate.group = group
-    group.start()
-    try:
-        yield candidate, f"{served.url}/beckn"
-    finally:
-        group.stop()
-
-
 def certify(tmp_path: Path, uri: str, tags: str, *, wait: float = 5.0, ack_bound: float = 2.0
             ) -> tuple[int, dict[str, Any], float]:
     cand = Candidate("bpp", KEYS.subscriber_id, KEYS.key_id, KEYS.signing_public_key, uri)
@@ -167,28 +153,67 @@ def rules(report: dict[str, Any]) -> set[str]:
     return {f["rule"] for f in report["findings"] if f["severity"] == "error"}
 
 
-@pytest.mark.parametrize("hostile, tags, expected", [
-    ("html", "security", {"UBC-TIME-007"}),
-    ("huge", "security", {"UBC-SCH-012"}),
-    ("silent", "security", {"UBC-TIME-006"}),
-    ("goes-down", "security", {"UBC-TIME-006", "UBC-SIG-013"}),
-    ("storm", "security", {"UBC-SIG-013"}),
-    ("html", "walk_in", {"UBC-TIME-007"}),
-    ("ack-all", "security", {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
-    ("nack-all", "walk_in", {"UBC-SCH-013"}),
-    ("401-without-challenge", "security", {"UBC-SIG-014"}),
-    ("twice", "security", {"UBC-TIME-004"}),
-    ("bad-retries", "security", {"UBC-SIG-009", "UBC-TIME-004"}),
-], indirect=["hostile"], ids=["html", "10MB", "silent", "goes-down", "storm", "html-fanout",
-                              "acks-everything", "refuses-valid", "no-challenge",
-                              "callbacks-twice", "retries-bad-signatures"])
+# case id -> (how the candidate misbehaves, the scenarios run, error rules that must be found)
+CASES: dict[str, tuple[str, str, set[str]]] = {
+    "html": ("html", "security", {"UBC-TIME-007"}),
+    "10MB": ("huge", "security", {"UBC-SCH-012"}),
+    "silent": ("silent", "security", {"UBC-TIME-006"}),
+    "goes-down": ("goes-down", "security", {"UBC-TIME-006", "UBC-SIG-013"}),
+    "storm": ("storm", "security", {"UBC-SIG-013"}),
+    "html-fanout": ("html", "walk_in", {"UBC-TIME-007"}),
+    "acks-everything": ("ack-all", "security", {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
+    "refuses-valid": ("nack-all", "walk_in", {"UBC-SCH-013"}),
+    "no-challenge": ("401-without-challenge", "security", {"UBC-SIG-014"}),
+    "callbacks-twice": ("twice", "security", {"UBC-TIME-004"}),
+    "retries-bad-signatures": ("bad-retries", "security", {"UBC-SIG-009", "UBC-TIME-004"}),
+    "refuses-every-signature": ("refuses-every-signature", "security", set()),
+}
+Run = tuple[int, dict[str, Any], float]
+
+
+def _certify_one(workdir: Path, mode: str, tags: str) -> Run:
+    candidate = Hostile(mode)
+    app = Starlette(routes=[Route("/beckn/{action}", candidate.endpoint, methods=["POST"])])
+    group = ServerGroup()
+    served = group.add("hostile", app)
+    candidate.group = group
+    group.start()
+    try:
+        # A silent candidate is given up on after twice the ACK bound, per request.
+        return certify(workdir, f"{served.url}/beckn", tags,
+                       ack_bound=1.0 if mode == "silent" else 2.0)
+    finally:
+        group.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run | BaseException]:
+    """Every hostile candidate served and certified, a few at a time: each run mostly waits on
+    sockets, so side by side they cost what the slowest costs."""
+    results: dict[str, Run | BaseException] = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {case: pool.submit(_certify_one, tmp_path_factory.mktemp(case), mode, tags)
+                   for case, (mode, tags, _) in CASES.items()}
+        for case, future in futures.items():
+            try:
+                results[case] = future.result()
+            except BaseException as exc:  # reported by the case's own test
+                results[case] = exc
+    return results
+
+
+def _run(runs: dict[str, Run | BaseException], case: str) -> Run:
+    result = runs[case]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c != "refuses-every-signature"])
 def test_hostile_candidate_is_not_certified_with_findings(
-    hostile: tuple[Hostile, str], tags: str, expected: set[str], tmp_path: Path,
-) -> None:
-    candidate, uri = hostile
-    # A silent candidate is given up on after twice the ACK bound, per request: keep it short.
-    code, report, elapsed = certify(tmp_path, uri, tags,
-                                    ack_bound=1.0 if candidate.mode == "silent" else 2.0)
+        runs: dict[str, Run | BaseException], case: str) -> None:
+    code, report, elapsed = _run(runs, case)
+    expected = CASES[case][2]
     assert code == 1, report
     assert report["verdict"] == "not certified"
     assert expected <= rules(report), rules(report)
@@ -196,14 +221,11 @@ def test_hostile_candidate_is_not_certified_with_findings(
     assert elapsed < RUN_BOUND_S
 
 
-@pytest.mark.parametrize("hostile", ["refuses-every-signature"], indirect=True)
 def test_probes_of_a_bpp_that_refuses_even_valid_requests_are_not_evaluated(
-    hostile: tuple[Hostile, str], tmp_path: Path,
-) -> None:
+        runs: dict[str, Run | BaseException]) -> None:
     """Refusing everything is no proof of refusing what is bad: without an accepted control
     the security scenarios are not evaluated, with a diagnosis, and never passed."""
-    _, uri = hostile
-    code, report, _ = certify(tmp_path, uri, "security")
+    code, report, _ = _run(runs, "refuses-every-signature")
     assert code == 1
     statuses = {s["status"] for s in report["scenarios"]}
     assert statuses == {"not evaluated"}, statuses
