@@ -67,6 +67,9 @@ RULES: tuple[Rule, ...] = (
          f"{_B6} Step 5, item 7; Step 10, item 7"),
     Rule("UBC-SIG-015", "Signature validity window is at most one hour", WARNING,
          f"{_B6} Step 1, item 3 and its Note; {_NOTES}: Signing (BECKN-006) and the registry"),
+    Rule("UBC-SIG-017", "Signature validity window is not longer than the message's ttl (plus "
+         "the allowed skew)", WARNING,
+         f"{_B6} Step 1, item 3 (expires = created + the message's ttl)"),
     Rule("UBC-SIG-016", "A replayed request (same message_id and signature) is refused; no "
          "clause requires it in words, the cited ones are what there is", ERROR,
          "Beckn core API, Context.message_id (may be used to ignore duplicate messages); "

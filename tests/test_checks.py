@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.beckn import signing
+from harness.beckn.time import duration_seconds
 from harness.checks import consistency, context, signature, state, timing
 from harness.findings import NOT_EVALUATED
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
@@ -241,7 +243,9 @@ def test_callback_signature_rules(mutate: Any, rule: str) -> None:
 def test_signer_must_be_the_sender_and_window_sane() -> None:
     body = json.dumps(ON_SELECT).encode()
     bap_keys = signing.KeyPair.generate("example-bap.com", "k1")
-    header = signing.Signer.from_keypair(bap_keys).sign(body)
+    ttl_s = int(duration_seconds(ON_SELECT["context"]["ttl"]))
+    created = int(time.time())
+    header = signing.Signer.from_keypair(bap_keys).sign(body, created, created + ttl_s)
     findings = signature.signature_findings(
         body, {"Authorization": header},
         lambda s, k: bap_keys.signing_public_key, ON_SELECT["context"])
@@ -249,7 +253,20 @@ def test_signer_must_be_the_sender_and_window_sane() -> None:
     long = SIGNER.sign(body, 1_000, 1_000 + 7200)
     findings = signature.signature_findings(body, {"Authorization": long}, lookup,
                                             ON_SELECT["context"], now=2_000)
-    assert rules(findings) == ["UBC-SIG-015"]
+    assert rules(findings) == ["UBC-SIG-015", "UBC-SIG-017"]
+
+
+def test_a_signature_valid_past_the_ttl_is_sig_017() -> None:
+    """BECKN-006 ties the window to the ttl: the usual 300 s on a PT30S message is noted,
+    the ttl itself (or within the skew of it) is not."""
+    body = json.dumps(ON_SELECT).encode()
+    context = {**ON_SELECT["context"], "ttl": "PT30S"}
+    created = int(time.time())
+    for window, expected in ((30, []), (34, []), (300, ["UBC-SIG-017"])):
+        header = SIGNER.sign(body, created, created + window)
+        found = signature.signature_findings(body, {"Authorization": header}, lookup, context)
+        assert rules(found) == expected, window
+    assert found[0].severity == "warning" and found[0].actual == "300 s"
 
 
 def test_transcript_wait_is_bounded_and_records_everything(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ CHECKS: tuple[Check, ...] = (
     _check("message", "MSG-008..010", readings.readings_in_range),
     _check("message", "CTX-021..022 MSG-011..013", chronology.times_are_plausible),
     _check("message", "STATE-010..011", state.states_consistent),
-    _check("message", "SIG-001..012 SIG-015", message.signatures_verify),
+    _check("message", "SIG-001..012 SIG-015 SIG-017", message.signatures_verify),
     # answer
     _check("answer", "TIME-006..007 SCH-012", timing.answered),
     _check("answer", "TIME-001", timing.ack_within),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.beckn import envelope, signing
+from harness.beckn import time as wire_time
 from harness.findings import Finding
 
 REASON_RULES = {
@@ -55,12 +56,15 @@ def signature_findings(
     skew: float = signing.DEFAULT_SKEW_S,
     evidence: list[str] | None = None,
 ) -> list[Finding]:
-    """UBC-SIG-001..012, 015: verify every signature header of one message against `lookup`,
-    and check that the Authorization keyId names the sender in the context."""
+    """UBC-SIG-001..012, 015, 017: verify every signature header of one message against
+    `lookup`, check that the Authorization keyId names the sender in the context, and that a
+    valid signature is not valid much longer than the message's ttl."""
     findings: list[Finding] = []
     for name, verification in signing.verify_request(body, headers, lookup, now=now, skew=skew):
         findings.extend(verification_findings(name, verification, evidence))
         header = verification.header
+        if verification.valid and header is not None and context is not None:
+            findings += window_within_ttl(name, header, context, skew, evidence or [])
         if name == signing.AUTHORIZATION and header is not None and context is not None:
             expected = envelope.sender_of(context)
             if expected is not None and header.subscriber_id != expected:
@@ -71,3 +75,20 @@ def signature_findings(
                     expected=expected, actual=header.subscriber_id, evidence=evidence or [],
                 ))
     return findings
+
+
+def window_within_ttl(header_name: str, header: signing.SignatureHeader,
+                      context: Mapping[str, Any], skew: float, evidence: list[str]
+                      ) -> list[Finding]:
+    """UBC-SIG-017: BECKN-006 ties a signature's window to the message's ttl; one valid much
+    longer can be replayed long after the message lost its meaning."""
+    try:
+        ttl = wire_time.duration_seconds(context.get("ttl"))  # type: ignore[arg-type]
+    except ValueError:
+        return []  # an unreadable ttl is the context checks' finding
+    window = header.expires - header.created
+    if ttl <= 0 or window <= ttl + skew:
+        return []
+    return [Finding("UBC-SIG-017", f"{header_name} is valid for {window} s, the message's ttl "
+                    f"is {context.get('ttl')} ({ttl:g} s)", expected=f"<= {ttl + skew:g} s",
+                    actual=f"{window} s", evidence=evidence)]
