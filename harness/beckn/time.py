@@ -11,6 +11,7 @@ Writing: UTC with a `Z`, milliseconds by default, as the official examples write
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -83,9 +84,20 @@ def duration_seconds(text: str) -> float:
     """Seconds in an ISO 8601 duration of weeks, or of days, hours, minutes and seconds, with
     decimal fractions (PT30S -> 30, PT0.5S -> 0.5, PT0S -> 0); ValueError for anything else,
     years and months included (they have no fixed length)."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match or text in ("P", "PT") or text.endswith("T"):
+    if not isinstance(text, str):
         raise ValueError(f"unsupported duration {text!r}; use e.g. PT30S")
+    seconds = _duration_of(text)
+    if seconds is None:
+        raise ValueError(f"unsupported duration {text!r}; use e.g. PT30S")
+    return seconds
+
+
+@functools.lru_cache(maxsize=512)
+def _duration_of(text: str) -> float | None:
+    """Cached: a capture repeats a handful of ttls over thousands of messages."""
+    match = _DURATION.match(text)
+    if not match or text in ("P", "PT") or text.endswith("T"):
+        return None
     weeks, days, hours, minutes, seconds = (
         float(g.replace(",", ".")) if g else 0.0 for g in match.groups())
     return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
