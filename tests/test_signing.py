@@ -221,3 +221,23 @@ def test_every_reason_code_is_covered_by_a_rule() -> None:
     from harness.checks.signature import REASON_RULES
 
     assert set(REASON_RULES) == set(signing.REASON_CODES)
+
+
+@pytest.mark.parametrize("seconds", ["9" * 5000, "1" + "0" * 400, "1e400", "-5", "12.5"])
+def test_a_time_that_is_no_unix_second_is_a_malformed_header_not_a_crash(seconds: str) -> None:
+    header = (f'Signature keyId="a.example|k1|ed25519",algorithm="ed25519",created="{seconds}",'
+              f'expires="{seconds}",headers="(created) (expires) digest",signature="AAAA"')
+    result = signing.verify(b'{"a": 1}', header, signing.KeyPair.generate("a.example", "k1")
+                            .signing_public_key)
+    assert result.reason == signing.MALFORMED_HEADER
+    assert "at most 15 digits" in result.detail and len(result.detail) < 200
+
+
+def test_a_bad_signature_over_a_deeply_nested_or_large_body_is_explained_cheaply() -> None:
+    keys = signing.KeyPair.generate("a.example", "k1")
+    signer = signing.Signer.from_keypair(keys)
+    for body in (b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                 b'{"pad": "' + b"x" * 900_000 + b'"}'):
+        header = signer.sign(b"something else entirely")  # a signature of other bytes
+        result = signing.verify(body, header, keys.signing_public_key)
+        assert result.reason in (signing.DIGEST_MISMATCH, signing.BAD_SIGNATURE)

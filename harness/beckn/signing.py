@@ -189,9 +189,15 @@ class HeaderError(ValueError):
 _PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
 # The canonical layout every conforming signer emits, matched in one step (hot path).
 _CANONICAL = re.compile(
-    r'Signature keyId="([^"|]+)\|([^"|]+)\|ed25519",algorithm="ed25519",created="(\d+)",'
-    r'expires="(\d+)",headers="\(created\) \(expires\) digest",signature="([^"]*)"'
+    r'Signature keyId="([^"|]+)\|([^"|]+)\|ed25519",algorithm="ed25519",created="(\d{1,15})",'
+    r'expires="(\d{1,15})",headers="\(created\) \(expires\) digest",signature="([^"]*)"'
 )
+# Unix seconds: 15 digits reach thirty million years. Longer numbers are no times, and would
+# cost a 4,300-digit integer conversion or overflow a float comparison.
+_SECONDS = re.compile(r"[0-9]{1,15}")
+# Explaining a bad signature re-serialises the body five ways: bounded, so a large or deeply
+# nested body with a known keyId and a bad signature costs no more than it must.
+EXPLAIN_LIMIT_BYTES = 64 * 1024
 _REQUIRED_PARAMS = ("keyId", "algorithm", "created", "expires", "headers", "signature")
 
 
@@ -225,15 +231,13 @@ def parse_header(value: str) -> SignatureHeader:
     missing = [p for p in _REQUIRED_PARAMS if p not in params]
     if missing:
         raise HeaderError(MALFORMED_HEADER, f"missing parameter(s): {', '.join(missing)}")
-    try:
-        created = int(params["created"])
-        expires = int(params["expires"])
-    except ValueError:
+    if not (_SECONDS.fullmatch(params["created"]) and _SECONDS.fullmatch(params["expires"])):
         raise HeaderError(
             MALFORMED_HEADER,
-            f'created="{params["created"]}" / expires="{params["expires"]}" '
-            "must be integer seconds",
-        ) from None
+            f'created="{params["created"][:40]}" / expires="{params["expires"][:40]}" '
+            "must be integer seconds (at most 15 digits)",
+        )
+    created, expires = int(params["created"]), int(params["expires"])
     if params["algorithm"] != ALGORITHM:
         raise HeaderError(
             UNSUPPORTED_ALGORITHM, f'algorithm="{params["algorithm"]}"; only "ed25519" is allowed'
@@ -284,9 +288,11 @@ KeyLookup = Callable[[str, str], str | None]
 
 def _reserialisations(body: bytes) -> list[tuple[str, bytes]]:
     """Common re-serialisations of a JSON body, to explain a digest that does not match."""
+    if len(body) > EXPLAIN_LIMIT_BYTES:
+        return []
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     layouts = [
         ("compact JSON (no spaces)", {"separators": (",", ":")}),
