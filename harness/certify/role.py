@@ -3,7 +3,8 @@
 A role names the mock parties the harness plays around the candidate, the step module bound to
 its Gherkin features, what the operator must point the candidate at, and how a run of it
 begins. `bpp` (harness/certify/bpp/role.py) certifies a charge point operator platform; `bap`
-(harness/certify/bap/role.py) a driver's app, driven through its /v1 client API. The engine (engine.py) and `ubc-cert run` know roles only through this.
+(harness/certify/bap/role.py) a driver's app, driven through its /v1 client API. The engine
+(engine.py) and `ubc-cert run` know roles only through this.
 """
 
 from __future__ import annotations
