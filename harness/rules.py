@@ -146,6 +146,10 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-CTX-021", "context.ttl is longer than zero", ERROR, _FIELDS),
     Rule("UBC-CTX-022", "context.timestamp is not in the future beyond the allowed clock skew",
          ERROR, f"{_FIELDS} (the time the message was made)"),
+    Rule("UBC-CTX-023", "Each request a BAP sends in a transaction carries a message_id not "
+         "used before in it", ERROR, _FIELDS, applies_to=("bap",)),
+    Rule("UBC-CTX-024", "A BAP keeps one transaction_id from select to the end of the order",
+         ERROR, _FIELDS, applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),
@@ -184,6 +188,16 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-STATE-011", "The order, session and payment states of one message can coexist "
          "(no COMPLETED order with an ACTIVE session, no refund before the order ends)", ERROR,
          f"{_TSD} §11, §12.1, §12.5; {_STATES}"),
+    Rule("UBC-STATE-012", "A BAP sends an order's requests in the flow's order: select, then "
+         "init once on_select came, then confirm once on_init came", ERROR,
+         f"{_TSD} §11.1, §11.2.2", applies_to=("bap",)),
+    # --- the client API of a BAP (what the driver is shown) --------------------------------
+    Rule("UBC-API-001", "The client API shows the driver the total the BPP quoted (estimate: "
+         "on_select; payment: on_init)", ERROR,
+         f"client-api-contract.md §2, §3; {_TSD} §11.1", applies_to=("bap",)),
+    Rule("UBC-API-002", "A BAP acts on the BPP's unsolicited on_status: it confirms the order "
+         "once the BPP reports the payment COMPLETED", ERROR,
+         f"client-api-contract.md §3; {_TSD} §11.1", applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),

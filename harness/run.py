@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     role = roles()[args.role]
     if role.unavailable:
         return _refuse(role.unavailable)
+    if cand.role == "bap" and not (cand.client_api_url and cand.client_api_token):
+        return _refuse(f"{args.candidate}: a BAP is driven through its client API: give "
+                       "client_api_url and client_api_token")
     try:
         duration_seconds(args.ttl)
     except ValueError as exc:

@@ -28,7 +28,7 @@ import httpx
 
 from harness.addresses import HOST, Addresses, local_url
 
-RUN_PORT_OFFSETS = (0, 1, 3)  # registry, CDS, BAP of a certification network
+RUN_PORT_OFFSETS = (0, 1, 2, 3, 4)  # registry, CDS, BPP, BAP, charger of a certification network
 START_BOUND_S = 20.0
 
 
@@ -87,10 +87,13 @@ def free_port_base(rng: random.Random | None = None, host: str = HOST) -> int:
 
 
 class ReferenceProcess:
-    """`ubc-cert reference bpp` in its own process, certified by `ubc-cert run` on demand."""
+    """`ubc-cert reference bpp` (or `bap`, with `role="bap"`) in its own process, certified by
+    `ubc-cert run` on demand."""
 
     def __init__(self, workdir: Path, faults: tuple[str, ...] = (), *, hooks: bool = True,
-                 placement: Placement | None = None, options: tuple[str, ...] = ()) -> None:
+                 placement: Placement | None = None, options: tuple[str, ...] = (),
+                 role: str = "bpp") -> None:
+        self.role = role
         self.workdir = workdir
         self.faults = tuple(faults)
         self.hooks = hooks
@@ -112,7 +115,7 @@ class ReferenceProcess:
         where = self.placement
         self.control = f"{local_url(where.reference_host, port)}/_control"
         self.candidate.unlink(missing_ok=True)
-        command = [*where.launcher, sys.executable, "-m", "harness.cli", "reference", "bpp",
+        command = [*where.launcher, sys.executable, "-m", "harness.cli", "reference", self.role,
                    "--host", where.reference_host, "--port", str(port),
                    "--registry-url", where.harness("registry", self.base),
                    "--cds-url", where.harness("cds", self.base + 1) + "/beckn",
@@ -122,7 +125,7 @@ class ReferenceProcess:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=self.env)
         self._wait_ready(START_BOUND_S)
-        if not self.hooks:  # certify it as a BPP that offers no test hooks
+        if not self.hooks and self.role == "bpp":  # certify it as a BPP that offers no test hooks
             lines = self.candidate.read_text().splitlines(keepends=True)
             self.candidate.write_text("".join(x for x in lines
                                               if not x.startswith("control_url")))
@@ -134,11 +137,11 @@ class ReferenceProcess:
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"reference BPP exited with {self.process.returncode}")
+                raise RuntimeError(f"reference {self.role} exited with {self.process.returncode}")
             if self.candidate.exists() and self.candidate.stat().st_size:
                 return
             time.sleep(0.05)  # another process writes the file: there is nothing to wait on
-        raise TimeoutError(f"reference BPP not ready within {bound} s")
+        raise TimeoutError(f"reference {self.role} not ready within {bound} s")
 
     def switch_faults(self, faults: tuple[str, ...]) -> None:
         """Exactly these fault switches on, from now on."""
@@ -152,7 +155,7 @@ class ReferenceProcess:
         """One `ubc-cert run` against this reference; `options` are more arguments of it."""
         report_dir = report_dir or self.workdir / "reports"
         already = set(report_dir.glob("*/report.json"))
-        run = [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
+        run = [sys.executable, "-m", "harness.cli", "run", "--role", self.role, "--candidate",
                str(self.candidate), "--report-dir", str(report_dir), "--ttl", ttl,
                "--port-base", str(self.base), "--wait", "10",
                *self.placement.run_options(), *options]

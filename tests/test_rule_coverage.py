@@ -26,7 +26,7 @@ def test_every_rule_is_exercised_by_a_test() -> None:
 def test_rule_ids_are_unique_and_well_formed() -> None:
     ids = [rule.id for rule in rules.RULES]
     assert len(ids) == len(set(ids))
-    families = {"SIG", "SCH", "CTX", "TIME", "STATE", "CONS", "MSG"}
+    families = {"SIG", "SCH", "CTX", "TIME", "STATE", "CONS", "MSG", "API"}
     for rule in rules.RULES:
         _, family, number = rule.id.split("-")
         assert family in families and number.isdigit() and len(number) == 3, rule.id

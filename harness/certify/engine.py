@@ -23,7 +23,6 @@ from harness.certify.plugin import (
     ScenarioResult,
 )
 from harness.certify.role import Role
-from harness.certify.sweep import run_sweep
 from harness.findings import NOT_EVALUATED, Finding
 
 CERTIFIED, NOT_CERTIFIED, COULD_NOT_RUN = "certified", "not certified", "could not run"
@@ -54,7 +53,7 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     if tags:
         pytest_args += ["-m", tags]
     code = pytest.main(pytest_args, plugins=[plugin])
-    sweep = run_sweep(certification)
+    sweep = role.sweep(certification)
     results = list(plugin.results.values())
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep
     # A scenario whose steps passed fails still when its end-of-scenario or end-of-run sweep

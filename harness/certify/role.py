@@ -3,8 +3,8 @@
 A role names the mock parties the harness plays around the candidate, the step module bound to
 its Gherkin features, what the operator must point the candidate at, and how a run of it
 begins. `bpp` (harness/certify/bpp/role.py) certifies a charge point operator platform; `bap`
-(harness/certify/bap/role.py), a driver's app, has its seat beside it and says plainly that it
-is not built yet. The engine (engine.py) and `ubc-cert run` know roles only through this.
+(harness/certify/bap/role.py) a driver's app, driven through its /v1 client API. The engine
+(engine.py) and `ubc-cert run` know roles only through this.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Protocol
 from harness.candidate import Candidate
 from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
+from harness.findings import Finding
 from harness.network import MockNetwork
 
 
@@ -47,6 +48,10 @@ class Role(Protocol):
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float) -> Certification:
         """The run's state, handed to the steps."""
+        ...
+
+    def sweep(self, certification: Certification) -> list[tuple[str, Finding]]:
+        """What only the whole transcript shows, once every scenario ran: (scenario, finding)."""
         ...
 
 

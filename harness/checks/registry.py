@@ -13,6 +13,8 @@ fails the suite. Scopes:
 - flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
   the callback and transaction checks above, applied without the run that sent the requests;
 - probe: how a hostile request was refused;
+- initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
+- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
 
@@ -24,9 +26,11 @@ from typing import Any
 
 from harness.checks import (
     chronology,
+    client_api,
     consistency,
     context,
     flow,
+    initiator,
     message,
     readings,
     refusal,
@@ -39,7 +43,7 @@ from harness.findings import Finding
 from harness.schemas import SchemaSet
 
 SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "flow", "probe",
-          "step")
+          "step", "initiated", "client")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,13 @@ CHECKS: tuple[Check, ...] = (
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),
+    # initiated: a candidate BAP's requests across one order
+    _check("initiated", "CTX-023", initiator.fresh_message_ids),
+    _check("initiated", "CTX-024", initiator.transaction_kept),
+    _check("initiated", "STATE-012", initiator.actions_in_order),
+    # client: a candidate BAP's client API against the callbacks behind it
+    _check("client", "API-001", client_api.shown_total_is_quoted),
+    _check("client", "API-002", client_api.paid_order_confirmed),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

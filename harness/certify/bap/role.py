@@ -1,7 +1,6 @@
-"""The BAP role's seat (issue D): the harness will play registry, CDS, BPP and charger, drive
-the candidate app through its /v1 client API (features/bap/, harness/steps/bap.py) and judge
-every Beckn request it sends with the same checks as the BPP role. Not built yet: a run says so
-and exits 2 before anything starts."""
+"""The BAP role (issue D): the harness plays registry, CDS, BPP (the reference BPP) and its
+charger, drives the candidate app through its /v1 client API (features/bap/,
+harness/steps/bap.py) and judges every Beckn request the app sends."""
 
 from __future__ import annotations
 
@@ -9,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.candidate import Candidate
+from harness.certify.bap import certification
+from harness.certify.bap.certification import BapCertification
 from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
+from harness.findings import Finding
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
-
-
-class NotBuilt(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -24,14 +22,23 @@ class BapRole:
     name: str = "bap"
     plays: tuple[str, ...] = ("registry", "cds", "bpp", "charger")
     steps: Path = STEPS_DIR / "bap.py"
-    unavailable: str = "BAP certification is not built yet; only --role bpp runs"
+    unavailable: str = ""
 
     def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
-        raise NotBuilt(self.unavailable)
+        parties = network.participants
+        bpp = parties["bpp"]
+        return [f"point it at the registry  {parties['registry'].url}",
+                f"and at the CDS            {parties['cds'].uri}  (reference BAP: --cds-url)",
+                f"harness BPP               {bpp.subscriber_id} at {bpp.uri}, key id "
+                f"{bpp.key_id}, public key {bpp.public_key}",
+                "the harness drives the app through client_api_url with client_api_token"]
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float) -> Certification:
-        raise NotBuilt(self.unavailable)
+        return BapCertification(network, candidate, ttl=ttl, ack_bound_s=ack_bound_s)
+
+    def sweep(self, run: Certification) -> list[tuple[str, Finding]]:
+        return certification.sweep(run)
 
 
 BAP = BapRole()

@@ -8,6 +8,8 @@ from pathlib import Path
 from harness.candidate import Candidate
 from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
+from harness.certify.sweep import run_sweep
+from harness.findings import Finding
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
 
@@ -37,6 +39,9 @@ class BppRole:
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float) -> Certification:
         return Certification(network, candidate, ttl=ttl, ack_bound_s=ack_bound_s)
+
+    def sweep(self, certification: Certification) -> list[tuple[str, Finding]]:
+        return run_sweep(certification)
 
 
 BPP = BppRole()

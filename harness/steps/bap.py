@@ -1,0 +1,132 @@
+"""Step definitions for certifying a BAP: one line of intent each, calling `BapStory`.
+
+Bound to every feature in `features/bap/`. Like the BPP's steps, every step ends by asserting
+that it added no error finding; a step that cannot be judged is skipped as not evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from harness.certify.bap.story import BapStory
+from harness.certify.journey import CERTIFICATION, Certification, NotEvaluated
+from harness.paths import FEATURES_DIR
+
+scenarios(str(FEATURES_DIR / "bap"))
+
+
+@pytest.fixture(scope="session")
+def certification(request: pytest.FixtureRequest) -> Certification:
+    """The run `ubc-cert run` is performing."""
+    return request.config.stash[CERTIFICATION]
+
+
+@pytest.fixture
+def story(certification: Certification, request: pytest.FixtureRequest) -> Iterator[BapStory]:
+    bap_story = BapStory(certification.journey(request.node.nodeid))
+    yield bap_story
+    bap_story.judge()  # what the app sent after the last step
+    bap_story.cleanup()
+
+
+def checked(step: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the step, then fail it on any error finding; skip it when it cannot be judged."""
+    @wraps(step)
+    def run(story: BapStory, *args: Any, **kwargs: Any) -> None:
+        try:
+            step(story, *args, **kwargs)
+            story.j.assert_clean()
+        except NotEvaluated as exc:
+            story.j.not_evaluated(str(exc))
+            pytest.skip(f"not evaluated: {exc}")
+    return run
+
+
+@given("the harness BPP's catalog is discoverable through the CDS")
+@checked
+def _catalog_listed(story: BapStory) -> None:
+    story.catalog_listed()
+
+
+@when("the driver searches the app for chargers near the site")
+@checked
+def _search(story: BapStory) -> None:
+    story.search()
+
+
+@then("the app found the charger through a discover to the CDS")
+@checked
+def _discovered(story: BapStory) -> None:
+    story.discovered_through_cds()
+
+
+@when(parsers.parse("the driver asks the app for an estimate of {kwh:d} kWh at the charger"))
+@checked
+def _estimate(story: BapStory, kwh: int) -> None:
+    story.estimate(float(kwh))
+
+
+@then("the app selected the charger and shows the total the BPP quoted in on_select")
+@checked
+def _quoted(story: BapStory) -> None:
+    story.shows_quoted_total()
+
+
+@when("the driver pays through the app")
+@checked
+def _pay(story: BapStory) -> None:
+    story.pay()
+
+
+@then("the app initialised the order and shows the amount the BPP asked for in on_init")
+@checked
+def _asked(story: BapStory) -> None:
+    story.shows_asked_amount()
+
+
+@then("the app confirms the order once the BPP reports the payment COMPLETED")
+@checked
+def _confirmed(story: BapStory) -> None:
+    story.confirms_once_paid()
+
+
+@when("the driver plugs the car in and starts charging from the app")
+@checked
+def _start(story: BapStory) -> None:
+    story.plug_in_and_start()
+
+
+@when("the driver looks at the order in the app while it charges")
+@checked
+def _watch(story: BapStory) -> None:
+    story.watch()
+
+
+@when("the driver stops charging from the app")
+@checked
+def _stop(story: BapStory) -> None:
+    story.stop()
+
+
+@when(parsers.parse("the driver rates the charging experience {value:d} out of 5 in the app"))
+@checked
+def _rate(story: BapStory, value: int) -> None:
+    story.rate(value)
+
+
+@when("the driver raises a support request about the order in the app")
+@checked
+def _support(story: BapStory) -> None:
+    story.support()
+
+
+@then(parsers.re(r"the app sent (an? )?(?P<action>update|status|rating|support)"
+                 r"( request)? (starting|stopping|for) .*"))
+@checked
+def _sent(story: BapStory, action: str) -> None:
+    story.sent(action)

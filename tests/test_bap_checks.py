@@ -1,0 +1,109 @@
+"""The checks on what a candidate BAP sends and shows (harness/checks/initiator.py and
+client_api.py): each made to fire by a violating exchange, and quiet on a conforming one."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+
+from harness.checks import client_api, initiator
+from harness.transcript import INBOUND, OUTBOUND, Exchange
+
+_ids = itertools.count(1)
+
+
+def beckn(action: str, transaction_id: str = "t1", message_id: str | None = None,
+          at: float | None = None, body: dict[str, Any] | None = None) -> Exchange:
+    n = next(_ids)
+    doc = {"context": {"action": action, "transaction_id": transaction_id,
+                       "message_id": message_id or f"m{n}"}, **(body or {})}
+    return Exchange(f"x{n:06d}", INBOUND, "bpp", "POST", f"http://bpp/{action}", {},
+                    orjson.dumps(doc), 0.0, float(n) if at is None else at)
+
+
+def answered(request: Exchange, action: str) -> Exchange:
+    callback = beckn(action, request.transaction_id or "", request.message_id,
+                     at=request.mono_time + 0.5)
+    callback.direction = OUTBOUND
+    return callback
+
+
+def walk_in() -> tuple[list[Exchange], list[Exchange]]:
+    select = beckn("select", at=1.0)
+    init = beckn("init", at=2.0)
+    confirm = beckn("confirm", at=3.0)
+    return [select, init, confirm], [answered(select, "on_select"), answered(init, "on_init")]
+
+
+def test_a_conforming_order_passes_every_initiator_check() -> None:
+    requests, callbacks = walk_in()
+    assert initiator.fresh_message_ids(requests) == []
+    assert initiator.transaction_kept(requests) == []
+    assert initiator.actions_in_order(requests, callbacks) == []
+
+
+def test_a_reused_message_id_is_ctx_023() -> None:
+    select = beckn("select", message_id="same")
+    init = beckn("init", message_id="same")
+    [finding] = initiator.fresh_message_ids([select, init])
+    assert finding.rule == "UBC-CTX-023" and finding.path == "/context/message_id"
+    assert finding.evidence == [select.id, init.id] and finding.actual == "same"
+
+
+def test_a_new_transaction_at_init_is_ctx_024() -> None:
+    select = beckn("select", transaction_id="t1")
+    init = beckn("init", transaction_id="t2")
+    [finding] = initiator.transaction_kept([beckn("discover", "t0"), select, init])
+    assert finding.rule == "UBC-CTX-024"
+    assert (finding.expected, finding.actual) == ("t1", "t2")
+
+
+def test_confirm_without_init_is_state_012() -> None:
+    select = beckn("select", at=1.0)
+    confirm = beckn("confirm", at=2.0)
+    [finding] = initiator.actions_in_order([select, confirm], [answered(select, "on_select")])
+    assert finding.rule == "UBC-STATE-012" and finding.evidence == [confirm.id]
+
+
+def test_init_before_its_on_select_is_state_012() -> None:
+    select = beckn("select", at=1.0)
+    init = beckn("init", at=1.2)
+    late = answered(select, "on_select")  # at 1.5: after the init
+    [finding] = initiator.actions_in_order([select, init], [late])
+    assert finding.rule == "UBC-STATE-012" and "on_select" in finding.message
+
+
+def client_answer(body: dict[str, Any]) -> Exchange:
+    exchange = Exchange("x900001", OUTBOUND, "client-api", "POST", "http://app/v1/estimate",
+                        {}, b"{}", 0.0, 0.0)
+    exchange.response_body = orjson.dumps(body)
+    return exchange
+
+
+QUOTED = {"message": {"order": {"beckn:orderValue": {"value": 360.0, "currency": "INR"}}}}
+
+
+def test_the_quoted_total_shown_passes() -> None:
+    callback = beckn("on_select", body=QUOTED)
+    assert client_api.shown_total_is_quoted(
+        client_answer({"amount": {"value": 360, "currency": "INR"}}), ("amount", "value"),
+        callback, ("message", "order", "beckn:orderValue", "value")) == []
+
+
+def test_another_total_shown_is_api_001() -> None:
+    callback = beckn("on_select", body=QUOTED)
+    answer = client_answer({"amount": {"value": 324.0, "currency": "INR"}})
+    [finding] = client_api.shown_total_is_quoted(
+        answer, ("amount", "value"), callback, ("message", "order", "beckn:orderValue", "value"))
+    assert finding.rule == "UBC-API-001" and finding.path == "/amount/value"
+    assert (finding.expected, finding.actual) == (360.0, 324.0)
+    assert finding.evidence == [answer.id, callback.id]
+
+
+def test_a_paid_order_never_confirmed_is_api_002() -> None:
+    notice = beckn("on_status")
+    [finding] = client_api.paid_order_confirmed(notice, None, 3.0)
+    assert finding.rule == "UBC-API-002" and finding.evidence == [notice.id]
+    assert client_api.paid_order_confirmed(notice, beckn("confirm"), 3.0) == []
