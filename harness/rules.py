@@ -194,10 +194,11 @@ RULES: tuple[Rule, ...] = (
     # --- the client API of a BAP (what the driver is shown) --------------------------------
     Rule("UBC-API-001", "The client API shows the driver the total the BPP quoted (estimate: "
          "on_select; payment: on_init)", ERROR,
-         f"client-api-contract.md §2, §3; {_TSD} §11.1", applies_to=("bap",)),
+         f"client API contract, 2) Get Charging Estimate and 3) Initiate Payment; {_TSD} §11.1",
+         applies_to=("bap",)),
     Rule("UBC-API-002", "A BAP acts on the BPP's unsolicited on_status: it confirms the order "
          "once the BPP reports the payment COMPLETED", ERROR,
-         f"client-api-contract.md §3; {_TSD} §11.1", applies_to=("bap",)),
+         f"client API contract, 3) Initiate Payment; {_TSD} §11.1", applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),
