@@ -29,9 +29,10 @@ def _summary(title: str, result: SelfTestResult) -> None:
               f"{summary['not_evaluated']} not evaluated")
         print(f"  findings:  {summary['errors']} error(s), {summary['warnings']} warning(s)"
               + (f"; rules broken: {', '.join(summary['rules'])}" if summary["rules"] else ""))
-    for finding in report.get("findings", [])[:3]:
-        if finding.get("severity") == "error":
-            print(f"    {finding['rule']} {finding['message'][:110]}")
+    roots = [f for f in report.get("root_findings", [])
+             if f.get("severity") == "error" and "status" not in f]
+    for finding in roots[:3]:  # each defect once, however many scenarios it showed in
+        print(f"    {finding['rule']} {finding['message'][:110]}")
     if result.report_path is not None:
         run_dir = result.report_path.parent
         print(f"  reports:   {run_dir}/  (report.json, junit.xml, allure-results/, "

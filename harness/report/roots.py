@@ -20,7 +20,12 @@ from harness.findings import NOT_EVALUATED, Finding
 # is the root when both saw the same callback.
 SEEN_AGAIN_AS = {"UBC-STATE-001": "UBC-STATE-004", "UBC-STATE-002": "UBC-STATE-004",
                  "UBC-STATE-003": "UBC-STATE-004"}
-_VARYING = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\bx\d{6}\b")
+# What differs between two sightings of one defect: ids (uuids, exchange ids), digests and
+# signatures (base64), times (RFC 3339) and measured durations.
+_VARYING = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\bx\d{6}\b"
+    r"|[A-Za-z0-9+/=_-]{40,}|\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?"
+    r"|\b\d+\.\d+ s\b")
 
 
 @dataclass
