@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from harness.checks import client_api, initiator
+from harness.checks import client_api, consistency, initiator, refusal
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
 _ids = itertools.count(1)
@@ -107,3 +107,24 @@ def test_a_paid_order_never_confirmed_is_api_002() -> None:
     [finding] = client_api.paid_order_confirmed(notice, None, 3.0)
     assert finding.rule == "UBC-API-002" and finding.evidence == [notice.id]
     assert client_api.paid_order_confirmed(notice, beckn("confirm"), 3.0) == []
+
+
+def test_a_select_of_an_item_not_in_the_catalog_is_cons_005() -> None:
+    """The app's select, as it arrived at the harness BPP, against the catalog it was shown."""
+    def select(item: str) -> Exchange:
+        return beckn("select", body={"message": {"order": {"beckn:orderItems": [
+            {"beckn:orderedItem": item}]}}})
+    assert consistency.items_in_catalog(select("CCS2-A"), {"CCS2-A", "TYPE2-A"}) == []
+    [finding] = consistency.items_in_catalog(select("CCS2-A-NOT-IN-CATALOG"), {"CCS2-A"})
+    assert finding.rule == "UBC-CONS-005" and finding.actual == "CCS2-A-NOT-IN-CATALOG"
+
+
+def test_a_valid_callback_the_app_nacks_is_sch_013() -> None:
+    callback = answered(beckn("select"), "on_select")
+    callback.status, callback.response_body = 200, orjson.dumps(
+        {"message": {"ack": {"status": "ACK"}}})
+    assert refusal.valid_request_acknowledged(callback) == []
+    callback.status, callback.response_body = 400, orjson.dumps(
+        {"message": {"ack": {"status": "NACK"}}, "error": {"code": "30000", "message": "no"}})
+    [finding] = refusal.valid_request_acknowledged(callback, "the harness BPP's on_select")
+    assert finding.rule == "UBC-SCH-013" and finding.actual == 400
