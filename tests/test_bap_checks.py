@@ -128,3 +128,45 @@ def test_a_valid_callback_the_app_nacks_is_sch_013() -> None:
         {"message": {"ack": {"status": "NACK"}}, "error": {"code": "30000", "message": "no"}})
     [finding] = refusal.valid_request_acknowledged(callback, "the harness BPP's on_select")
     assert finding.rule == "UBC-SCH-013" and finding.actual == 400
+
+
+def answered_call(method: str, url: str, status: int, body: Any) -> Exchange:
+    exchange = Exchange(f"x9{next(_ids):05d}", OUTBOUND, "client-api", method, url, {}, b"",
+                        0.0, 0.0)
+    exchange.status = status
+    exchange.response_body = body if isinstance(body, bytes) else orjson.dumps(body)
+    return exchange
+
+
+RATED = {"order": {"id": "o1", "status": "COMPLETED", "mode": "INSTANT"},
+         "feedbackForm": {"url": "https://app.example/f", "submission_id": "s1"}}
+REFUSED = {"error": {"code": "NOT_FOUND", "message": "no order o9",
+                     "details": {"timestamp": "2026-11-29T10:00:00.000Z", "order_id": "o9"}}}
+
+
+def test_answers_in_the_contract_shape_pass() -> None:
+    assert client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/orders/o1/rating", 200, RATED)) == []
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 404, REFUSED)) == []
+    # a status the operation does not declare, or a call the contract has no operation for
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 418, b"teapot")) == []
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/wallet", 200, {})) == []
+
+
+def test_an_answer_out_of_the_contract_shape_is_api_003() -> None:
+    mutated = {"order": {**RATED["order"], "status": "DONE"}}  # not one of the contract's
+    [finding] = client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/orders/o1/rating", 200, mutated))
+    assert finding.rule == "UBC-API-003" and finding.path == "/order/status"
+    assert finding.actual == "DONE" and "9) Submit Rating & Feedback" in finding.message
+    renamed = {"error": {"kind": "NOT_FOUND", "message": "no order"}}  # code, details missing
+    findings = client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 404, renamed))
+    assert {f.rule for f in findings} == {"UBC-API-003"}
+    assert {f.path for f in findings} == {"/error"} and len(findings) == 2
+    [not_json] = client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/estimate", 200, b"<html>ok</html>"))
+    assert not_json.rule == "UBC-API-003" and not_json.expected == "application/json"

@@ -6,7 +6,8 @@ per-message pipeline on each (once), then harness/checks/initiator.py across the
 message ids, one transaction id, the flow's order); a select must order an item of the
 catalog the harness BPP published (UBC-CONS-005); every valid callback the harness sent the
 app (its CDS's on_discover, its BPP's callbacks for the order) must be ACKed (UBC-SCH-013).
-What the app shows is held against the callbacks behind it (harness/checks/client_api.py).
+Each /v1 answer must have the contract's shape; what the app shows is held against the
+callbacks behind it (harness/checks/client_api.py).
 A /v1 call that does not succeed blocks the scenario (not evaluated) unless the requests
 behind it already failed it.
 """
@@ -115,6 +116,7 @@ class BapStory:
             len(self.j.transaction_ids) > 1 else None,
             bpp_id=self.bpp_id if about_order else None)
         self.last = exchange
+        self._add(client_api.answers_in_contract_shape(exchange))
         self.judge()
         answer = exchange.response_json()
         if exchange.status is not None and 200 <= exchange.status < 300 and \
