@@ -1,9 +1,9 @@
-"""The fault matrix: certify the reference BPP once clean and once per fault switch, and say
-for each fault whether its rule was detected.
+"""The fault matrix: certify a reference participant (the BPP, or with `role="bap"` the BAP)
+once clean and once per fault switch, and say for each fault whether its rule was detected.
 
-Each worker starts one reference BPP process and switches its faults at run time, so the
-matrix pays for a process start per worker, not per fault. A fault run is limited to the
-scenarios where the fault shows (`SHOWS_IN`): the full certification is the clean run's.
+Each worker starts one reference process and switches its faults at run time, so the matrix
+pays for a process start per worker, not per fault. A fault run is limited to the scenarios
+where the fault shows (`shows_in`): the full certification is the clean run's.
 """
 
 from __future__ import annotations
@@ -23,15 +23,22 @@ SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signat
                              "acks-schema-invalid-request"})
 
 
+# A BAP fault that shows only when the harness sends the app a hostile callback: in the BAP's
+# security scenarios (features/bap/security.feature), where they exist, besides the walk-in.
+BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature"})
+
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
 TIMING_FAULTS = frozenset({"late-callback"})
 
 
-def shows_in(fault: str) -> str | None:
-    """The tag expression of the scenarios where `fault` shows; None: every scenario."""
+def shows_in(fault: str, role: str = "bpp") -> str | None:
+    """The tag expression of the scenarios where `fault` (of `role`'s reference) shows; None:
+    every scenario."""
     if fault == CLEAN:
         return None
+    if role == "bap":
+        return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
     return "security" if fault in SECURITY_FAULTS else "walk_in"
 
 
@@ -49,12 +56,13 @@ class Row:
 
 
 def run_matrix(faults: dict[str, str], *, workers: int = 2, ttl: str = "PT2S",
-               fault_ttl: str = "PT1S", workdir: Path | None = None, full: bool = False
-               ) -> list[Row]:
-    """`faults` maps fault name to the rule it must trigger; the clean run comes first, with
-    `ttl`. Fault runs hold callbacks to the shorter `fault_ttl`: the reference answers in
-    milliseconds, and a fault run only has to show its rule, so its waits for callbacks that
-    never come are cut short. With `full`, every fault run certifies every scenario."""
+               fault_ttl: str = "PT1S", workdir: Path | None = None, full: bool = False,
+               role: str = "bpp") -> list[Row]:
+    """Certify `role`'s reference (`bpp` or `bap`) clean and with each fault. `faults` maps
+    fault name to the rule it must trigger; the clean run comes first, with `ttl`. Fault runs
+    hold callbacks to the shorter `fault_ttl`: the reference answers in milliseconds, and a
+    fault run only has to show its rule, so its waits for callbacks that never come are cut
+    short. With `full`, every fault run certifies every scenario."""
     root = workdir or Path(tempfile.mkdtemp(prefix="ubc-fault-matrix-"))
     jobs: queue.Queue[tuple[int, str, str]] = queue.Queue()
     for index, (name, rule) in enumerate([(CLEAN, "certified"), *faults.items()]):
@@ -64,7 +72,7 @@ def run_matrix(faults: dict[str, str], *, workers: int = 2, ttl: str = "PT2S",
 
     def work(number: int) -> None:
         try:
-            with ReferenceProcess(root / f"worker-{number}") as reference:
+            with ReferenceProcess(root / f"worker-{number}", role=role) as reference:
                 while True:
                     try:
                         index, name, rule = jobs.get_nowait()
@@ -73,7 +81,7 @@ def run_matrix(faults: dict[str, str], *, workers: int = 2, ttl: str = "PT2S",
                     reference.switch_faults(() if name == CLEAN else (name,))
                     short = name != CLEAN and name not in TIMING_FAULTS
                     result = reference.certify(ttl=fault_ttl if short else ttl,
-                                               tags=None if full else shows_in(name),
+                                               tags=None if full else shows_in(name, role),
                                                report_dir=root / "reports" / name.strip("()"))
                     rows[index] = Row(name, rule, result)
         except BaseException as exc:  # reported by the caller: a harness bug, never a verdict

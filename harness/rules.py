@@ -199,6 +199,12 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-API-002", "A BAP acts on the BPP's unsolicited on_status: it confirms the order "
          "once the BPP reports the payment COMPLETED", ERROR,
          f"client API contract, 3) Initiate Payment; {_TSD} §11.1", applies_to=("bap",)),
+    # An error: the driver's app is built against these shapes, and an answer that breaks
+    # them (a field missing, renamed or of another type) breaks that app as surely as a
+    # wrong amount does. Shapes of schemas/openapi/client-api.yaml, the contract's made exact.
+    Rule("UBC-API-003", "The client API answers in the contract's shape", ERROR,
+         "client API contract, 1) Search Charging Connectors to 10) Get Order Support, "
+         "Error Responses", applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),

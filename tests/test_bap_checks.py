@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from harness.checks import client_api, initiator
+from harness.checks import client_api, consistency, initiator, refusal
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
 _ids = itertools.count(1)
@@ -107,3 +107,66 @@ def test_a_paid_order_never_confirmed_is_api_002() -> None:
     [finding] = client_api.paid_order_confirmed(notice, None, 3.0)
     assert finding.rule == "UBC-API-002" and finding.evidence == [notice.id]
     assert client_api.paid_order_confirmed(notice, beckn("confirm"), 3.0) == []
+
+
+def test_a_select_of_an_item_not_in_the_catalog_is_cons_005() -> None:
+    """The app's select, as it arrived at the harness BPP, against the catalog it was shown."""
+    def select(item: str) -> Exchange:
+        return beckn("select", body={"message": {"order": {"beckn:orderItems": [
+            {"beckn:orderedItem": item}]}}})
+    assert consistency.items_in_catalog(select("CCS2-A"), {"CCS2-A", "TYPE2-A"}) == []
+    [finding] = consistency.items_in_catalog(select("CCS2-A-NOT-IN-CATALOG"), {"CCS2-A"})
+    assert finding.rule == "UBC-CONS-005" and finding.actual == "CCS2-A-NOT-IN-CATALOG"
+
+
+def test_a_valid_callback_the_app_nacks_is_sch_013() -> None:
+    callback = answered(beckn("select"), "on_select")
+    callback.status, callback.response_body = 200, orjson.dumps(
+        {"message": {"ack": {"status": "ACK"}}})
+    assert refusal.valid_request_acknowledged(callback) == []
+    callback.status, callback.response_body = 400, orjson.dumps(
+        {"message": {"ack": {"status": "NACK"}}, "error": {"code": "30000", "message": "no"}})
+    [finding] = refusal.valid_request_acknowledged(callback, "the harness BPP's on_select")
+    assert finding.rule == "UBC-SCH-013" and finding.actual == 400
+
+
+def answered_call(method: str, url: str, status: int, body: Any) -> Exchange:
+    exchange = Exchange(f"x9{next(_ids):05d}", OUTBOUND, "client-api", method, url, {}, b"",
+                        0.0, 0.0)
+    exchange.status = status
+    exchange.response_body = body if isinstance(body, bytes) else orjson.dumps(body)
+    return exchange
+
+
+RATED = {"order": {"id": "o1", "status": "COMPLETED", "mode": "INSTANT"},
+         "feedbackForm": {"url": "https://app.example/f", "submission_id": "s1"}}
+REFUSED = {"error": {"code": "NOT_FOUND", "message": "no order o9",
+                     "details": {"timestamp": "2026-11-29T10:00:00.000Z", "order_id": "o9"}}}
+
+
+def test_answers_in_the_contract_shape_pass() -> None:
+    assert client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/orders/o1/rating", 200, RATED)) == []
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 404, REFUSED)) == []
+    # a status the operation does not declare, or a call the contract has no operation for
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 418, b"teapot")) == []
+    assert client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/wallet", 200, {})) == []
+
+
+def test_an_answer_out_of_the_contract_shape_is_api_003() -> None:
+    mutated = {"order": {**RATED["order"], "status": "DONE"}}  # not one of the contract's
+    [finding] = client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/orders/o1/rating", 200, mutated))
+    assert finding.rule == "UBC-API-003" and finding.path == "/order/status"
+    assert finding.actual == "DONE" and "9) Submit Rating & Feedback" in finding.message
+    renamed = {"error": {"kind": "NOT_FOUND", "message": "no order"}}  # code, details missing
+    findings = client_api.answers_in_contract_shape(
+        answered_call("GET", "http://app/v1/orders/o9", 404, renamed))
+    assert {f.rule for f in findings} == {"UBC-API-003"}
+    assert {f.path for f in findings} == {"/error"} and len(findings) == 2
+    [not_json] = client_api.answers_in_contract_shape(
+        answered_call("POST", "http://app/v1/estimate", 200, b"<html>ok</html>"))
+    assert not_json.rule == "UBC-API-003" and not_json.expected == "application/json"

@@ -124,6 +124,7 @@ CHECKS: tuple[Check, ...] = (
     # client: a candidate BAP's client API against the callbacks behind it
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
+    _check("client", "API-003", client_api.answers_in_contract_shape),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

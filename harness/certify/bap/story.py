@@ -3,9 +3,13 @@ candidate's /v1 client API; the app sends Beckn requests to the harness's CDS an
 
 After each call every request the app sent since the scenario began is judged: the
 per-message pipeline on each (once), then harness/checks/initiator.py across them all (fresh
-message ids, one transaction id, the flow's order). What the app shows is held against the
-callbacks behind it (harness/checks/client_api.py). A /v1 call that does not succeed blocks
-the scenario (not evaluated) unless the requests behind it already failed it.
+message ids, one transaction id, the flow's order); a select must order an item of the
+catalog the harness BPP published (UBC-CONS-005); every valid callback the harness sent the
+app (its CDS's on_discover, its BPP's callbacks for the order) must be ACKed (UBC-SCH-013).
+Each /v1 answer must have the contract's shape; what the app shows is held against the
+callbacks behind it (harness/checks/client_api.py).
+A /v1 call that does not succeed blocks the scenario (not evaluated) unless the requests
+behind it already failed it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from harness.beckn.order import dig
 from harness.certify.bap.certification import BapCertification
 from harness.certify.journey import Journey, NotEvaluated
-from harness.checks import client_api, initiator
+from harness.checks import client_api, consistency, initiator, refusal
 from harness.findings import Finding
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
@@ -64,6 +68,38 @@ class BapStory:
                                                                   since=self.j.started_mono)]
         self._add(initiator.fresh_message_ids(requests) + initiator.transaction_kept(requests)
                   + initiator.actions_in_order(requests, answered))
+        for callback in self.callbacks_to_app(requests):
+            self._add(refusal.valid_request_acknowledged(
+                callback, f"the harness {callback.party.upper()}'s valid, signed "
+                f"{callback.action}"))
+        selects = [r for r in requests if r.action == "select" and r.party == "bpp"]
+        catalog = self.catalog_item_ids() if selects else set()
+        for select in selects if catalog else []:
+            self._add(consistency.items_in_catalog(select, catalog))
+
+    def callbacks_to_app(self, requests: list[Exchange]) -> list[Exchange]:
+        """The valid callbacks the harness sent the app since the scenario began, which it must
+        ACK: the CDS's on_discover answering a discover the app sent (`requests`), the harness
+        BPP's callbacks in the order's transactions."""
+        app = self.cert.candidate.uri.rstrip("/")
+        discovers = {r.message_id for r in requests if r.action == "discover"}
+        sent = [e for party in ("cds", "bpp") for e in self.cert.network.transcript.query(
+            party=party, direction=OUTBOUND, since=self.j.started_mono)]
+        return [e for e in sent if e.url.startswith(app) and (
+            (e.action == "on_discover" and e.message_id in discovers)
+            or (e.party == "bpp" and (e.action or "").startswith("on_")
+                and e.transaction_id in self.j.transaction_ids))]
+
+    def catalog_item_ids(self) -> set[str]:
+        """The item ids of the harness BPP's catalogs the app was shown (the CDS's on_discover
+        answers to it) or the CDS holds: what the app can order."""
+        shown = [c for e in self.cert.network.transcript.query(party="cds", direction=OUTBOUND,
+                                                               action="on_discover")
+                 for c in dig(e.json(), "message", "catalogs") or [] if isinstance(c, dict)]
+        held = [r.get("catalog") for r in self.cert.network.live_catalogs(self.bpp_id)]
+        return {str(item.get("beckn:id")) for catalog in [*shown, *held]
+                if isinstance(catalog, dict) and catalog.get("beckn:bppId") == self.bpp_id
+                for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
 
     def _add(self, findings: list[Finding]) -> None:
         for finding in findings:
@@ -80,6 +116,7 @@ class BapStory:
             len(self.j.transaction_ids) > 1 else None,
             bpp_id=self.bpp_id if about_order else None)
         self.last = exchange
+        self._add(client_api.answers_in_contract_shape(exchange))
         self.judge()
         answer = exchange.response_json()
         if exchange.status is not None and 200 <= exchange.status < 300 and \
