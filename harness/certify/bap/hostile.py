@@ -25,8 +25,7 @@ from harness.certify.bap.story import BapStory
 from harness.certify.journey import NotEvaluated
 from harness.checks import refusal, timing
 from harness.transcript import OUTBOUND, Exchange
-from mocks.stack import Identity
-from mocks.stack.outbox import Outbox
+from mocks.stack import Identity, Outbox
 
 PARTY = "bpp-probe"  # the harness BPP's hand-made callbacks, apart from its own in the transcript
 SETTLE_S = 0.5  # an app may apply an accepted callback just after its ACK
