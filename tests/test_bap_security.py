@@ -51,6 +51,12 @@ def test_a_callback_for_an_unknown_transaction_acked_is_ctx_025() -> None:
     assert finding.rule == "UBC-CTX-025" and finding.actual == 500
 
 
+def test_a_duplicate_callback_acked_is_time_004() -> None:
+    [finding] = refusal.unknown_transaction_refused(sent(200, envelope.ack()),
+                                                    "the on_confirm again", "UBC-TIME-004")
+    assert finding.rule == "UBC-TIME-004"
+
+
 def test_a_refusal_without_a_nack_body_is_sch_009() -> None:
     [finding] = refusal.unknown_transaction_refused(sent(400, {"detail": "no"}), "a probe")
     assert finding.rule == "UBC-SCH-009"
@@ -109,7 +115,7 @@ def test_the_reference_bap_passes_the_security_scenarios(reference_bap: Referenc
     assert result.exit_code == exitcodes.OK, result.output
     assert result.report["verdict"] == "certified"
     security = [s for s in result.report["scenarios"] if "refuses callbacks" in s["feature"]]
-    assert len(security) == 5, result.report["scenarios"]
+    assert len(security) == 6, result.report["scenarios"]
     assert {s["status"] for s in security} == {"passed"}, security
 
 

@@ -4,7 +4,8 @@ A valid, correctly signed request must be acknowledged (UBC-SCH-013); a request 
 signature must get 401 with a NACK and a `WWW-Authenticate` challenge (UBC-SIG-013/014); a
 schema-invalid one 400 with the error in the NACK (UBC-SCH-011); a replay 401 (UBC-SIG-016);
 and no refused request may be answered by a callback all the same. A BAP refuses a callback for
-a transaction it never started with a 4xx NACK (UBC-CTX-025), and a callback it refused leaves
+a transaction it never started, or a second copy of one it took, with a 4xx NACK
+(UBC-CTX-025, UBC-TIME-004), and a callback it refused leaves
 the order it shows the driver as it was (UBC-API-010).
 """
 
@@ -98,9 +99,11 @@ def refused_request_unanswered(request: Exchange, answers: list[Exchange], allow
                     evidence=[request.id, *(a.id for a in answers)])]
 
 
-def unknown_transaction_refused(callback: Exchange, what: str) -> list[Finding]:
+def unknown_transaction_refused(callback: Exchange, what: str,
+                                rule: str = "UBC-CTX-025") -> list[Finding]:
     """UBC-CTX-025: a callback for a transaction the app never started got a 4xx NACK; one
     ACKed, or refused otherwise, is a finding, and UBC-SCH-009 a refusal without a NACK body.
+    With `rule` UBC-TIME-004, the same for a second copy of a callback the app already took.
     Call it only for an answered callback (see timing.answered)."""
     body = callback.response_json()
     status = callback.status
@@ -111,7 +114,7 @@ def unknown_transaction_refused(callback: Exchange, what: str) -> list[Finding]:
                         expected="NACK", actual=envelope.ack_status(body),
                         evidence=[callback.id])]
     accepted = status is not None and status < 300 and envelope.ack_status(body) == "ACK"
-    return [Finding("UBC-CTX-025", f"the app {'accepted' if accepted else 'answered'} {what} "
+    return [Finding(rule, f"the app {'accepted' if accepted else 'answered'} {what} "
                     f"(HTTP {status} {envelope.ack_status(body)})", expected="HTTP 4xx NACK",
                     actual=status, evidence=[callback.id])]
 

@@ -155,6 +155,11 @@ def _hostile_callback(story: BapStory, hostile: HostileCallbacks, defect: str) -
     checked(lambda _: hostile.send(defect))(story)
 
 
+@when("the harness BPP sends the app the on_confirm it already took, again")
+def _duplicate_callback(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.send("on_confirm it already took, again"))(story)
+
+
 @then("the app refuses it with HTTP 401, a NACK and a WWW-Authenticate header")
 def _refused_401(story: BapStory, hostile: HostileCallbacks) -> None:
     checked(lambda _: hostile.refused(401))(story)

@@ -30,6 +30,7 @@ from mocks.stack import Identity, Outbox
 PARTY = "bpp-probe"  # the harness BPP's hand-made callbacks, apart from its own in the transcript
 SETTLE_S = 0.5  # an app may apply an accepted callback just after its ACK
 UNKNOWN_TRANSACTION = "for a transaction the app never started"
+DUPLICATE = "on_confirm it already took, again"
 
 
 class HostileCallbacks:
@@ -130,14 +131,22 @@ class HostileCallbacks:
             context["transaction_id"] = transaction_id
         return {"context": context, "message": doc.get("message") or {}}
 
+    def _duplicate(self) -> dict[str, Any]:
+        """The on_confirm the harness BPP sent, as it was: same message id, same order."""
+        sent = [e for e in self.story.callbacks("on_confirm") if e.request_body]
+        if not sent:
+            raise NotEvaluated("the harness BPP sent no on_confirm to send again")
+        doc: dict[str, Any] = orjson.loads(sent[-1].request_body)
+        return doc
+
     def _send(self, doc: dict[str, Any], **options: Any) -> Exchange:
-        target = self.cert.candidate.uri
+        target, action = self.cert.candidate.uri, str(doc["context"]["action"])
 
         async def send() -> Exchange:
             async with httpx.AsyncClient() as http:
                 outbox = Outbox(self.bpp, self.cert.network.transcript, http, party=PARTY,
                                 timeout_s=self.cert.ack_bound_s + 5)
-                return (await outbox.send(target, "on_status", doc, **options)).exchange
+                return (await outbox.send(target, action, doc, **options)).exchange
         exchange = self.cert.run(send())
         exchange.transaction_id = str(doc["context"].get("transaction_id") or "")
         self.cert.record_transport(exchange)
@@ -164,6 +173,8 @@ class HostileCallbacks:
         self.defect = defect
         if defect == UNKNOWN_TRANSACTION:
             self.last = self._send(self._restated(envelope.new_id()))
+        elif defect == DUPLICATE:
+            self.last = self._send(self._duplicate())
         else:
             self.last = self._send(self._restated(), **self._options(defect))
 
@@ -176,9 +187,10 @@ class HostileCallbacks:
         if answered:
             self.j.add(answered)
             return
-        what = f"an on_status {self.defect}"
+        what = what_of(self.defect)
         if status is None:
-            found = refusal.unknown_transaction_refused(exchange, what)
+            found = refusal.unknown_transaction_refused(
+                exchange, what, "UBC-TIME-004" if self.defect == DUPLICATE else "UBC-CTX-025")
         else:
             found = refusal.refused_properly(exchange, status, "UBC-SIG-013", what,
                                              who="the app")
@@ -192,7 +204,11 @@ class HostileCallbacks:
         self.story.order_call("GET")
         assert self.story.last is not None
         self.j.add(refusal.shown_order_unchanged(self.shown, self.story.last,
-                                                 f"the refused on_status {self.defect}"))
+                                                 f"refusing {what_of(self.defect)}"))
+
+
+def what_of(defect: str) -> str:
+    return f"the {defect}" if defect == DUPLICATE else f"an on_status {defect}"
 
 
 __all__ = ["HostileCallbacks"]
