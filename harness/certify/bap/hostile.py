@@ -111,9 +111,13 @@ class HostileCallbacks:
             who = "the harness"
         why = refusal.error_text(refused.response_json()) or f"HTTP {refused.status}"
         registry = self.cert.network.participants["registry"].url
+        question = f"can it look that key up at {registry}/lookup?" if refused.status == 401 \
+            else (f"the refusal is not about the signature (HTTP {refused.status}): does it "
+                  f"look the key up at {registry}/lookup, and why is a valid {refused.action} "
+                  "refused?")
         return (f"your app refused a correctly signed {refused.action} from {who} ({why}, "
-                f"{refused.id}) — can it look that key up at {registry}/lookup? Its refusals "
-                "of bad callbacks prove nothing until it accepts good ones")
+                f"{refused.id}) — {question} Its refusals of bad callbacks prove nothing until "
+                "it accepts good ones")
 
     # -- the probes -----------------------------------------------------------------------------
 
