@@ -13,6 +13,7 @@ import pytest
 
 from harness import exitcodes
 from harness.beckn import envelope
+from harness.certify.bap.hostile import tampered
 from harness.checks import refusal
 from harness.selftest import ReferenceProcess
 from harness.transcript import OUTBOUND, Exchange
@@ -88,6 +89,13 @@ def test_an_order_shown_differently_after_a_refusal_is_api_010() -> None:
                              "items": [{"id": "i1"}, {"id": "i2"}]}})
     [finding] = refusal.shown_order_unchanged(before, grown, "x")
     assert finding.path == "/order/items"
+
+
+def test_a_tampered_callback_always_differs_from_what_was_signed() -> None:
+    confirmed = b'{"message":{"order":{"beckn:orderStatus":"CONFIRMED"}}}'
+    assert b'"CANCELLED"' in tampered(confirmed)
+    other = b'{"message":{"order":{"beckn:orderStatus":"ACTIVE"}}}'
+    assert tampered(other) != other and orjson.loads(tampered(other)) == orjson.loads(other)
 
 
 # -- the reference BAP, certified ---------------------------------------------------------------

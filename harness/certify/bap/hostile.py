@@ -161,9 +161,7 @@ class HostileCallbacks:
         if defect == "without a signature":
             return {"sign": False}
         if defect == "whose body was changed after signing":
-            # Were it applied, the app would show the order cancelled.
-            return {"tamper": lambda raw: raw.replace(b'"beckn:orderStatus":"CONFIRMED"',
-                                                      b'"beckn:orderStatus":"CANCELLED"')}
+            return {"tamper": tampered}
         if defect == "whose signature expired an hour ago":
             return {"created": now - 7200, "expires": now - 3600}
         if defect == "signed with a key nobody registered":
@@ -211,8 +209,15 @@ class HostileCallbacks:
                                                  f"refusing {what_of(self.defect)}"))
 
 
+def tampered(raw: bytes) -> bytes:
+    """The signed bytes changed: the order cancelled, were it applied; a space before the
+    closing brace when the order says no CONFIRMED, so the digest never matches anyway."""
+    changed = raw.replace(b'"beckn:orderStatus":"CONFIRMED"', b'"beckn:orderStatus":"CANCELLED"')
+    return changed if changed != raw else raw.rstrip()[:-1] + b" }"
+
+
 def what_of(defect: str) -> str:
     return f"the {defect}" if defect == DUPLICATE else f"an on_status {defect}"
 
 
-__all__ = ["HostileCallbacks"]
+__all__ = ["HostileCallbacks", "tampered"]
