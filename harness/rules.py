@@ -150,6 +150,8 @@ RULES: tuple[Rule, ...] = (
          "used before in it", ERROR, _FIELDS, applies_to=("bap",)),
     Rule("UBC-CTX-024", "A BAP keeps one transaction_id from select to the end of the order",
          ERROR, _FIELDS, applies_to=("bap",)),
+    Rule("UBC-CTX-025", "A BAP refuses, with a 4xx NACK, a callback for a transaction it never "
+         "started", ERROR, f"{_TSD} §10, §13", applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),
@@ -205,6 +207,10 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-API-003", "The client API answers in the contract's shape", ERROR,
          "client API contract, 1) Search Charging Connectors to 10) Get Order Support, "
          "Error Responses", applies_to=("bap",)),
+    Rule("UBC-API-004", "A callback the app refused leaves the order it shows the driver "
+         "unchanged", ERROR,
+         f"client API contract, 4) Get Order Information; {_B6} Step 5, item 7",
+         applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),

@@ -117,6 +117,8 @@ CHECKS: tuple[Check, ...] = (
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),
+    _check("probe", "CTX-025 TIME-004 SCH-009", refusal.unknown_transaction_refused),
+    _check("probe", "API-004", refusal.shown_order_unchanged),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),

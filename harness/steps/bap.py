@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from harness.certify.bap.hostile import HostileCallbacks
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import CERTIFICATION, Certification, NotEvaluated
 from harness.paths import FEATURES_DIR
@@ -32,6 +33,11 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
     yield bap_story
     bap_story.judge()  # what the app sent after the last step
     bap_story.cleanup()
+
+
+@pytest.fixture
+def hostile(story: BapStory) -> HostileCallbacks:
+    return HostileCallbacks(story)
 
 
 def checked(step: Callable[..., Any]) -> Callable[..., Any]:
@@ -130,3 +136,40 @@ def _support(story: BapStory) -> None:
 @checked
 def _sent(story: BapStory, action: str) -> None:
     story.sent(action)
+
+
+# -- security: the harness as a hostile BPP ---------------------------------------------------
+
+@given("the driver holds an order in the app, estimated by the harness BPP")
+def _hold_order(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.hold_an_order())(story)
+
+
+@given("the app acknowledges a correctly signed on_status from the harness BPP restating it")
+def _control(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.control())(story)
+
+
+@when(parsers.parse("the harness BPP sends the app an on_status {defect}"))
+def _hostile_callback(story: BapStory, hostile: HostileCallbacks, defect: str) -> None:
+    checked(lambda _: hostile.send(defect))(story)
+
+
+@when("the harness BPP sends the app the on_confirm it already took, again")
+def _duplicate_callback(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.send("on_confirm it already took, again"))(story)
+
+
+@then("the app refuses it with HTTP 401, a NACK and a WWW-Authenticate header")
+def _refused_401(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.refused(401))(story)
+
+
+@then("the app refuses it with a 4xx NACK")
+def _refused_4xx(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.refused(None))(story)
+
+
+@then("the order the app shows is unchanged")
+def _unchanged(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.order_unchanged())(story)

@@ -24,6 +24,10 @@ RECEIVERS = ("cds", "bpp")  # the harness parties a BAP sends requests to
 
 @dataclass
 class BapCertification(Certification):
+    # Why the security scenarios' control failed, once it did: the app refused a correctly
+    # signed callback of the harness (harness/certify/bap/hostile.py).
+    control_refused: str = ""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         url, token = self.candidate.client_api_url, self.candidate.client_api_token
