@@ -15,12 +15,6 @@ from mocks.bap import FAULTS
 
 pytestmark = pytest.mark.network
 
-# Shows only when the harness sends the app a callback with a bad signature: the BAP's
-# negative probes (features/bap/security.feature), which the walk-in does not send.
-NEEDS_PROBES = {"accepts-bad-signature": "UBC-SIG-013 needs the harness to send the app a "
-                "badly signed callback: the BAP security probes, not the walk-in"}
-
-
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Row]:
     rows = run_matrix({name: fault.rule for name, fault in FAULTS.items()}, role="bap",
@@ -41,9 +35,8 @@ def test_the_reference_bap_is_certified(matrix: dict[str, Row]) -> None:
     assert tokens and not any(token in text for token in tokens)  # the Bearer token is not
 
 
-@pytest.mark.parametrize("fault", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=NEEDS_PROBES[name], strict=False))
-    if name in NEEDS_PROBES else name for name in FAULTS])
+# accepts-bad-signature shows only in the security probes (harness.fault_matrix.shows_in).
+@pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_faulty_bap_is_not_certified_with_its_rule(matrix: dict[str, Row], fault: str) -> None:
     row = matrix[fault]
     assert row.result.exit_code == exitcodes.FAILED, row.result.output

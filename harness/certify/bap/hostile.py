@@ -22,7 +22,7 @@ import orjson
 
 from harness.beckn import envelope, signing
 from harness.certify.bap.story import BapStory
-from harness.certify.journey import NotEvaluated
+from harness.certify.journey import CheckFailed, NotEvaluated
 from harness.checks import refusal, timing
 from harness.transcript import OUTBOUND, Exchange
 from mocks.stack import Identity, Outbox
@@ -69,7 +69,7 @@ class HostileCallbacks:
                 and e.status is not None, self.cert.ttl_s + 2)
             if confirmed is None:
                 raise NotEvaluated("the harness BPP sent no on_confirm for the app's confirm")
-        except NotEvaluated:
+        except (NotEvaluated, CheckFailed):  # a refused harness callback fails the walk-in
             refused = self._refused_harness_callback()
             if refused is None:
                 raise
