@@ -23,9 +23,9 @@ SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signat
                              "acks-schema-invalid-request"})
 
 
-# A BAP fault that shows only when the harness sends the app a hostile callback: in the BAP's
-# security scenarios (features/bap/security.feature), where they exist, besides the walk-in.
-BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature"})
+# BAP faults that show in the security scenarios (features/bap/security.feature), besides the
+# walk-in: one only a hostile callback reveals, one that must leave the probes not evaluated.
+BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"})
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).

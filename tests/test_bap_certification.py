@@ -6,11 +6,13 @@ for the module with two reference processes switching faults at run time)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness import exitcodes
 from harness.fault_matrix import CLEAN, Row, run_matrix
+from harness.selftest import SelfTestResult
 from mocks.bap import FAULTS
 
 pytestmark = pytest.mark.network
@@ -45,3 +47,37 @@ def test_a_faulty_bap_is_not_certified_with_its_rule(matrix: dict[str, Row], fau
 
 def test_the_bap_has_at_least_eight_fault_switches() -> None:
     assert len(FAULTS) >= 8
+
+
+# -- the security scenarios, read from the same runs --------------------------------------------
+
+def _security(result: SelfTestResult) -> list[dict[str, Any]]:
+    return [s for s in result.report["scenarios"] if "refuses callbacks" in s["feature"]]
+
+
+def test_the_reference_bap_passes_the_security_scenarios(matrix: dict[str, Row]) -> None:
+    """The clean run is the whole BAP run (walk-in and security): a certification."""
+    security = _security(matrix[CLEAN].result)
+    assert len(security) == 6, matrix[CLEAN].result.report["scenarios"]
+    assert {s["status"] for s in security} == {"passed"}, security
+
+
+def test_a_bap_that_accepts_bad_signatures_is_not_certified(matrix: dict[str, Row]) -> None:
+    result = matrix["accepts-bad-signature"].result
+    assert result.exit_code == exitcodes.FAILED, result.output
+    assert "UBC-SIG-013" in result.error_rules, (result.error_rules, result.output)
+    # Its GET /v1/orders/{id} asks the BPP for the status first, so the tampered status it
+    # applied is already replaced: UBC-API-004 is made to fire in test_bap_security.py.
+
+
+def test_probes_of_a_bap_that_nacks_every_callback_are_not_evaluated(
+        matrix: dict[str, Row]) -> None:
+    """Refusing every callback is no proof of refusing bad ones: without an accepted control
+    the security scenarios are not evaluated, with a diagnosis, and never passed."""
+    result = matrix["nacks-every-callback"].result
+    assert result.exit_code == exitcodes.FAILED, result.output
+    security = _security(result)
+    assert security and {s["status"] for s in security} == {"not evaluated"}, security
+    assert all("your app refused a correctly signed" in s["message"]
+               and "/lookup" in s["message"] for s in security), security
+    assert "UBC-SCH-013" in result.error_rules

@@ -5,17 +5,13 @@ reference BAP certified with the security scenarios, and not with its callback f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 
-from harness import exitcodes
 from harness.beckn import envelope
 from harness.certify.bap.hostile import tampered
 from harness.checks import refusal
-from harness.selftest import ReferenceProcess
 from harness.transcript import OUTBOUND, Exchange
 
 _ids = itertools.count(1)
@@ -96,56 +92,3 @@ def test_a_tampered_callback_always_differs_from_what_was_signed() -> None:
     assert b'"CANCELLED"' in tampered(confirmed)
     other = b'{"message":{"order":{"beckn:orderStatus":"ACTIVE"}}}'
     assert tampered(other) != other and orjson.loads(tampered(other)) == orjson.loads(other)
-
-
-# -- the reference BAP, certified ---------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def reference_bap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceProcess]:
-    with ReferenceProcess(tmp_path_factory.mktemp("reference-bap"), role="bap") as reference:
-        yield reference
-
-
-def _certify(reference: ReferenceProcess, faults: tuple[str, ...],
-             tags: str | None = "security") -> Any:
-    reference.switch_faults(faults)
-    try:
-        return reference.certify(ttl="PT2S", tags=tags)
-    finally:
-        reference.switch_faults(())
-
-
-@pytest.mark.network
-def test_the_reference_bap_passes_the_security_scenarios(reference_bap: ReferenceProcess
-                                                          ) -> None:
-    """The whole BAP run (walk-in and security), so that the verdict is a certification."""
-    result = _certify(reference_bap, (), tags=None)
-    assert result.exit_code == exitcodes.OK, result.output
-    assert result.report["verdict"] == "certified"
-    security = [s for s in result.report["scenarios"] if "refuses callbacks" in s["feature"]]
-    assert len(security) == 6, result.report["scenarios"]
-    assert {s["status"] for s in security} == {"passed"}, security
-
-
-@pytest.mark.network
-def test_a_bap_that_accepts_bad_signatures_is_not_certified(reference_bap: ReferenceProcess
-                                                            ) -> None:
-    result = _certify(reference_bap, ("accepts-bad-signature",))
-    assert result.exit_code == exitcodes.FAILED, result.output
-    assert "UBC-SIG-013" in result.error_rules, (result.error_rules, result.output)
-    # Its GET /v1/orders/{id} asks the BPP for the status first, so the tampered status it
-    # applied is already replaced: UBC-API-004 is made to fire above, not here.
-
-
-@pytest.mark.network
-def test_probes_of_a_bap_that_nacks_every_callback_are_not_evaluated(
-        reference_bap: ReferenceProcess) -> None:
-    """Refusing every callback is no proof of refusing bad ones: without an accepted control
-    the security scenarios are not evaluated, with a diagnosis, and never passed."""
-    result = _certify(reference_bap, ("nacks-every-callback",))
-    assert result.exit_code == exitcodes.FAILED, result.output
-    scenarios = result.report["scenarios"]
-    assert {s["status"] for s in scenarios} == {"not evaluated"}, scenarios
-    assert all("your app refused a correctly signed" in s["message"]
-               and "/lookup" in s["message"] for s in scenarios), scenarios
-    assert "UBC-SCH-013" in result.error_rules
