@@ -6,17 +6,16 @@ that it added no error finding; a step that cannot be judged is skipped as not e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import wraps
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from harness.certify.bap.hostile import HostileCallbacks
 from harness.certify.bap.story import BapStory
-from harness.certify.journey import CERTIFICATION, Certification, NotEvaluated
+from harness.certify.journey import CERTIFICATION, Certification
 from harness.paths import FEATURES_DIR
+from harness.steps.outcome import checked
 
 scenarios(str(FEATURES_DIR / "bap"))
 
@@ -38,19 +37,6 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def hostile(story: BapStory) -> HostileCallbacks:
     return HostileCallbacks(story)
-
-
-def checked(step: Callable[..., Any]) -> Callable[..., Any]:
-    """Run the step, then fail it on any error finding; skip it when it cannot be judged."""
-    @wraps(step)
-    def run(story: BapStory, *args: Any, **kwargs: Any) -> None:
-        try:
-            step(story, *args, **kwargs)
-            story.j.assert_clean()
-        except NotEvaluated as exc:
-            story.j.not_evaluated(str(exc))
-            pytest.skip(f"not evaluated: {exc}")
-    return run
 
 
 @given("the harness BPP's catalog is discoverable through the CDS")

@@ -6,17 +6,16 @@ error finding, so a scenario stops at its first failure with the findings as the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import wraps
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from harness.certify.bpp.hostile import HostileRequests
 from harness.certify.bpp.story import BppStory
-from harness.certify.journey import CERTIFICATION, Certification, NotEvaluated
+from harness.certify.journey import CERTIFICATION, Certification
 from harness.paths import FEATURES_DIR
+from harness.steps.outcome import checked
 
 scenarios(str(FEATURES_DIR / "bpp"))
 
@@ -39,19 +38,6 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def hostile(story: BppStory) -> HostileRequests:
     return HostileRequests(story.j)
-
-
-def checked(step: Callable[..., Any]) -> Callable[..., Any]:
-    """Run the step, then fail it on any error finding; skip it when it cannot be judged."""
-    @wraps(step)
-    def run(story: BppStory, *args: Any, **kwargs: Any) -> None:
-        try:
-            step(story, *args, **kwargs)
-            story.j.assert_clean()
-        except NotEvaluated as exc:
-            story.j.not_evaluated(str(exc))
-            pytest.skip(f"not evaluated: {exc}")
-    return run
 
 
 # -- discovery ---------------------------------------------------------------------------------
