@@ -77,7 +77,9 @@ class Hostile:
                                        else self.repeat(body))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return Response(ACK, media_type="application/json")
+        # protocol-server and other queue-backed stacks acknowledge with 202 Accepted
+        return Response(ACK, status_code=202 if self.mode == "ack-all-202" else 200,
+                        media_type="application/json")
 
     async def repeat(self, raw: bytes) -> None:
         """Each callback sent more than once with identical bytes, as a stack that retries
@@ -162,6 +164,8 @@ CASES: dict[str, tuple[str, str, set[str]]] = {
     "storm": ("storm", "security", {"UBC-SIG-013"}),
     "html-fanout": ("html", "walk_in", {"UBC-TIME-007"}),
     "acks-everything": ("ack-all", "security", {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
+    "acks-everything-with-202": ("ack-all-202", "security",
+                                 {"UBC-SIG-013", "UBC-SIG-016", "UBC-SCH-011"}),
     "refuses-valid": ("nack-all", "walk_in", {"UBC-SCH-013"}),
     "no-challenge": ("401-without-challenge", "security", {"UBC-SIG-014"}),
     "callbacks-twice": ("twice", "security", {"UBC-TIME-004"}),
@@ -244,3 +248,11 @@ def test_unreachable_candidate_is_could_not_run(tmp_path: Path) -> None:
     assert code == 2
     assert report["verdict"] == "could not run"
     assert "not reachable" in report["reason"]
+
+
+def test_a_202_ack_is_an_ack(runs: dict[str, Run | BaseException]) -> None:
+    """Stacks that queue requests answer 202 Accepted with the ACK body: the control counts as
+    accepted (no UBC-SCH-013), so the probes are judged, and found accepted too."""
+    _, report, _ = _run(runs, "acks-everything-with-202")
+    assert "UBC-SCH-013" not in rules(report)
+    assert {s["status"] for s in report["scenarios"]} == {"failed"}
