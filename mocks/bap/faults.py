@@ -23,9 +23,9 @@ rule id from `PROPOSED_RULES`, each with the title and clause proposed for the c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.responses import Response
 
@@ -33,10 +33,10 @@ from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.beckn.order import money
 from mocks.stack import Identity, Inbox
-from mocks.stack.inbox import Arrival, bad_request, verify_signatures
+from mocks.stack.inbox import Arrival, Step, bad_request
+from mocks.stack.switches import Switches, refuse_unknown
 
 Context = dict[str, Any]  # a Beckn context
-T = TypeVar("T")
 
 # Rules a BAP certification needs that harness/rules.py does not hold yet: id -> (title,
 # spec clause). Proposed for the catalogue; until they are added, the faults name them here.
@@ -134,56 +134,33 @@ FAULTS: dict[str, Fault] = {
 
 def check_known(names: Iterable[str]) -> None:
     """ValueError naming every fault that is not in `FAULTS`."""
-    unknown = set(names) - set(FAULTS)
-    if unknown:
-        raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+    refuse_unknown(FAULTS, names)
 
 
 # --- the switches of one BAP --------------------------------------------------------------------
 
 
-class FaultSwitches:
+class FaultSwitches(Switches[Fault]):
     """The faults switched on in one BAP, applied at its hook points in the order of FAULTS."""
 
     def __init__(self, identity: Identity, inbox: Inbox, names: Iterable[str] = (), *,
                  foreign_signer: signing.Signer | None = None) -> None:
-        self._inbox = inbox
         self._own = identity.signer
         if foreign_signer is None:
             stranger = f"not-{identity.subscriber_id}"
             foreign_signer = signing.Signer.from_keypair(
                 signing.KeyPair.generate(stranger, f"{stranger}-k1"))
         self.foreign = foreign_signer
-        self._on: tuple[tuple[str, Fault], ...] = ()
-        self.switch(names)
+        super().__init__(FAULTS, inbox, names)
 
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(name for name, _ in self._on)
-
-    def switch(self, names: Iterable[str]) -> None:
-        """Switch exactly these faults on (ValueError for an unknown name)."""
-        wanted = set(names)
-        check_known(wanted)
-        self._on = tuple((name, fault) for name, fault in FAULTS.items() if name in wanted)
+    def inbox_changes(self) -> tuple[frozenset[str], Mapping[str, Step]]:
         failures: frozenset[str] = frozenset()
         refuse = False
         for _, fault in self._on:
             if fault.inbox is not None:
                 failures |= fault.inbox.signature_failures
                 refuse = refuse or fault.inbox.refuse_all
-        self._inbox.reset_steps()
-        if failures:
-            self._inbox.replace_step("signature", verify_signatures(ignore=failures))
-        if refuse:
-            self._inbox.replace_step("party", _refuse_everything)
-
-    def _through(self, hook: Callable[[Fault], Callable[[T], T] | None], value: T) -> T:
-        for _, fault in self._on:
-            transform = hook(fault)
-            if transform is not None:
-                value = transform(value)
-        return value
+        return failures, ({"party": _refuse_everything} if refuse else {})
 
     def context(self, ctx: Context, used: Sequence[str]) -> Context:
         for _, fault in self._on:

@@ -22,18 +22,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.beckn.order import money
 from mocks.stack import Identity, Inbox
-from mocks.stack.inbox import skip, verify_signatures
+from mocks.stack.inbox import Step, skip
+from mocks.stack.switches import Switches, refuse_unknown
 
 OrderDoc = dict[str, Any]  # a Beckn order document
 Context = dict[str, Any]  # a Beckn context
 
-T = TypeVar("T")
 DEFAULT_TTL_S = 30.0  # a request whose ttl cannot be read is answered as if it were PT30S
 
 
@@ -194,51 +194,28 @@ FAULTS: dict[str, Fault] = {
 
 def check_known(names: Iterable[str]) -> None:
     """ValueError naming every fault that is not in `FAULTS`."""
-    unknown = set(names) - set(FAULTS)
-    if unknown:
-        raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+    refuse_unknown(FAULTS, names)
 
 
 # --- the switches of one BPP --------------------------------------------------------------------
 
 
-class FaultSwitches:
+class FaultSwitches(Switches[Fault]):
     """The faults switched on in one BPP, applied at its hook points in the order of FAULTS."""
 
     def __init__(self, identity: Identity, inbox: Inbox, names: Iterable[str] = ()) -> None:
-        self._inbox = inbox
         impostor = signing.KeyPair.generate(identity.subscriber_id, identity.key_id)
         self.impostor = signing.Signer.from_keypair(impostor)
-        self._on: tuple[tuple[str, Fault], ...] = ()
-        self.switch(names)
+        super().__init__(FAULTS, inbox, names)
 
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(name for name, _ in self._on)
-
-    def switch(self, names: Iterable[str]) -> None:
-        """Switch exactly these faults on (ValueError for an unknown name)."""
-        wanted = set(names)
-        check_known(wanted)
-        self._on = tuple((name, fault) for name, fault in FAULTS.items() if name in wanted)
+    def inbox_changes(self) -> tuple[frozenset[str], Mapping[str, Step]]:
         failures: frozenset[str] = frozenset()
         skipped: frozenset[str] = frozenset()
         for _, fault in self._on:
             if fault.inbox is not None:
                 failures |= fault.inbox.signature_failures
                 skipped |= fault.inbox.skipped_steps
-        self._inbox.reset_steps()
-        if failures:
-            self._inbox.replace_step("signature", verify_signatures(ignore=failures))
-        for step in sorted(skipped):
-            self._inbox.replace_step(step, skip)
-
-    def _through(self, hook: Callable[[Fault], Callable[[T], T] | None], value: T) -> T:
-        for _, fault in self._on:
-            transform = hook(fault)
-            if transform is not None:
-                value = transform(value)
-        return value
+        return failures, {step: skip for step in sorted(skipped)}
 
     def schedule(self, callback: Callback) -> Callback:
         return self._through(lambda fault: fault.schedule, callback)

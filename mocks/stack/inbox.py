@@ -249,6 +249,15 @@ class Inbox:
     def reset_steps(self) -> None:
         self.steps = default_steps()
 
+    def loosen(self, ignored: frozenset[str], replaced: Mapping[str, Step]) -> None:
+        """The default steps, but signatures failing for the `ignored` reasons let through
+        and the `replaced` steps swapped (a reference party's faults)."""
+        self.reset_steps()
+        if ignored:
+            self.replace_step("signature", verify_signatures(ignore=ignored))
+        for name, step in replaced.items():
+            self.replace_step(name, step)
+
     def routes(self, *, record_strays: bool = False) -> list[BaseRoute]:
         """`POST {uri path}/{action}` for every handled action. With `record_strays`, any other
         request under the URI is recorded as a stray (note "stray") and answered 404, so a
