@@ -1,21 +1,41 @@
-"""`ubc-cert demo`: certify the bundled reference BPP end to end, then show a fault caught.
+"""`ubc-cert demo`: certify the bundled reference BPP and reference BAP end to end, then show
+a fault of each caught.
 
-The reference BPP runs as its own process (`ubc-cert reference bpp`), exactly as an
+Each reference runs as its own process (`ubc-cert reference bpp|bap`), exactly as an
 implementer's server would; `ubc-cert run` certifies it against every UBC user story on a mock
-network of real loopback servers. A second run switches one fault on and must fail with that
-fault's rule.
+network of real loopback servers (for the BAP, driving the app through its /v1 client API).
+A second run of each switches one fault on and must fail with that fault's rule.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import exitcodes
 from harness.selftest import SelfTestResult, certify_reference
 
-DEMO_FAULT = "bad-callback-signature"
+
+@dataclass(frozen=True)
+class Act:
+    """One participant the demo certifies, and the fault it then shows caught."""
+
+    role: str
+    fault: str
+    rule: str
+    what: str  # what the fault does, for the title of its run
+    covers: str  # what the clean run certifies, for the opening line
+
+
+ACTS = (
+    Act("bpp", "bad-callback-signature", "UBC-SIG-009", "it corrupts its callback signatures",
+        "TSD user stories, security, corner cases"),
+    Act("bap", "shows-other-price", "UBC-API-001",
+        "its app shows the driver less than the BPP quoted",
+        "the driver's stories through its /v1 client API, hostile callbacks"),
+)
 
 
 def _summary(title: str, result: SelfTestResult) -> None:
@@ -43,16 +63,27 @@ def _summary(title: str, result: SelfTestResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir).resolve()
+    ok = True
+    step = 0
     with tempfile.TemporaryDirectory(prefix="ubc-demo-") as tmp:
-        print("ubc-conformance demo: certifying the reference BPP (TSD user stories, "
-              "security, corner cases) against the mock network...")
-        clean = certify_reference(Path(tmp) / "clean", report_dir=report_dir)
-        _summary("1. reference BPP, as shipped", clean)
-        faulty = certify_reference(Path(tmp) / "fault", (DEMO_FAULT,), report_dir=report_dir)
-        _summary(f"2. reference BPP with the fault switch {DEMO_FAULT!r} "
-                 "(it corrupts its callback signatures)", faulty)
-    caught = faulty.exit_code == 1 and "UBC-SIG-009" in faulty.error_rules
-    ok = clean.exit_code == 0 and caught
-    print("\nDemo " + ("passed: the conforming BPP is certified and the faulty one is caught "
-                      "with UBC-SIG-009." if ok else "FAILED: see the reports above."))
+        for act in ACTS:
+            name = f"reference {act.role.upper()}"
+            print(f"\nubc-conformance demo: certifying the {name} ({act.covers}) against the "
+                  "mock network...")
+            clean = certify_reference(Path(tmp) / f"{act.role}-clean", report_dir=report_dir,
+                                      role=act.role)
+            step += 1
+            _summary(f"{step}. {name}, as shipped", clean)
+            faulty = certify_reference(Path(tmp) / f"{act.role}-fault", (act.fault,),
+                                       report_dir=report_dir, role=act.role)
+            step += 1
+            _summary(f"{step}. {name} with the fault switch {act.fault!r} ({act.what})", faulty)
+            caught = faulty.exit_code == exitcodes.FAILED and act.rule in faulty.error_rules
+            passed = clean.exit_code == exitcodes.OK and caught
+            print(f"\n   {name}: " + (f"certified as shipped; the fault is caught with "
+                                       f"{act.rule}." if passed else "FAILED: see the reports "
+                                       "above."))
+            ok = ok and passed
+    print("\nDemo " + ("passed: both conforming references are certified and each faulty one "
+                      "is caught with its rule." if ok else "FAILED: see the reports above."))
     return exitcodes.OK if ok else exitcodes.FAILED

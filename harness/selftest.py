@@ -195,11 +195,13 @@ class ReferenceProcess:
 
 def certify_reference(workdir: Path, faults: tuple[str, ...] = (), *, ttl: str = "PT2S",
                       tags: str | None = None, timeout: float = 180.0,
-                      report_dir: Path | None = None, hooks: bool = True) -> SelfTestResult:
-    """Start `ubc-cert reference bpp` (with `faults`), certify it with `ubc-cert run`, stop it.
-    Reports go to `report_dir` (default: `workdir/reports`); the wall time counts the start."""
+                      report_dir: Path | None = None, hooks: bool = True,
+                      role: str = "bpp") -> SelfTestResult:
+    """Start `ubc-cert reference bpp` (or `bap`, with `faults`), certify it with `ubc-cert
+    run`, stop it. Reports go to `report_dir` (default: `workdir/reports`); the wall time
+    counts the start."""
     started = time.monotonic()
-    with ReferenceProcess(workdir, faults, hooks=hooks) as reference:
+    with ReferenceProcess(workdir, faults, hooks=hooks, role=role) as reference:
         result = reference.certify(ttl=ttl, tags=tags, timeout=timeout, report_dir=report_dir)
     result.wall_s = time.monotonic() - started
     return result

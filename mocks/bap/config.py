@@ -32,7 +32,7 @@ class BapConfig:
     driver: Buyer = field(default_factory=lambda: Buyer(id="driver-001"))
     # A search gathers on_discover answers until this long after the last one (bounded by
     # the ttl): a CDS answers from its cache first and relays fanned-out BPPs after.
-    search_settle_s: float = 0.5
+    search_settle_s: float = 0.2
     quote_validity_s: float = 900.0  # how long an estimate holds when no time window is asked
     # Beckn 2.0 carries no cancellation terms: the app's estimate of a BPP's fee (the
     # reference BPP's flat fee, never more than what was paid).

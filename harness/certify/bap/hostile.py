@@ -28,7 +28,11 @@ from harness.transcript import OUTBOUND, Exchange
 from mocks.stack import Identity, Outbox
 
 PARTY = "bpp-probe"  # the harness BPP's hand-made callbacks, apart from its own in the transcript
-SETTLE_S = 0.5  # an app may apply an accepted callback just after its ACK
+# An app may apply an accepted callback just after its ACK: the order it shows is read this
+# long after the control (which restates the order, so applying it late changes nothing) and
+# after a probe (whose refusal is judged on the NACK itself; this catches an app that NACKs
+# but applies anyway).
+SETTLE_S = 0.25
 UNKNOWN_TRANSACTION = "for a transaction the app never started"
 DUPLICATE = "on_confirm it already took, again"
 
