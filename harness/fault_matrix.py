@@ -72,7 +72,11 @@ def run_matrix(faults: dict[str, str], *, workers: int = 2, ttl: str = "PT2S",
 
     def work(number: int) -> None:
         try:
-            with ReferenceProcess(root / f"worker-{number}", role=role) as reference:
+            # A reference BAP waits its own ttl for callbacks (of an app that refuses them
+            # all, for ever longer than the run's): it gets the run's.
+            options = ("--ttl", ttl) if role == "bap" else ()
+            with ReferenceProcess(root / f"worker-{number}", role=role,
+                                  options=options) as reference:
                 while True:
                     try:
                         index, name, rule = jobs.get_nowait()

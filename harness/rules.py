@@ -152,6 +152,9 @@ RULES: tuple[Rule, ...] = (
          ERROR, _FIELDS, applies_to=("bap",)),
     Rule("UBC-CTX-025", "A BAP refuses, with a 4xx NACK, a callback for a transaction it never "
          "started", ERROR, f"{_TSD} §10, §13", applies_to=("bap",)),
+    Rule("UBC-CTX-027", "A BAP's request names its registered bap_uri and the bpp_id and "
+         "bpp_uri of the BPP's registry record and catalog", ERROR,
+         f"{_FIELDS}; {_TSD} §9.1", applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),

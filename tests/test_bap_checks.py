@@ -75,6 +75,45 @@ def test_init_before_its_on_select_is_state_012() -> None:
     assert finding.rule == "UBC-STATE-012" and "on_select" in finding.message
 
 
+APP = ("app.example", "https://app.example/beckn")
+BPPS = {"cpo.example": "https://cpo.example/beckn"}
+
+
+def addressed(action: str, party: str = "bpp", **context: Any) -> Exchange:
+    request = beckn(action, body={})
+    doc = orjson.loads(request.request_body)
+    doc["context"].update({"bap_id": APP[0], "bap_uri": APP[1], "bpp_id": "cpo.example",
+                           "bpp_uri": BPPS["cpo.example"], **context})
+    request.request_body, request.party = orjson.dumps(doc), party
+    return request
+
+
+def test_requests_addressed_as_registered_pass() -> None:
+    discover = addressed("discover", party="cds", bpp_id=None, bpp_uri=None)
+    select = addressed("select", bap_uri=APP[1] + "/")  # a trailing slash is the same URI
+    assert initiator.addressed_as_registered([discover, select], APP, BPPS) == []
+
+
+def test_a_wrong_bap_uri_is_ctx_027() -> None:
+    [finding] = initiator.addressed_as_registered(
+        [addressed("init", bap_uri="http://localhost:9000/beckn")], APP, BPPS)
+    assert finding.rule == "UBC-CTX-027" and finding.path == "/context/bap_uri"
+    assert finding.expected == APP[1]
+
+
+def test_a_bpp_uri_other_than_the_registered_one_is_ctx_027() -> None:
+    [finding] = initiator.addressed_as_registered(
+        [addressed("select", bpp_uri="https://cpo.example/other")], APP, BPPS)
+    assert finding.rule == "UBC-CTX-027" and finding.path == "/context/bpp_uri"
+
+
+def test_a_request_to_the_bpp_naming_no_or_another_bpp_is_ctx_027() -> None:
+    for bpp_id in (None, "someone.else"):
+        [finding] = initiator.addressed_as_registered(
+            [addressed("confirm", bpp_id=bpp_id)], APP, BPPS)
+        assert finding.rule == "UBC-CTX-027" and finding.path == "/context/bpp_id"
+
+
 def client_answer(body: dict[str, Any]) -> Exchange:
     exchange = Exchange("x900001", OUTBOUND, "client-api", "POST", "http://app/v1/estimate",
                         {}, b"{}", 0.0, 0.0)

@@ -1,5 +1,6 @@
 """Checks on the Beckn requests a BAP initiates across one order (UBC-CTX-023, UBC-CTX-024,
-UBC-STATE-012): fresh message ids, one transaction id, the flow's order.
+UBC-CTX-027, UBC-STATE-012): fresh message ids, one transaction id, addressed as the registry
+says, the flow's order.
 
 Each takes the requests the candidate sent, as they arrived at the harness's BPP or CDS, in
 arrival order; a finding names the request that breaks the rule.
@@ -7,7 +8,8 @@ arrival order; a finding names the request that breaks the rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from harness.findings import Finding
 from harness.transcript import Exchange
@@ -74,4 +76,39 @@ def actions_in_order(requests: Sequence[Exchange], answered: Sequence[Exchange]
             f"before any {needed} answered a {ASKED_BY[needed]} of it",
             path="/context/action", expected=f"{ASKED_BY[needed]}, {needed}, then "
             f"{request.action}", actual=request.action, evidence=[request.id]))
+    return findings
+
+
+def _same_uri(a: Any, b: str) -> bool:
+    return isinstance(a, str) and a.rstrip("/") == b.rstrip("/")
+
+
+def addressed_as_registered(requests: Sequence[Exchange], bap: tuple[str, str],
+                            bpps: Mapping[str, str]) -> list[Finding]:
+    """UBC-CTX-027: each request names the BAP's own registered `bap_uri` (the address its
+    callbacks go to) and, when it names a BPP, that BPP's `bpp_id` and the `bpp_uri` of its
+    registry record and catalog; a request that reached a BPP names it. `bap`: the
+    candidate's (subscriber id, URI); `bpps`: subscriber id -> URI of the BPPs it may order
+    from. (The bap_id is the signer's: UBC-SIG-011.)"""
+    bap_id, bap_uri = bap
+    findings = []
+    for request in requests:
+        doc = request.json()
+        context = doc.get("context") if isinstance(doc, dict) else None
+        if not isinstance(context, dict) or context.get("bap_id") != bap_id:
+            continue
+        wrong: list[tuple[str, Any, str]] = []
+        if not _same_uri(context.get("bap_uri"), bap_uri):
+            wrong.append(("bap_uri", context.get("bap_uri"), bap_uri))
+        bpp_id = context.get("bpp_id")
+        if request.party == "bpp" and bpp_id not in bpps:
+            wrong.append(("bpp_id", bpp_id, " or ".join(sorted(bpps)) or "a registered BPP"))
+        elif isinstance(bpp_id, str) and bpp_id in bpps and \
+                not _same_uri(context.get("bpp_uri"), bpps[bpp_id]):
+            wrong.append(("bpp_uri", context.get("bpp_uri"), bpps[bpp_id]))
+        for name, actual, expected in wrong:
+            findings.append(Finding(
+                "UBC-CTX-027", f"{request.action} names {name} {actual!r}, not the registered "
+                f"{expected!r}", path=f"/context/{name}", expected=expected, actual=actual,
+                evidence=[request.id]))
     return findings

@@ -123,6 +123,7 @@ CHECKS: tuple[Check, ...] = (
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),
     _check("initiated", "STATE-012", initiator.actions_in_order),
+    _check("initiated", "CTX-027", initiator.addressed_as_registered),
     # client: a candidate BAP's client API against the callbacks behind it
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),

@@ -88,6 +88,11 @@ def _insane_time(ctx: Context, used: Sequence[str]) -> Context:
     return {**ctx, "timestamp": wire_time.format(time.time() - 86400), "ttl": "PT0S"}
 
 
+def _unregistered_bap_uri(ctx: Context, used: Sequence[str]) -> Context:
+    # the address a developer's laptop had: callbacks would go where the registry says nothing
+    return {**ctx, "bap_uri": "http://localhost:8080/beckn"}
+
+
 async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
     return bad_request("this BAP refuses every callback", "/context")
 
@@ -129,6 +134,9 @@ FAULTS: dict[str, Fault] = {
         "UBC-API-002", "unsolicited on_status callbacks are ACKed and dropped: the app neither "
         "confirms when the BPP reports the payment nor shows an interruption or refund",
         heeds=lambda action: action != "on_status"),
+    "names-unregistered-uri": Fault(
+        "UBC-CTX-027", "requests name a bap_uri other than the one the registry holds for "
+        "this BAP", context=_unregistered_bap_uri),
 }
 
 

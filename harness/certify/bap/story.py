@@ -66,8 +66,12 @@ class BapStory:
         answered = [e for e in self.cert.network.transcript.query(party="bpp",
                                                                   direction=OUTBOUND,
                                                                   since=self.j.started_mono)]
+        bpp = self.cert.network.participants["bpp"]
         self._add(initiator.fresh_message_ids(requests) + initiator.transaction_kept(requests)
-                  + initiator.actions_in_order(requests, answered))
+                  + initiator.actions_in_order(requests, answered)
+                  + initiator.addressed_as_registered(
+                      requests, (self.cert.candidate.subscriber_id, self.cert.candidate.uri),
+                      {bpp.subscriber_id: bpp.uri}))
         for callback in self.callbacks_to_app(requests):
             self._add(refusal.valid_request_acknowledged(
                 callback, f"the harness {callback.party.upper()}'s valid, signed "
