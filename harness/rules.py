@@ -221,7 +221,8 @@ RULES: tuple[Rule, ...] = (
          f"{_TSD} §11"),
     Rule("UBC-CONS-004", "Accepted offer and price stay the same from on_select through "
          "on_confirm", ERROR, f"{_TSD} §11"),
-    Rule("UBC-CONS-005", "Ordered items exist in the catalog the BPP published", ERROR,
+    Rule("UBC-CONS-005", "Ordered items, and the offers accepted for them, exist in the catalog "
+         "the BPP published", ERROR,
          f"{_TSD} §8.5, §11"),
     Rule("UBC-CONS-006", "Final bill agrees with the metered energy and the tariff", ERROR,
          f"{_TSD} §11.1, §12.5"),

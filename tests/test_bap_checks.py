@@ -158,6 +158,39 @@ def test_a_select_of_an_item_not_in_the_catalog_is_cons_005() -> None:
     assert finding.rule == "UBC-CONS-005" and finding.actual == "CCS2-A-NOT-IN-CATALOG"
 
 
+OFFERS = {"offer-A": ({"CCS2-A"}, 18.0), "offer-B": ({"TYPE2-A"}, 12.0)}
+
+
+def accepting(item: str, offer: str, price: float | None = None) -> Exchange:
+    accepted: dict[str, Any] = {"beckn:id": offer}
+    if price is not None:
+        accepted["beckn:price"] = {"currency": "INR", "value": price}
+    return beckn("select", body={"message": {"order": {"beckn:orderItems": [
+        {"beckn:orderedItem": item, "beckn:acceptedOffer": accepted}]}}})
+
+
+def test_a_select_accepting_the_catalog_offer_passes() -> None:
+    assert consistency.offers_in_catalog(accepting("CCS2-A", "offer-A", 18.0), OFFERS) == []
+    assert consistency.offers_in_catalog(beckn("select", body={"message": {"order": {
+        "beckn:orderItems": [{"beckn:orderedItem": "CCS2-A"}]}}}), OFFERS) == []
+
+
+def test_an_offer_not_in_the_catalog_is_cons_005() -> None:
+    [finding] = consistency.offers_in_catalog(accepting("CCS2-A", "offer-Z"), OFFERS)
+    assert finding.rule == "UBC-CONS-005" and finding.actual == "offer-Z"
+    assert finding.path.endswith("/beckn:acceptedOffer/beckn:id")
+
+
+def test_an_offer_for_another_item_is_cons_005() -> None:
+    [finding] = consistency.offers_in_catalog(accepting("CCS2-A", "offer-B"), OFFERS)
+    assert finding.rule == "UBC-CONS-005" and finding.expected == ["TYPE2-A"]
+
+
+def test_an_offer_at_another_price_is_cons_005() -> None:
+    [finding] = consistency.offers_in_catalog(accepting("CCS2-A", "offer-A", 9.0), OFFERS)
+    assert finding.rule == "UBC-CONS-005" and (finding.actual, finding.expected) == (9.0, 18.0)
+
+
 def test_a_valid_callback_the_app_nacks_is_sch_013() -> None:
     callback = answered(beckn("select"), "on_select")
     callback.status, callback.response_body = 200, orjson.dumps(

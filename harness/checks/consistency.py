@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.beckn.order import Order
+from harness.beckn.order import Order, dig
 from harness.checks import semantics
 from harness.findings import Finding
 from harness.transcript import Exchange
@@ -92,6 +92,39 @@ def items_in_catalog(callback: Exchange, catalog_item_ids: set[str]) -> list[Fin
                         path="/message/order/beckn:orderItems/0/beckn:orderedItem",
                         actual=item, expected=sorted(catalog_item_ids)[:5],
                         evidence=[callback.id])]
+    return []
+
+
+def offers_in_catalog(request: Exchange, offers: Mapping[str, tuple[set[str], Any]]
+                      ) -> list[Finding]:
+    """UBC-CONS-005, for the offer a select accepts: one the catalog lists, for the ordered
+    item, at the catalog's price. `offers`: offer id -> (the item ids it is for, its
+    `beckn:price` value as the catalog gave it). An order that accepts no offer is left to
+    the schemas and the BPP."""
+    order = Order.from_beckn(_order(request))
+    offer = order.offer
+    if offer is None:
+        return []
+    offer_id = offer.get("beckn:id")
+    path = "/message/order/beckn:orderItems/0/beckn:acceptedOffer"
+    known = offers.get(offer_id) if isinstance(offer_id, str) else None
+    if known is None:
+        return [Finding("UBC-CONS-005", f"{request.action} accepts offer {offer_id!r}, which "
+                        "the published catalog does not list", path=f"{path}/beckn:id",
+                        actual=offer_id, expected=sorted(offers)[:5], evidence=[request.id])]
+    items, price = known
+    if order.item_id and order.item_id not in items:
+        return [Finding("UBC-CONS-005", f"{request.action} accepts offer {offer_id!r} for item "
+                        f"{order.item_id!r}; the catalog offers it for {sorted(items)}",
+                        path=f"{path}/beckn:items", actual=order.item_id,
+                        expected=sorted(items), evidence=[request.id])]
+    asked = dig(offer, "beckn:price", "value")
+    if isinstance(price, int | float) and isinstance(asked, int | float) and \
+            abs(asked - price) > TOLERANCE:
+        return [Finding("UBC-CONS-005", f"{request.action} accepts offer {offer_id!r} at "
+                        f"{asked}; the catalog prices it at {price}",
+                        path=f"{path}/beckn:price/value", actual=asked, expected=price,
+                        evidence=[request.id])]
     return []
 
 

@@ -133,6 +133,7 @@ CHECKS: tuple[Check, ...] = (
     _check("step", "STATE-005..007", state.refused_with),
     _check("step", "CONS-003..004", consistency.terms_unchanged),
     _check("step", "CONS-005", consistency.items_in_catalog),
+    _check("step", "CONS-005", consistency.offers_in_catalog),
     _check("step", "CONS-006", consistency.bill_matches_energy),
     _check("step", "CONS-008", consistency.overcharge_carried),
     _check("step", "TIME-003", story.catalog_reached),

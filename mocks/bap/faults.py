@@ -13,6 +13,7 @@ The hook points:
 - `signer`: the key a request is signed with (its own, or another subscriber's);
 - `payment_steps`: the Beckn requests `POST /v1/orders/{id}/payment` sends;
 - `ordered_item`: the item a select orders;
+- `accepted_offer`: the catalog offer a select accepts for it;
 - `shown_amount`: the amount the estimate shows the driver;
 - `heeds`: whether the app acts on an unsolicited callback of an action.
 
@@ -63,6 +64,7 @@ class Fault:
     signer: Callable[[signing.Signer, signing.Signer], signing.Signer] | None = None
     payment_steps: Callable[[tuple[str, ...]], tuple[str, ...]] | None = None
     ordered_item: Callable[[str], str] | None = None
+    accepted_offer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     shown_amount: Callable[[float], float] | None = None
     heeds: Callable[[str], bool] | None = None
 
@@ -91,6 +93,13 @@ def _insane_time(ctx: Context, used: Sequence[str]) -> Context:
 def _unregistered_bap_uri(ctx: Context, used: Sequence[str]) -> Context:
     # the address a developer's laptop had: callbacks would go where the registry says nothing
     return {**ctx, "bap_uri": "http://localhost:8080/beckn"}
+
+
+def _discounted_offer(offer: dict[str, Any]) -> dict[str, Any]:
+    price = offer.get("beckn:price")
+    if not isinstance(price, dict) or not isinstance(price.get("value"), int | float):
+        return offer
+    return {**offer, "beckn:price": {**price, "value": money(price["value"] * 0.5)}}
 
 
 async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
@@ -127,6 +136,9 @@ FAULTS: dict[str, Fault] = {
     "selects-unknown-item": Fault(
         "UBC-CONS-005", "select orders an item id the BPP's catalog does not list",
         ordered_item=lambda item: f"{item}-NOT-IN-CATALOG"),
+    "accepts-offer-at-other-price": Fault(
+        "UBC-CONS-005", "select accepts the catalog's offer at half the catalog's price",
+        accepted_offer=_discounted_offer),
     "insane-timestamp": Fault(
         "UBC-CTX-021", "requests carry a timestamp a day old and a ttl of PT0S",
         context=_insane_time),
@@ -189,6 +201,9 @@ class FaultSwitches(Switches[Fault]):
 
     def ordered_item(self, item_id: str) -> str:
         return self._through(lambda fault: fault.ordered_item, item_id)
+
+    def accepted_offer(self, offer: dict[str, Any]) -> dict[str, Any]:
+        return self._through(lambda fault: fault.accepted_offer, offer)
 
     def shown_amount(self, amount: float) -> float:
         return self._through(lambda fault: fault.shown_amount, amount)

@@ -199,7 +199,8 @@ class DriverApp:
                               f"{earlier.id}, past its estimate", order_id=earlier.id)
         beckn = Order(seller=listing.provider_id or bpp_id,
                       item_id=self.bap.switches.ordered_item(listing.id),
-                      buyer=self.config.driver, quantity_kwh=kwh, offer=offer,
+                      buyer=self.config.driver, quantity_kwh=kwh,
+                      offer=self.bap.switches.accepted_offer(offer),
                       unit_price=float(price), currency=currency,
                       start_time=window.start if window else None,
                       end_time=window.end if window else None)

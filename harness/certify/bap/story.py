@@ -77,9 +77,16 @@ class BapStory:
                 callback, f"the harness {callback.party.upper()}'s valid, signed "
                 f"{callback.action}"))
         selects = [r for r in requests if r.action == "select" and r.party == "bpp"]
-        catalog = self.catalog_item_ids() if selects else set()
-        for select in selects if catalog else []:
-            self._add(consistency.items_in_catalog(select, catalog))
+        catalogs = self.catalogs() if selects else []
+        items = {str(item.get("beckn:id")) for catalog in catalogs
+                 for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
+        offers = {str(o.get("beckn:id")): ({str(i) for i in o.get("beckn:items") or []},
+                                           dig(o, "beckn:price", "value"))
+                  for catalog in catalogs for o in catalog.get("beckn:offers") or []
+                  if isinstance(o, dict)}
+        for select in selects if items else []:
+            self._add(consistency.items_in_catalog(select, items)
+                      + consistency.offers_in_catalog(select, offers))
 
     def callbacks_to_app(self, requests: list[Exchange]) -> list[Exchange]:
         """The valid callbacks the harness sent the app since the scenario began, which it must
@@ -94,16 +101,15 @@ class BapStory:
             or (e.party == "bpp" and (e.action or "").startswith("on_")
                 and e.transaction_id in self.j.transaction_ids))]
 
-    def catalog_item_ids(self) -> set[str]:
-        """The item ids of the harness BPP's catalogs the app was shown (the CDS's on_discover
-        answers to it) or the CDS holds: what the app can order."""
+    def catalogs(self) -> list[dict[str, Any]]:
+        """The harness BPP's catalogs the app was shown (the CDS's on_discover answers to it)
+        or the CDS holds: what the app can order, and at which offers."""
         shown = [c for e in self.cert.network.transcript.query(party="cds", direction=OUTBOUND,
                                                                action="on_discover")
                  for c in dig(e.json(), "message", "catalogs") or [] if isinstance(c, dict)]
         held = [r.get("catalog") for r in self.cert.network.live_catalogs(self.bpp_id)]
-        return {str(item.get("beckn:id")) for catalog in [*shown, *held]
-                if isinstance(catalog, dict) and catalog.get("beckn:bppId") == self.bpp_id
-                for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
+        return [c for c in [*shown, *held]
+                if isinstance(c, dict) and c.get("beckn:bppId") == self.bpp_id]
 
     def _add(self, findings: list[Finding]) -> None:
         for finding in findings:
