@@ -33,8 +33,9 @@ def main() -> int:
             print(result.output[-2000:])
             return 1
         walls.append(result.wall_s)
-    print(f"full {args.role.upper()} certification incl. server start: median {statistics.median(walls):.2f} s,"
-          f" best {min(walls):.2f} s, worst {max(walls):.2f} s (goal <= 10 s)")
+    print(f"full {args.role.upper()} certification incl. server start: median "
+          f"{statistics.median(walls):.2f} s, best {min(walls):.2f} s, "
+          f"worst {max(walls):.2f} s (goal <= 10 s)")
     return 0
 
 

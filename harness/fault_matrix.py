@@ -21,6 +21,9 @@ CLEAN = "(none)"
 # in the walk-in journey, which sends every kind of request and waits for every callback.
 SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signature",
                              "acks-schema-invalid-request"})
+# ... and refusals of what cannot be done (an impossible start, an overlapping slot) in the
+# corner cases, which the walk-in never asks for.
+REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})
 
 
 # BAP faults that show in the security scenarios (features/bap/security.feature), besides the
@@ -39,7 +42,9 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
         return None
     if role == "bap":
         return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
-    return "security" if fault in SECURITY_FAULTS else "walk_in"
+    if fault in SECURITY_FAULTS:
+        return "security"
+    return "corner_cases" if fault in REFUSAL_FAULTS else "walk_in"
 
 
 @dataclass

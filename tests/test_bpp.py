@@ -1048,6 +1048,15 @@ def symptom_changes_price_after_select(net: Network) -> None:
     assert price(on_init) == round(price(on_select) * 1.1, 2) != price(on_select)
 
 
+def symptom_refuses_with_generic_code(net: Network) -> None:
+    order = order_for(net)
+    order["beckn:orderItems"][0]["beckn:orderedItem"] = "no-such-connector"
+    order["beckn:orderItems"][0].pop("beckn:acceptedOffer")
+    _, on_select = net.ask("select", {"order": order})
+    assert on_select["error"]["code"] == "50000"  # not 30004, item not found
+    assert order_status(_order(on_select)) == "REJECTED"
+
+
 SYMPTOMS: dict[str, Callable[[Network], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS
 }

@@ -26,6 +26,8 @@ ON_INIT = example("06_on_init/ev-charging-on_init-bpp.json")
 ON_CONFIRM = example("08_00_on_confirm/ev-charging-on_confirm.json")
 CONNECTOR = example("08_02_on_status/ev-charging-connector-on_status.json")
 ON_TRACK = example("12_on_track/ev-charging-on_track.json")
+STARTED = example("10_on_update/ev-charging-start-on_update.json")
+START_REJECTED = example("10_on_update/ev-charging-start-on_update-Rejected.json")
 INTERRUPTED = example("13_on_status/ev-charging-session-interupt-on_status.json")
 REFUNDED = example("13_on_status/ev-charging-undercharge-refund-on_status.json")
 COMPLETED = example("14_02_on_update/ev-charging-completed-on_update.json")
@@ -160,6 +162,16 @@ def test_a_late_cancel_is_refused_with_50001() -> None:
     assert story.late_cancel_refused(arrived(refused)) == []
     assert rules(story.late_cancel_refused(arrived(ON_CANCEL))) == [
         "UBC-STATE-005", "UBC-STATE-005"]
+
+
+def test_a_start_the_charger_cannot_perform_is_refused_with_40006() -> None:
+    assert story.impossible_start_refused(arrived(START_REJECTED)) == []
+    # the start reported as done: no error, order INPROGRESS, session ACTIVE
+    assert rules(story.impossible_start_refused(arrived(STARTED))) == [
+        "UBC-STATE-007", "UBC-STATE-007"]
+    other_code = changed(START_REJECTED, "error", "code", value="50000")
+    [finding] = story.impossible_start_refused(arrived(other_code))
+    assert finding.rule == "UBC-STATE-007" and finding.actual == "50000"
 
 
 def test_an_overlapping_slot_is_rejected_with_40000() -> None:

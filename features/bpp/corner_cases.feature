@@ -6,6 +6,12 @@ Feature: Corner cases of the TSD (§12)
     When another driver selects the same charger for an overlapping slot
     Then the BPP answers with an on_select REJECTED with error 40000
 
+  Scenario: A start the charger cannot perform is refused (BECKN-005)
+    Given a confirmed order for 2 kWh on the candidate's charger
+    And the charger has developed a fault
+    When the driver arrives, plugs in and the BAP starts the charging session
+    Then the BPP refuses the start with error 40006 and the order is not in progress
+
   Scenario: An interrupted session is reported without being asked (§12.2)
     Given a charging session in progress on the candidate's charger
     When the cable is pulled out of the car

@@ -17,6 +17,9 @@ these hooks names their base URL as `control_url` in its candidate file; every h
 | `overrun` | `{"transaction_id", "extra_kwh"}` | the charger overruns the order's limit by |
 | | | this much energy (it "failed to stop") |
 | `cancel-by-provider` | `{"transaction_id"}` | the operator cancels the order |
+| `connector-fault` | `{"item_id"}` | the charger of that item develops a fault: it cannot |
+| | | start a session until repaired |
+| `connector-repaired` | `{"item_id"}` | the fault is cleared |
 
 Without `control_url`, scenarios that need a hook are reported as not evaluated, and a run
 with any scenario not evaluated is never certified.
@@ -30,5 +33,8 @@ CABLE_PULLED = "cable-pulled"
 ADVANCE = "advance"
 OVERRUN = "overrun"
 CANCEL_BY_PROVIDER = "cancel-by-provider"
+CONNECTOR_FAULT = "connector-fault"
+CONNECTOR_REPAIRED = "connector-repaired"
 
-HOOKS = (PAYMENT_COMPLETED, PLUG_IN, CABLE_PULLED, ADVANCE, OVERRUN, CANCEL_BY_PROVIDER)
+HOOKS = (PAYMENT_COMPLETED, PLUG_IN, CABLE_PULLED, ADVANCE, OVERRUN, CANCEL_BY_PROVIDER,
+         CONNECTOR_FAULT, CONNECTOR_REPAIRED)

@@ -152,6 +152,7 @@ CHECKS: tuple[Check, ...] = (
     _check("step", "STATE-004", story.cancel_refunds),
     _check("step", "STATE-005", story.late_cancel_refused),
     _check("step", "STATE-006", story.overlap_rejected),
+    _check("step", "STATE-007", story.impossible_start_refused),
     _check("step", "STATE-008 STATE-004", story.interruption_reported),
     _check("step", "STATE-009 STATE-004", story.refund_reported),
 )

@@ -201,6 +201,22 @@ def late_cancel_refused(on_cancel: Exchange) -> list[Finding]:
     return findings
 
 
+def impossible_start_refused(on_update: Exchange) -> list[Finding]:
+    """UBC-STATE-007: a start the charger cannot perform (its connector is faulted) is refused
+    with 40006, the order REJECTED as example 10_on_update/ev-charging-start-on_update-Rejected
+    shows it (or left CONFIRMED), never INPROGRESS with a session ACTIVE."""
+    findings = state.refused_with(on_update, envelope.FULFILMENT_AGENT_UNAVAILABLE,
+                                  "UBC-STATE-007", "start on a faulted charger")
+    order = _order(on_update)
+    status, session = order_status(order), session_status(order)
+    if status == "INPROGRESS" or session == "ACTIVE":
+        findings.append(Finding("UBC-STATE-007", "a start the charger cannot perform was "
+                                f"reported as started (order {status}, session {session})",
+                                path=f"{_ORDER}/beckn:orderStatus", expected="REJECTED",
+                                actual=status, evidence=[on_update.id]))
+    return findings
+
+
 def overlap_rejected(on_select: Exchange) -> list[Finding]:
     """UBC-STATE-006: a select for an overlapping slot is REJECTED with 40000."""
     findings = state.refused_with(on_select, envelope.BUSINESS_ERROR, "UBC-STATE-006",

@@ -310,6 +310,18 @@ def _overlap_rejected(story: BppStory) -> None:
     story.rejected_overlap()
 
 
+@given("the charger has developed a fault")
+@checked
+def _faulted(story: BppStory) -> None:
+    story.fault_charger()
+
+
+@then("the BPP refuses the start with error 40006 and the order is not in progress")
+@checked
+def _start_refused(story: BppStory) -> None:
+    story.start_refused()
+
+
 @when("the cable is pulled out of the car")
 @checked
 def _pull(story: BppStory) -> None:

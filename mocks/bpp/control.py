@@ -1,8 +1,8 @@
 """`/_control`: how tests and a certification drive the reference BPP from outside the
 protocol — its orders, the catalog's publication, the fault switches, and the test hooks that
 play the physical world (harness/beckn/hooks.py: payment, plug-in, pulled cable, time, overrun,
-operator cancel), so the BPP can be certified like any candidate with
-`control_url = <root>/_control/hooks`.
+operator cancel, a connector fault and its repair), so the BPP can be certified like any
+candidate with `control_url = <root>/_control/hooks`.
 
 Errors answer in the one shape of mocks/stack/http.py: `{"error": {"code", "message"}}`.
 """
@@ -44,6 +44,13 @@ async def play(bpp: ReferenceBpp, hook: str, body: Mapping[str, Any]) -> dict[st
             connector = _connector(bpp, _text(body, "item_id"))
             bpp.charger.inject_fault(connector.id, "cable_pulled")
             return bpp.charger.connector_as_dict(connector)
+        if hook == hooks.CONNECTOR_FAULT:
+            connector = _connector(bpp, _text(body, "item_id"))
+            return bpp.charger.connector_as_dict(
+                bpp.charger.inject_fault(connector.id, "connector_fault"))
+        if hook == hooks.CONNECTOR_REPAIRED:
+            connector = _connector(bpp, _text(body, "item_id"))
+            return bpp.charger.connector_as_dict(bpp.charger.clear_fault(connector.id))
         if hook == hooks.ADVANCE:
             seconds = as_number(body.get("seconds"))
             if seconds is None:

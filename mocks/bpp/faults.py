@@ -14,7 +14,8 @@ The hook points:
 - `address`: the context a callback carries (its transaction and message ids);
 - `signature`: how each copy is signed (`Signature`: key, window, unsigned, altered bytes);
 - `quote`: the order on_select carries; `confirmation`: the order on_confirm carries;
-- `init_price`: the unit price on_init quotes.
+- `init_price`: the unit price on_init quotes;
+- `refusal_code`: the error code a refused request's callback carries.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Fault:
     quote: Callable[[OrderDoc], OrderDoc] | None = None
     confirmation: Callable[[OrderDoc], OrderDoc] | None = None
     init_price: Callable[[float], float] | None = None
+    refusal_code: Callable[[str], str] | None = None
 
 
 # --- the transforms -----------------------------------------------------------------------------
@@ -189,6 +191,10 @@ FAULTS: dict[str, Fault] = {
     "changes-price-after-select": Fault(
         "UBC-CONS-004", "on_init quotes a unit price 10% above the one on_select quoted",
         init_price=lambda price: money(price * 1.1)),
+    "refuses-with-generic-code": Fault(
+        "UBC-STATE-007", "every refusal (an impossible start, an overlapping slot, a late "
+        "cancel) carries the generic 50000 instead of the code the TSD prescribes",
+        refusal_code=lambda code: "50000"),
 }
 
 
@@ -240,3 +246,6 @@ class FaultSwitches(Switches[Fault]):
 
     def init_price(self, price: float) -> float:
         return self._through(lambda fault: fault.init_price, price)
+
+    def refusal_code(self, code: str) -> str:
+        return self._through(lambda fault: fault.refusal_code, code)

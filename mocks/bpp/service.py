@@ -39,6 +39,7 @@ from mocks.bpp.orders import (
     OrderBook,
     OrderRecord,
     Rejection,
+    business_error,
     draft,
     rejected_echo,
     requested_payment_status,
@@ -161,7 +162,10 @@ class ReferenceBpp:
         try:
             await handler(context, message)
         except Rejection as refused:  # value and business errors travel in the callback
-            await self._reply(context, refused.answer, error=refused.error)
+            code = self.switches.refusal_code(refused.code)
+            error = refused.error if code == refused.code else \
+                business_error(code, refused.description)
+            await self._reply(context, refused.answer, error=error)
 
     async def _reply(self, ctx: Mapping[str, Any], message: Message, *,
                      error: dict[str, Any] | None = None) -> None:

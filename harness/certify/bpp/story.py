@@ -208,7 +208,11 @@ class BppStory:
 
     def cleanup(self) -> None:
         """Leave the charger free for the next scenario: stop a session this one left
-        charging. Best effort and unchecked: the scenario's verdict is already taken."""
+        charging, repair a connector it faulted. Best effort and unchecked: the scenario's
+        verdict is already taken."""
+        if self.j.marks.get("faulted") and self.j.order is not None:
+            with contextlib.suppress(Exception):
+                self.j.hook(hooks.CONNECTOR_REPAIRED, {"item_id": self.j.order.item_id})
         if not self.j.marks.get("charging") or self.j.order is None:
             return
         order = self.j.order
@@ -376,6 +380,18 @@ class BppStory:
         self._last_doc()
         assert self.last is not None
         self.j.add(story.overlap_rejected(self.last))
+
+    def fault_charger(self) -> None:
+        """The order's connector develops a fault (hook `connector-fault`); the scenario's
+        cleanup repairs it, so the next scenario finds the charger as it was."""
+        assert self.j.order is not None
+        self.j.marks["faulted"] = True
+        self.j.hook(hooks.CONNECTOR_FAULT, {"item_id": self.j.order.item_id})
+
+    def start_refused(self) -> None:
+        self._last_doc()
+        assert self.last is not None
+        self.j.add(story.impossible_start_refused(self.last))
 
     def pull_cable(self) -> None:
         assert self.j.order is not None
