@@ -629,6 +629,26 @@ def symptom_ignores_unsolicited_status(driver: Driver) -> None:
     assert order is not None and order.shown_payment() == "PENDING"  # shown stale
 
 
+def symptom_accepts_offer_at_other_price(driver: Driver) -> None:
+    quote = driver.quote()
+    select = driver.sent(quote.txn)[-1].json()
+    accepted = select["message"]["order"]["beckn:orderItems"][0]["beckn:acceptedOffer"]
+    shown = [e for e in driver.network.transcript.query(party="bap", direction=INBOUND,
+                                                         action="on_discover",
+                                                         transaction_id=quote.txn)]
+    listed = next(o for e in shown for c in e.json()["message"].get("catalogs", [])
+                  for o in c.get("beckn:offers", []) if o["beckn:id"] == accepted["beckn:id"])
+    assert accepted["beckn:price"]["value"] == round(listed["beckn:price"]["value"] * 0.5, 2)
+
+
+def symptom_names_unregistered_uri(driver: Driver) -> None:
+    txn = envelope.new_id()
+    driver.search(txn=txn)
+    discover = driver.sent(txn)[0]
+    assert _context(discover)["bap_uri"] == "http://localhost:8080/beckn"
+    assert discover.status == 400  # the CDS NACKs a bap_uri the registry does not hold
+
+
 SYMPTOMS: dict[str, Callable[[Driver], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS}
 
