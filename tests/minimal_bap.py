@@ -291,6 +291,13 @@ class MinimalBap:
     # -- the driver's /v1 API ------------------------------------------------------------------
 
     async def search(self, request: Request, _: None, body: Json) -> Json:
+        asked = [request.query_params.get(name, default)
+                 for name, default in (("page", "1"), ("per_page", "20"))]
+        if not all(n.isdigit() for n in asked) or int(asked[0]) < 1 or \
+                not 1 <= int(asked[1]) <= 100:
+            raise ApiError(400, "BAD_REQUEST", "page is 1 or more, per_page 1 to 100",
+                           parameter="page")
+        page, per_page = int(asked[0]), int(asked[1])
         where, radius = body.get("geo_coordinates"), body.get("distance_meters")
         if isinstance(body.get("evse_id"), str):
             message: Json = {"filters": {"type": "jsonpath", "expression": (
@@ -313,8 +320,6 @@ class MinimalBap:
         catalogs = [c for answer in self.answers.get(key, [])
                     for c in dig(answer, "message", "catalogs") or [] if isinstance(c, dict)]
         self.catalogs |= {str(c.get("beckn:bppId")): c for c in catalogs}
-        page, per_page = (int(request.query_params.get(name, default))
-                          for name, default in (("page", 1), ("per_page", 20)))
         return {"total": len(catalogs), "page": page, "per_page": per_page, "catalogs": [
             catalog_view(c) for c in catalogs[(page - 1) * per_page:page * per_page]]}
 
