@@ -51,6 +51,8 @@ BUYER = {"@context": CORE, "@type": "beckn:Buyer", "beckn:id": "driver-1", "beck
 PAY_METHODS = {"CREDIT_CARD": "Card", "DEBIT_CARD": "Card", "WALLET": "Wallet",
                "BANK_TRANSFER": "BankTransfer", "NET_BANKING": "NetBanking"}
 # Beckn states -> the contract's (client-api-contract.md, appendix)
+ORDER = {"COMPLETED": "COMPLETED", "REFUNDED": "COMPLETED", "CANCELLED": "CANCELLED",
+         "REJECTED": "CANCELLED", "FAILED": "CANCELLED", "RETURNED": "CANCELLED"}  # else ACTIVE
 PAYMENT = {"COMPLETED": "PAID", "REFUNDED": "REFUNDED", "FAILED": "FAILED"}  # else PENDING
 CHARGING = {"ACTIVE": "ACTIVE", "COMPLETED": "COMPLETED", "STOP": "STOPPED"}  # else IDLE
 Json = dict[str, Any]
@@ -130,10 +132,9 @@ class Order:
 
     def view(self) -> Json:
         """The order, payment and charging states as the contract names them."""
-        order = self.status("beckn:orderStatus")
         session = self.status("beckn:fulfillment", "beckn:deliveryAttributes", "sessionStatus")
         return {"order": {"id": self.id, "mode": self.mode.upper(),
-                          "status": order if order in ("COMPLETED", "CANCELLED") else "ACTIVE"},
+                          "status": ORDER.get(self.status("beckn:orderStatus"), "ACTIVE")},
                 "payment": {"status": PAYMENT.get(self.status(
                     "beckn:payment", "beckn:paymentStatus"), "PENDING")},
                 "charging": {"status": CHARGING.get(session, "IDLE")}}
