@@ -88,12 +88,18 @@ def free_port_base(rng: random.Random | None = None, host: str = HOST) -> int:
 
 class ReferenceProcess:
     """`ubc-cert reference bpp` (or `bap`, with `role="bap"`) in its own process, certified by
-    `ubc-cert run` on demand."""
+    `ubc-cert run` on demand.
+
+    `program` runs another participant in its place: any server that takes the options of
+    `ubc-cert reference` (--host, --port, --registry-url, --cds-url, --write-candidate) and
+    writes its candidate file once it listens, as tests/minimal_bap.py does; it has no fault
+    switches."""
 
     def __init__(self, workdir: Path, faults: tuple[str, ...] = (), *, hooks: bool = True,
                  placement: Placement | None = None, options: tuple[str, ...] = (),
-                 role: str = "bpp") -> None:
+                 role: str = "bpp", program: tuple[str, ...] | None = None) -> None:
         self.role = role
+        self.program = program or (sys.executable, "-m", "harness.cli", "reference", role)
         self.workdir = workdir
         self.faults = tuple(faults)
         self.hooks = hooks
@@ -115,7 +121,7 @@ class ReferenceProcess:
         where = self.placement
         self.control = f"{local_url(where.reference_host, port)}/_control"
         self.candidate.unlink(missing_ok=True)
-        command = [*where.launcher, sys.executable, "-m", "harness.cli", "reference", self.role,
+        command = [*where.launcher, *self.program,
                    "--host", where.reference_host, "--port", str(port),
                    "--registry-url", where.harness("registry", self.base),
                    "--cds-url", where.harness("cds", self.base + 1) + "/beckn",

@@ -40,6 +40,7 @@ class BapStory:
         self.bpp_id = cert.network.participants["bpp"].subscriber_id
         self.order_id = ""
         self.connector: dict[str, Any] = {}
+        self.evse_id: Any = None
         self.reported: set[tuple[str, tuple[str, ...]]] = set()
         self.last: Exchange | None = None
 
@@ -111,6 +112,11 @@ class BapStory:
         return [c for c in [*shown, *held]
                 if isinstance(c, dict) and c.get("beckn:bppId") == self.bpp_id]
 
+    def catalog_items(self) -> dict[str, dict[str, Any]]:
+        """The items of the harness BPP's catalogs (`catalogs`), by id."""
+        return {str(item.get("beckn:id")): item for catalog in self.catalogs()
+                for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
+
     def _add(self, findings: list[Finding]) -> None:
         for finding in findings:
             key = (finding.rule, tuple(finding.evidence))
@@ -156,14 +162,23 @@ class BapStory:
         transaction_id = self.last.response_headers.get("x-transaction-id")
         if transaction_id:
             self.j.transaction_ids.append(transaction_id)
-        catalog = next((c for c in found.get("catalogs") or []
-                        if isinstance(c, dict) and c.get("bpp_id") == self.bpp_id), None)
-        connectors = [c for c in (catalog or {}).get("connectors") or [] if isinstance(c, dict)]
+        # The contract's search names no BPP: a connector is the harness BPP's when the app
+        # says so (`bpp_id`, the reference BAP's addition) or when its id is one of that BPP's
+        # items (the contract's connector id is the Beckn item id an estimate orders).
+        items = self.catalog_items()
+        connectors = [c for catalog in found.get("catalogs") or [] if isinstance(catalog, dict)
+                      for c in catalog.get("connectors") or [] if isinstance(c, dict) and (
+                          catalog.get("bpp_id") == self.bpp_id if "bpp_id" in catalog
+                          else c.get("id") in items)]
         self.connector = next((c for c in connectors if dig(
             c, "connectorAttributes", "connectorType") == "CCS2"), connectors[0]
             if connectors else {})
         if not self.connector:
             raise NotEvaluated("the app's search listed no connector of the harness BPP")
+        # The contract's connector carries no EVSE id, which an estimate needs: the driver
+        # reads it off the charger, i.e. the EVSE id of that item in the harness BPP's catalog.
+        self.evse_id = self.connector.get("evse_id") or dig(
+            items.get(str(self.connector.get("id")), {}), "beckn:itemAttributes", "evseId")
 
     def discovered_through_cds(self) -> None:
         if not any(r.action == "discover" and r.party == "cds" for r in self.requests()):
@@ -172,7 +187,7 @@ class BapStory:
 
     def estimate(self, kwh: float) -> None:
         answer = self.call("POST", "/estimate", {
-            "evse_id": self.connector.get("evse_id"), "connector_id": self.connector.get("id"),
+            "evse_id": self.evse_id, "connector_id": self.connector.get("id"),
             "vehicle": CAR, "energy": {"value": kwh, "unit": "kWh"}})
         self.order_id = str(dig(answer, "order", "id") or "")
 
