@@ -42,6 +42,17 @@ def _read_bytes(path: str, what: str) -> bytes:
         raise UsageError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
 
 
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
 # -- keys ---------------------------------------------------------------------------------------
 
 
@@ -443,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--catalog", default=None, metavar="FILE",
                          help="publish this catalog JSON to the CDS on the candidate's behalf "
                          "(unsigned; see README)")
+    run_cmd.add_argument("--interactive", action="store_true",
+                         help="a BAP without client_api_url: you work the app by hand, "
+                         "prompted here step by step (see README)")
+    run_cmd.add_argument("--operator-timeout", type=_positive_seconds, default=None,
+                         metavar="SECONDS", help="with --interactive: how long each answer of "
+                         "yours is awaited (default: 300)")
     run_cmd.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")

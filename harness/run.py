@@ -30,6 +30,7 @@ from harness.beckn.time import duration_seconds
 from harness.certify import engine
 from harness.certify.catalog_flow import FAN_OUT, CatalogFlow, CatalogFlowError
 from harness.certify.role import Role, roles
+from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, terminal
 from harness.state import default_state_dir
@@ -70,9 +71,24 @@ def run(args: argparse.Namespace) -> int:
     role = roles()[args.role]
     if role.unavailable:
         return _refuse(role.unavailable)
-    if cand.role == "bap" and not (cand.client_api_url and cand.client_api_token):
-        return _refuse(f"{args.candidate}: a BAP is driven through its client API: give "
-                       "client_api_url and client_api_token")
+    operator = None
+    if args.operator_timeout is not None and not args.interactive:
+        return _refuse("--operator-timeout bounds the operator's answers of an --interactive "
+                       "run: give --interactive too, or leave it out")
+    if args.interactive:
+        if not role.by_hand:
+            return _refuse(f"--interactive is for a BAP (a driver's app worked by hand); a "
+                           f"{args.role} is driven by the harness's own requests")
+        try:  # now, before the run's capture takes the process's standard streams
+            operator = Terminal.of_this_process(
+                answer_within_s=args.operator_timeout or DEFAULT_ANSWER_WITHIN_S)
+        except ValueError as exc:
+            return _refuse(f"--interactive: {exc}")
+    elif cand.role == "bap" and not (cand.client_api_url and cand.client_api_token):
+        missing = [n for n in ("client_api_url", "client_api_token") if not getattr(cand, n)]
+        return _refuse(f"{args.candidate}: a BAP is driven through its client API, and the "
+                       f"file gives no {' and no '.join(missing)}: add them, or run with "
+                       "--interactive to work the app by hand, prompted step by step")
     try:
         duration_seconds(args.ttl)
     except ValueError as exc:
@@ -115,15 +131,16 @@ def run(args: argparse.Namespace) -> int:
         network.stop()
         return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
     try:
-        return _certify(args, role, cand, network, run_dir, started, catalog)
+        return _certify(args, role, cand, network, run_dir, started, catalog, operator)
     finally:
         network.stop()
 
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
-             network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow) -> int:
+             network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow,
+             operator: Terminal | None) -> int:
     print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
-    for line in role.announce(network, catalog):
+    for line in role.announce(network, catalog, operator):
         print(f"  {line}")
     print(f"\nThe harness's identity (keys kept in {network.state_dir}; --fresh-keys makes new "
           "ones under new key ids), ready to paste:\n")
@@ -132,7 +149,9 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
                  "state_dir": str(network.state_dir), "host": args.host,
-                 "public_url": args.public_url, "catalog": catalog.as_option()},
+                 "public_url": args.public_url, "catalog": catalog.as_option(),
+                 "interactive": operator is not None,
+                 "operator_timeout_s": operator.answer_within_s if operator else None},
         network=[p.__dict__ for p in network.table()])
 
     def could_not_run(message: str) -> int:
@@ -149,7 +168,8 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     for line in settled:
         print(f"  {line}")
     facts.options["catalog"]["outcome"] = settled
-    certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound)
+    certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound,
+                               operator=operator)
     outcome = engine.certify(role, certification, run_dir, args.tags)
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,

@@ -164,6 +164,8 @@ class ServerGroup:
                     if served.server is not None:
                         served.server.force_exit = True
                 self._thread.join(timeout)
+        elif not self.loop.is_closed():  # never started: no thread will close the loop
+            self.loop.close()
         for served in self.served.values():
             with contextlib.suppress(OSError):
                 served.sock.close()

@@ -87,6 +87,11 @@ class Certification:
         today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self.slot_base = today + timedelta(days=secrets.randbelow(90) + 1)
 
+    def unavailable(self, tags: set[str]) -> str:
+        """Why a scenario with these tags (its feature's too) cannot be evaluated in this run
+        at all; "" when it can."""
+        return ""
+
     def _candidate_key(self, subscriber_id: str, key_id: str) -> str | None:
         candidate = self.candidate
         if (subscriber_id, key_id) == (candidate.subscriber_id, candidate.key_id):

@@ -3,8 +3,9 @@
 A role names the mock parties the harness plays around the candidate, the step module bound to
 its Gherkin features, what the operator must point the candidate at, and how a run of it
 begins. `bpp` (harness/certify/bpp/role.py) certifies a charge point operator platform; `bap`
-(harness/certify/bap/role.py) a driver's app, driven through its /v1 client API. The engine
-(engine.py) and `ubc-cert run` know roles only through this.
+(harness/certify/bap/role.py) a driver's app, driven through its /v1 client API or, given an
+operator's terminal (terminal.py), by hand. The engine (engine.py) and `ubc-cert run` know
+roles only through this.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 from harness.candidate import Candidate
 from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
+from harness.certify.terminal import Terminal
 from harness.findings import Finding
 from harness.network import MockNetwork
 
@@ -40,14 +42,22 @@ class Role(Protocol):
         """Why this role cannot be certified yet; "" when it can."""
         ...
 
-    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
-        """What the operator must point the candidate at, and how its catalog reaches the CDS
-        (`catalog`: the run's flow, fan-out when None), one line each."""
+    @property
+    def by_hand(self) -> bool:
+        """Whether an operator can drive a candidate of this role (`run --interactive`)."""
+        ...
+
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None,
+                 operator: Terminal | None = None) -> list[str]:
+        """What the operator must point the candidate at, how its catalog reaches the CDS
+        (`catalog`: the run's flow, fan-out when None) and how it is driven (by hand when
+        `operator` is given), one line each."""
         ...
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
-              ack_bound_s: float) -> Certification:
-        """The run's state, handed to the steps."""
+              ack_bound_s: float, operator: Terminal | None = None) -> Certification:
+        """The run's state, handed to the steps; driven by hand at `operator`'s terminal
+        when given (only when `by_hand`)."""
         ...
 
     def sweep(self, certification: Certification) -> list[tuple[str, Finding]]:

@@ -1,5 +1,7 @@
-"""One BAP certification run: the run state of certify/journey.py plus the driver's client of
-the candidate app, and where the Beckn requests the app sent are found and judged.
+"""One BAP certification run: the run state of certify/journey.py plus the driver's way of
+working the candidate app — its /v1 client API (client.py), or, in a run driven by hand, the
+operator at the terminal (operator.py) — and where the Beckn requests the app sent are found
+and judged.
 
 The harness plays registry, CDS, BPP and charger; every request the candidate sends reaches
 the harness's CDS or BPP and is recorded there as INBOUND. Each goes through the per-message
@@ -9,17 +11,21 @@ once: in the step that caused it, or in the end-of-run sweep when no step did.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.beckn import signing
-from harness.certify.bap.client import ClientApi
+from harness.certify.bap.client import ClientApi, Driver
+from harness.certify.bap.operator import OperatorConsole
 from harness.certify.journey import Certification
+from harness.certify.terminal import Terminal
 from harness.checks.message import Message
 from harness.checks.registry import judge_message
 from harness.findings import Finding
 from harness.transcript import INBOUND, Exchange
 
 RECEIVERS = ("cds", "bpp")  # the harness parties a BAP sends requests to
+CLIENT_API_TAG = "client_api"  # scenarios that work the app's /v1 API itself (fuzzing it)
 
 
 @dataclass
@@ -27,28 +33,58 @@ class BapCertification(Certification):
     # Why the security scenarios' control failed, once it did: the app refused a correctly
     # signed callback of the harness (harness/certify/bap/hostile.py).
     control_refused: str = ""
+    # The operator at the terminal, in a run driven by hand (`ubc-cert run --interactive`):
+    # then the harness asks them to work the app instead of calling its /v1 API.
+    operator: Terminal | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.client: Driver
+        if self.operator is not None:
+            self.client = OperatorConsole(self, self.operator)
+            return
         url, token = self.candidate.client_api_url, self.candidate.client_api_token
         if not url or not token:
             raise ValueError("harness bug: a BAP run begins only with client_api_url and "
-                             "client_api_token")
+                             "client_api_token, or with an operator")
         # A /v1 call waits for the Beckn round trips behind it: a few ttls, bounded.
         self.client = ClientApi(url, token, self.network.transcript,
                                 timeout=self.ttl_s * 4 + 10)
+
+    @property
+    def by_hand(self) -> bool:
+        """The operator works the app: nothing calls its /v1 API."""
+        return self.operator is not None
+
+    def unavailable(self, tags: set[str]) -> str:
+        if self.by_hand and CLIENT_API_TAG in tags:
+            return ("it calls the app's /v1 client API itself, and a run driven by hand "
+                    "(--interactive) has none")
+        return ""
 
     def requests_from_candidate(self, since: float | None = None) -> list[Exchange]:
         """The Beckn requests the candidate sent the harness's CDS and BPP, in arrival order:
         every request there but those signed by a harness party (the CDS fanning a discover
         out to the BPP, the BPP publishing its catalog), whose keys only the harness holds."""
         transcript = self.network.transcript
-        ours = {p.subscriber_id for role, p in self.network.participants.items()
-                if not role.startswith("candidate")}
+        ours = self._harness_subscribers()
         found = [e for party in RECEIVERS
                  for e in transcript.query(party=party, direction=INBOUND, since=since)
-                 if not (e.action or "").startswith("on_") and _signer(e) not in ours]
+                 if _from(e, ours)]
         return sorted(found, key=lambda e: e.mono_time)
+
+    def wait_for_request(self, actions: Iterable[str], since: float,
+                         timeout: float) -> Exchange | None:
+        """The first request of one of these actions the candidate sent since `since`
+        (monotonic), waiting at most `timeout` seconds for it."""
+        wanted, ours = set(actions), self._harness_subscribers()
+        return self.network.transcript.wait_for(
+            lambda e: e.direction == INBOUND and e.party in RECEIVERS and e.action in wanted
+            and e.mono_time >= since and _from(e, ours), timeout)
+
+    def _harness_subscribers(self) -> set[str]:
+        return {p.subscriber_id for role, p in self.network.participants.items()
+                if not role.startswith("candidate")}
 
     def judge_request(self, request: Exchange) -> list[Finding]:
         """The per-message pipeline on one request the candidate sent, once."""
@@ -58,6 +94,11 @@ class BapCertification(Certification):
         return judge_message(self.pipeline, Message(
             request.request_body, request.request_headers, request.action,
             evidence=[request.id]))
+
+
+def _from(request: Exchange, harness: set[str]) -> bool:
+    """A request (no callback) not signed by one of the harness's parties."""
+    return not (request.action or "").startswith("on_") and _signer(request) not in harness
 
 
 def _signer(request: Exchange) -> str | None:

@@ -3,11 +3,13 @@ schemas/openapi/client-api.yaml) with the candidate file's Bearer token, and rec
 and its answer in the run's transcript (party "client-api", OUTBOUND) as evidence.
 
 The token never reaches the transcript: the recorded Authorization header is redacted.
+`Driver` is what the story needs of any way of working the app: this client, or the operator
+of a run driven by hand (operator.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -15,6 +17,16 @@ import orjson
 from harness.transcript import OUTBOUND, Exchange, Transcript
 
 PARTY = "client-api"
+
+
+class Driver(Protocol):
+    """How the harness, as the driver, works the app: one /v1 operation at a time."""
+
+    def call(self, method: str, path: str, *, transaction_id: str | None = None,
+             bpp_id: str | None = None, body: dict[str, Any] | None = None) -> Exchange:
+        """Perform the operation (`path` below /v1); the exchange it was, its answer the
+        app's, with `error` set and no status when none came."""
+        ...
 
 
 class ClientApi:
@@ -46,7 +58,8 @@ class ClientApi:
             with httpx.Client(timeout=self.timeout) as http:
                 answer = http.request(method, url, headers=headers, content=raw or None)
         except httpx.HTTPError as exc:
-            self.transcript.finish(exchange, None, {}, b"", f"{type(exc).__name__}: {exc}")
+            self.transcript.finish(exchange, None, {}, b"", "the app's client API did not "
+                                   f"answer: {type(exc).__name__}: {exc}")
             return exchange
         self.transcript.finish(exchange, answer.status_code, dict(answer.headers),
                                answer.content)

@@ -139,8 +139,10 @@ class BapStory:
                 isinstance(answer, dict):
             return answer
         self.j.assert_clean()  # the requests behind it failed: that is the reason
-        what = exchange.error or f"HTTP {exchange.status}: {exchange.response_body[:200]!r}"
-        raise NotEvaluated(f"the app's client API answered {method} {path} with {what}")
+        if exchange.status is None:  # no answer at all: the driver's error says why
+            raise NotEvaluated(f"{method} {path}: {exchange.error or 'no answer'}")
+        raise NotEvaluated(f"the app's client API answered {method} {path} with HTTP "
+                           f"{exchange.status}: {exchange.response_body[:200]!r}")
 
     def order_call(self, method: str, suffix: str = "",
                    body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -190,6 +192,10 @@ class BapStory:
             "evse_id": self.evse_id, "connector_id": self.connector.get("id"),
             "vehicle": CAR, "energy": {"value": kwh, "unit": "kWh"}})
         self.order_id = str(dig(answer, "order", "id") or "")
+        assert self.last is not None  # the order goes on in the transaction its answer names
+        transaction_id = self.last.response_headers.get("x-transaction-id")
+        if transaction_id and transaction_id != self.transaction_id:
+            self.j.transaction_ids.append(transaction_id)
 
     def shows_quoted_total(self) -> None:
         self.shows("on_select", ("amount", "value"), QUOTED_TOTAL)

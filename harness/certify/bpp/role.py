@@ -9,6 +9,7 @@ from harness.candidate import Candidate
 from harness.certify.catalog_flow import CatalogFlow
 from harness.certify.journey import Certification
 from harness.certify.sweep import run_sweep
+from harness.certify.terminal import Terminal
 from harness.findings import Finding
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
@@ -20,8 +21,10 @@ class BppRole:
     plays: tuple[str, ...] = ("registry", "cds", "bap")
     steps: Path = STEPS_DIR / "bpp.py"
     unavailable: str = ""
+    by_hand: bool = False  # the harness's own requests drive a BPP: there is nothing to do
 
-    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None) -> list[str]:
+    def announce(self, network: MockNetwork, catalog: CatalogFlow | None = None,
+                 operator: Terminal | None = None) -> list[str]:
         parties = network.participants
         cds = parties["cds"].uri
         lines = [f"point it at the registry  {parties['registry'].url}"]
@@ -37,7 +40,9 @@ class BppRole:
         return lines
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
-              ack_bound_s: float) -> Certification:
+              ack_bound_s: float, operator: Terminal | None = None) -> Certification:
+        if operator is not None:
+            raise ValueError("harness bug: a BPP is never driven by hand")
         return Certification(network, candidate, ttl=ttl, ack_bound_s=ack_bound_s)
 
     def sweep(self, certification: Certification) -> list[tuple[str, Finding]]:
