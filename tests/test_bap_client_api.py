@@ -441,7 +441,8 @@ def test_calls_the_order_state_does_not_allow_are_409(clean: Driver,
                                                       openapi: dict[str, Any]) -> None:
     quote = clean.quote()
     for answer in (quote.order("PUT", "/start"), quote.order("PUT", "/stop"),
-                   quote.order("POST", "/rating", json={"value": 4})):
+                   quote.order("POST", "/rating", json={"value": 4}),
+                   quote.order("POST", "/rating", json={"value": 4.0})):  # the integer 4
         assert error_of(openapi, answer, 409)["code"] == "CONFLICT"
     paid = clean.paid()
     refused = error_of(openapi, paid.order("PUT", "/start"), 409)  # no car plugged in
@@ -475,6 +476,7 @@ def test_invalid_fields_of_an_order_are_422(clean: Driver, openapi: dict[str, An
     cases = {
         "/vehicle": {k: v for k, v in body.items() if k != "vehicle"},
         "/vehicle/type": {**body, "vehicle": {**CAR, "type": "truck"}},
+        "/vehicle/make": {**body, "vehicle": {**CAR, "make": " "}},
         "/energy/value": {**body, "energy": {"value": -1, "unit": "kWh"}},
         "/energy/unit": {**body, "energy": {"value": 2, "unit": "MWh"}},
         "/amount/currency": {**body, "amount": {"value": 100, "currency": "USD"}},
