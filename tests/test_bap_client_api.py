@@ -631,6 +631,22 @@ def symptom_ignores_unsolicited_status(driver: Driver) -> None:
     assert order is not None and order.shown_payment() == "PENDING"  # shown stale
 
 
+def symptom_crashes_on_bad_input(driver: Driver) -> None:
+    quote = driver.quote()
+    # the server drops the connection after a crash: not one the fixture's client reuses
+    crashed = quote.order("POST", "/rating", json={"value": "five"},
+                          headers={"Connection": "close"})
+    assert crashed.status_code == 500, crashed.text
+    assert crashed.json()["error"]["code"] == "INTERNAL_ERROR"
+
+
+def symptom_no_auth_on_reads(driver: Driver) -> None:
+    quote = driver.quote()
+    shown = driver.call("GET", f"/orders/{quote.id}", txn=quote.txn, bpp=quote.bpp, token=None)
+    assert shown.status_code == 200 and shown.json()["order"]["id"] == quote.id
+    assert quote.order("POST", "/payment", token=None).status_code == 401  # writes still ask
+
+
 SYMPTOMS: dict[str, Callable[[Driver], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS}
 
