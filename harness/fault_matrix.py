@@ -29,6 +29,9 @@ REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})
 # BAP faults that show in the security scenarios (features/bap/security.feature), besides the
 # walk-in: one only a hostile callback reveals, one that must leave the probes not evaluated.
 BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"})
+# BAP faults of its client API itself, which only the fuzzing of it (features/bap/
+# client_api.feature) reveals: the walk-in calls it as a well-behaved driver's app does.
+BAP_CLIENT_API_FAULTS = frozenset({"crashes-on-bad-input", "no-auth-on-reads"})
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
@@ -41,6 +44,8 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
     if fault == CLEAN:
         return None
     if role == "bap":
+        if fault in BAP_CLIENT_API_FAULTS:
+            return "client_api"
         return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
     if fault in SECURITY_FAULTS:
         return "security"

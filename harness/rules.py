@@ -214,6 +214,16 @@ RULES: tuple[Rule, ...] = (
          "unchanged", ERROR,
          f"client API contract, 4) Get Order Information; {_B6} Step 5, item 7",
          applies_to=("bap",)),
+    # The driver's app is the only guard between whatever a client sends and the Beckn
+    # network: input it cannot use is refused as the client's error, never failed on.
+    Rule("UBC-API-010", "The client API answers no call, however malformed, with a server "
+         "error; a 502 or 504 only when the CDS or BPP behind the call failed", ERROR,
+         "client API contract, Error Responses (400 malformed request, 422 validation error); "
+         "client-api.yaml UpstreamError, UpstreamTimeout", applies_to=("bap",)),
+    Rule("UBC-API-011", "The client API refuses a call without its Bearer token, or with "
+         "another, with 401 and a Bearer challenge", ERROR,
+         "client API contract, Authentication, Error Responses (401); RFC 6750 §3",
+         applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),

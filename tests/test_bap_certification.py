@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness import exitcodes
+from harness.certify.bap.fuzz import WRONG_TOKEN, plan
 from harness.fault_matrix import CLEAN, Row, run_matrix
 from harness.selftest import SelfTestResult
 from mocks.bap import FAULTS
@@ -37,7 +38,8 @@ def test_the_reference_bap_is_certified(matrix: dict[str, Row]) -> None:
     assert tokens and not any(token in text for token in tokens)  # the Bearer token is not
 
 
-# accepts-bad-signature shows only in the security probes (harness.fault_matrix.shows_in).
+# accepts-bad-signature shows only in the security probes, crashes-on-bad-input and
+# no-auth-on-reads only in the fuzzing of the client API (harness.fault_matrix.shows_in).
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_faulty_bap_is_not_certified_with_its_rule(matrix: dict[str, Row], fault: str) -> None:
     row = matrix[fault]
@@ -81,3 +83,20 @@ def test_probes_of_a_bap_that_nacks_every_callback_are_not_evaluated(
     assert all("your app refused a correctly signed" in s["message"]
                and "/lookup" in s["message"] for s in security), security
     assert "UBC-SCH-013" in result.error_rules
+
+
+# -- the fuzzing of the client API, read from the same runs -------------------------------------
+
+def test_the_reference_bap_withstands_the_fuzzing_of_its_client_api(
+        matrix: dict[str, Row]) -> None:
+    """features/bap/client_api.feature in the clean run: passed, every call of the kept plan
+    in the transcript (the wrong token is evidence, the app's token is not: see above)."""
+    result = matrix[CLEAN].result
+    fuzzing = [s for s in result.report["scenarios"]
+               if "withstands malformed calls" in s["feature"]]
+    assert len(fuzzing) == 2 and {s["status"] for s in fuzzing} == {"passed"}, fuzzing
+    text = ((result.report_path or Path()).parent / "transcript.ndjson").read_text()
+    kept = plan()
+    assert text.count(f"client API fuzz plan {kept.digest}, call ") == \
+        len(kept.unauthenticated) + len(kept.generated)
+    assert f"Bearer {WRONG_TOKEN}" in text

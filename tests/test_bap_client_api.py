@@ -441,7 +441,8 @@ def test_calls_the_order_state_does_not_allow_are_409(clean: Driver,
                                                       openapi: dict[str, Any]) -> None:
     quote = clean.quote()
     for answer in (quote.order("PUT", "/start"), quote.order("PUT", "/stop"),
-                   quote.order("POST", "/rating", json={"value": 4})):
+                   quote.order("POST", "/rating", json={"value": 4}),
+                   quote.order("POST", "/rating", json={"value": 4.0})):  # the integer 4
         assert error_of(openapi, answer, 409)["code"] == "CONFLICT"
     paid = clean.paid()
     refused = error_of(openapi, paid.order("PUT", "/start"), 409)  # no car plugged in
@@ -475,6 +476,7 @@ def test_invalid_fields_of_an_order_are_422(clean: Driver, openapi: dict[str, An
     cases = {
         "/vehicle": {k: v for k, v in body.items() if k != "vehicle"},
         "/vehicle/type": {**body, "vehicle": {**CAR, "type": "truck"}},
+        "/vehicle/make": {**body, "vehicle": {**CAR, "make": " "}},
         "/energy/value": {**body, "energy": {"value": -1, "unit": "kWh"}},
         "/energy/unit": {**body, "energy": {"value": 2, "unit": "MWh"}},
         "/amount/currency": {**body, "amount": {"value": 100, "currency": "USD"}},
@@ -647,6 +649,22 @@ def symptom_names_unregistered_uri(driver: Driver) -> None:
     discover = driver.sent(txn)[0]
     assert _context(discover)["bap_uri"] == "http://localhost:8080/beckn"
     assert discover.status == 400  # the CDS NACKs a bap_uri the registry does not hold
+
+
+def symptom_crashes_on_bad_input(driver: Driver) -> None:
+    quote = driver.quote()
+    # the server drops the connection after a crash: not one the fixture's client reuses
+    crashed = quote.order("POST", "/rating", json={"value": "five"},
+                          headers={"Connection": "close"})
+    assert crashed.status_code == 500, crashed.text
+    assert crashed.json()["error"]["code"] == "INTERNAL_ERROR"
+
+
+def symptom_no_auth_on_reads(driver: Driver) -> None:
+    quote = driver.quote()
+    shown = driver.call("GET", f"/orders/{quote.id}", txn=quote.txn, bpp=quote.bpp, token=None)
+    assert shown.status_code == 200 and shown.json()["order"]["id"] == quote.id
+    assert quote.order("POST", "/payment", token=None).status_code == 401  # writes still ask
 
 
 SYMPTOMS: dict[str, Callable[[Driver], None]] = {

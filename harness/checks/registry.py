@@ -14,7 +14,8 @@ fails the suite. Scopes:
   the callback and transaction checks above, applied without the run that sent the requests;
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
-- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py);
+- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py),
+  and how it answers malformed and unauthenticated calls (harness/checks/client_robustness.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 from harness.checks import (
     chronology,
     client_api,
+    client_robustness,
     consistency,
     context,
     flow,
@@ -128,6 +130,10 @@ CHECKS: tuple[Check, ...] = (
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
     _check("client", "API-003", client_api.answers_in_contract_shape),
+    # client: how it answers the calls of a careless or hostile client (certify/bap/fuzz.py)
+    _check("client", "API-010", client_robustness.no_server_error),
+    _check("client", "API-011", client_robustness.refused_without_token),
+    _check("client", "API-003", client_robustness.status_documented),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

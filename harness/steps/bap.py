@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from harness.certify.bap.fuzz import ClientApiFuzz
 from harness.certify.bap.hostile import HostileCallbacks
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import CERTIFICATION, Certification
@@ -159,3 +160,48 @@ def _refused_4xx(story: BapStory, hostile: HostileCallbacks) -> None:
 @then("the order the app shows is unchanged")
 def _unchanged(story: BapStory, hostile: HostileCallbacks) -> None:
     checked(lambda _: hostile.order_unchanged())(story)
+
+
+# -- client API fuzzing (features/bap/client_api.feature, harness/certify/bap/fuzz.py) ----------
+
+@pytest.fixture
+def fuzz(story: BapStory) -> ClientApiFuzz:
+    return ClientApiFuzz(story)
+
+
+@given("the driver holds an estimate from the app for a charger of the harness BPP")
+@checked
+def _hold_estimate(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.hold_an_estimate()
+
+
+@when("a client calls every operation of the app's client API without a token, then with a "
+      "wrong one")
+@checked
+def _call_without_token(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.call_without_token()
+
+
+@then("the app refuses each call with HTTP 401 in the contract's error format")
+@checked
+def _refused_without_token(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.refused_without_token()
+
+
+@when("a client calls every operation of the app's client API with generated data, valid and "
+      "invalid")
+@checked
+def _call_with_generated_data(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.call_with_generated_data()
+
+
+@then("the app answers none of the calls with a server error")
+@checked
+def _no_server_error(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.no_server_error()
+
+
+@then("every answer has a status and a shape the contract gives its operation")
+@checked
+def _answers_in_contract_shape(story: BapStory, fuzz: ClientApiFuzz) -> None:
+    fuzz.answers_in_contract_shape()

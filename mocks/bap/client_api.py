@@ -41,14 +41,23 @@ def client_routes(app: DriverApp) -> list[BaseRoute]:
     """The `/v1` routes of one driver's app."""
     config = app.config
 
+    switches = app.bap.switches
+
     def authorised(handler: Endpoint) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(
-                    token.strip().encode(), config.client_api_token.encode()):
+            if switches.authenticates(request.method) and (
+                    scheme.lower() != "bearer" or not secrets.compare_digest(
+                        token.strip().encode(), config.client_api_token.encode())):
                 raise ClientError(401, "a valid Bearer token is required (Authorization: "
                                   "Bearer <token>)")
-            return await handler(request)
+            try:
+                return await handler(request)
+            except ClientError as error:
+                crash = switches.unprocessable(error) if error.status == 422 else error
+                if crash is error:
+                    raise
+                raise crash from error  # a fault makes the app crash on the field instead
         return endpoint
 
     def headers_of(request: Request) -> tuple[str, str]:

@@ -292,6 +292,8 @@ def rating(doc: Mapping[str, Any]) -> Rating:
     value = doc.get("value")
     if value is None:
         raise invalid("/value", "is required")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 4.0 is the integer 4 to JSON (Schema), as a client may send it
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
         raise invalid("/value", "must be an integer from 1 to 5")
     feedback = _object(doc, "feedback", "") or {}

@@ -15,7 +15,9 @@ The hook points:
 - `ordered_item`: the item a select orders;
 - `accepted_offer`: the catalog offer a select accepts for it;
 - `shown_amount`: the amount the estimate shows the driver;
-- `heeds`: whether the app acts on an unsolicited callback of an action.
+- `heeds`: whether the app acts on an unsolicited callback of an action;
+- `authenticates`: whether the client API checks the Bearer token of a call (by its method);
+- `unprocessable`: what the client API makes of a body field it cannot use (a 422, or a crash).
 
 Some of what a BAP can get wrong has no rule in harness/rules.py yet: those faults name a
 rule id from `PROPOSED_RULES`, each with the title and clause proposed for the catalogue.
@@ -67,6 +69,8 @@ class Fault:
     accepted_offer: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     shown_amount: Callable[[float], float] | None = None
     heeds: Callable[[str], bool] | None = None
+    authenticates: Callable[[str], bool] | None = None
+    unprocessable: Callable[[Exception], Exception] | None = None
 
     @property
     def proposed(self) -> bool:
@@ -100,6 +104,11 @@ def _discounted_offer(offer: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(price, dict) or not isinstance(price.get("value"), int | float):
         return offer
     return {**offer, "beckn:price": {**price, "value": money(price["value"] * 0.5)}}
+
+
+def _crash(error: Exception) -> Exception:
+    # what an app that reads fields without checking them meets: a TypeError, a 500
+    return TypeError(f"the app used a field it never checked ({error})")
 
 
 async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
@@ -149,6 +158,13 @@ FAULTS: dict[str, Fault] = {
     "names-unregistered-uri": Fault(
         "UBC-CTX-027", "requests name a bap_uri other than the one the registry holds for "
         "this BAP", context=_unregistered_bap_uri),
+    "crashes-on-bad-input": Fault(
+        "UBC-API-010", "a body field of the client API that is missing, of the wrong type or "
+        "out of range crashes the app (500 INTERNAL_ERROR) instead of a 422",
+        unprocessable=_crash),
+    "no-auth-on-reads": Fault(
+        "UBC-API-011", "the client API serves GET calls (the order, its cancellation estimate, "
+        "its support) without checking the Bearer token", authenticates=lambda m: m != "GET"),
 }
 
 
@@ -211,3 +227,12 @@ class FaultSwitches(Switches[Fault]):
     def heeds(self, action: str) -> bool:
         """Whether the app acts on an unsolicited callback of this action."""
         return all(fault.heeds(action) for _, fault in self._on if fault.heeds is not None)
+
+    def authenticates(self, method: str) -> bool:
+        """Whether the client API checks the token of a call with this HTTP method."""
+        return all(fault.authenticates(method) for _, fault in self._on
+                   if fault.authenticates is not None)
+
+    def unprocessable(self, error: Exception) -> Exception:
+        """What the client API raises for a body field it cannot use (`error`, a 422)."""
+        return self._through(lambda fault: fault.unprocessable, error)
