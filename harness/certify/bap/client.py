@@ -14,9 +14,10 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from harness.checks.client_api import CLIENT_API
 from harness.transcript import OUTBOUND, Exchange, Transcript
 
-PARTY = "client-api"
+PARTY = CLIENT_API
 
 
 class Driver(Protocol):
