@@ -17,6 +17,13 @@ was owed are judged. The harness's deliberately broken probes are thus never jud
 messages, only what the candidate did with them; registry and hook traffic is left out. In a
 capture every message is judged. `participants` narrows either to the messages those
 subscribers sent and the answers and callbacks owed to them.
+
+Who the candidate is follows the run's role (report.json beside the transcript). A BPP sends
+callbacks, which must name its registered id and URI. A BAP (a driver's app) sends requests and
+answers the harness's callbacks, the hostile BPP's probes among them: its requests are judged
+across each order, and its answers against what each callback deserved
+(harness/checks/app_flow.py). The harness's calls to the app's /v1 client API, or the prompts to
+the operator who drives it, are not Beckn messages: they are counted, never judged.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from typing import Any
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.checks import registry
-from harness.checks.flow import Flow
+from harness.checks.client_api import CLIENT_API, OPERATOR
+from harness.checks.flow import AppRun, Flow
 from harness.checks.message import Message, Pipeline, parse_body
 from harness.checks.timing import DEFAULT_ACK_BOUND_S
 from harness.findings import NOT_EVALUATED, Finding
@@ -44,6 +52,8 @@ TIME_FIELD = "received_at"
 ACTIONS = frozenset(envelope.CALLBACK_OF) | frozenset(envelope.REQUEST_OF)
 RUN_TRANSCRIPT = "transcript.ndjson"
 RUN_REPORT = "report.json"
+# Transcript parties of a BAP-role run that record the driver's side of the app, not Beckn.
+CLIENT_PARTIES = frozenset({CLIENT_API, OPERATOR})
 
 
 @dataclass
@@ -102,6 +112,7 @@ class Transaction:
 class Report:
     transactions: list[Transaction]
     keys: str  # how signatures were verified, in words
+    client_calls: int = 0  # /v1 client-API calls and operator prompts: not Beckn, not judged
 
     @property
     def counts(self) -> dict[str, int]:
@@ -115,7 +126,7 @@ class Report:
         entries = [e for t in self.transactions for e in t.entries]
         return {"transactions": len(self.transactions), "messages": len(entries),
                 "judged": sum(e.judged for e in entries), **self.counts,
-                "signatures": self.keys,
+                "signatures": self.keys, "client_api_calls": self.client_calls,
                 "results": [t.as_dict() for t in self.transactions]}
 
 
@@ -149,6 +160,8 @@ class Capture:
     files: set[Path] = field(default_factory=set)
     registered: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> sender's
     ack_bound_s: float | None = None  # the bound the run that wrote a transcript held to
+    apps: dict[str, AppRun] = field(default_factory=dict)  # id -> its BAP-role run
+    client_calls: int = 0  # records of the harness driving an app: not Beckn, not judged
 
     def read(self, name: str) -> None:
         """A file, or a folder: of a run folder (one holding transcript.ndjson) only the
@@ -230,6 +243,9 @@ class Capture:
                 internal.add(index)
         display = records[0][0].rsplit(":", 1)[0]
         for index, (source, exchange) in enumerate(records):
+            if exchange.party in CLIENT_PARTIES:  # /v1/orders/{id}/rating is no Beckn rating
+                self.client_calls += 1
+                continue
             endpoint = exchange.url.rstrip("/").rsplit("/", 1)[-1]
             beckn = exchange.action in ACTIONS or endpoint in ACTIONS
             if index in twins or not (beckn or exchange.note == STRAY):
@@ -250,6 +266,8 @@ class Capture:
                 entry.owed = True
             if exchange.direction == INBOUND and _broadcast(moved):
                 self.broadcasts.add(moved.id)
+            if run.app is not None:
+                self.apps[moved.id] = run.app
             self.timed.add(moved.id)
             self.horizon[moved.id] = horizon
             self.entries.append(entry)
@@ -279,8 +297,8 @@ class Capture:
 
     def _run_beside(self, transcript: Path) -> RunFacts:
         """From the report.json of the run that wrote the transcript, what it says: the
-        candidate's registered id, URI and key, every party's key, the ACK bound, and when
-        the run ended (wall clock)."""
+        candidate's role, registered id, URI and key, every party's key, the ACK bound, and
+        when the run ended (wall clock)."""
         try:
             report = json.loads((transcript.parent / RUN_REPORT).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -295,8 +313,16 @@ class Capture:
         if all(isinstance(n, str) and n for n in names):
             self.keys[f"{names[0]}|{names[1]}"] = str(names[2])
             self.key_sources.append(str(transcript.parent / RUN_REPORT))
-            if candidate.get("role") == "bpp":  # callbacks name the BPP's id and URI
+            role = report.get("role", candidate.get("role"))
+            if role == "bpp":  # callbacks name the BPP's id and URI
                 facts.candidate = (str(names[0]), str(names[3]))
+            elif role == "bap":  # the app: requests name its id and URI, and the BPP's
+                bpps = tuple((str(p["subscriber_id"]), str(p["uri"]))
+                             for p in report.get("network") or ()
+                             if isinstance(p, dict) and p.get("role") == "bpp"
+                             and isinstance(p.get("subscriber_id"), str)
+                             and isinstance(p.get("uri"), str))
+                facts.app = AppRun(str(transcript), (str(names[0]), str(names[3])), bpps)
         for party in report.get("network") or ():
             if isinstance(party, dict) and isinstance(party.get("subscriber_id"), str) and \
                     isinstance(party.get("public_key"), str) and party["public_key"]:
@@ -332,7 +358,8 @@ class RunFacts:
     """What the report.json beside a transcript says about the run that wrote it."""
 
     ended: float | None = None  # wall clock: the transcript recorded until then
-    candidate: tuple[str, str] | None = None  # its registered subscriber id and URI
+    candidate: tuple[str, str] | None = None  # a BPP's registered subscriber id and URI
+    app: AppRun | None = None  # the run certified a BAP
 
 
 def _broadcast(exchange: Exchange) -> bool:
@@ -387,7 +414,7 @@ def audit(paths: list[str], schemas: SchemaSet, options: Options | None = None) 
     flow = _flow(capture, schemas, options)
     flow.judged_requests = _judge_requests(capture, schemas, options)
     findings = [f for check in registry.for_scope("flow") for f in check.run(flow)]
-    return Report(_by_transaction(capture, flow, findings), described)
+    return Report(_by_transaction(capture, flow, findings), described, capture.client_calls)
 
 
 def _judge_messages(capture: Capture, schemas: SchemaSet, options: Options,
@@ -444,7 +471,8 @@ def _flow(capture: Capture, schemas: SchemaSet, options: Options) -> Flow:
         capture.ack_bound_s if capture.ack_bound_s is not None else DEFAULT_ACK_BOUND_S
     return Flow(exchanges, frozenset(capture.sent_by), frozenset(capture.sent_to),
                 frozenset(capture.timed), capture.horizon, frozenset(capture.broadcasts),
-                options.ttl_s, bound, schemas, registered=capture.registered)
+                options.ttl_s, bound, schemas, registered=capture.registered,
+                apps=capture.apps)
 
 
 def _by_transaction(capture: Capture, flow: Flow, findings: list[Finding]
@@ -497,6 +525,9 @@ def render_text(report: Report, verbose: bool = False) -> str:
                 lines.append(f"    {_finding_line(finding)}" + (f" <- {cited}" if cited else ""))
     totals = report.counts
     entries = [e for t in report.transactions for e in t.entries]
+    if report.client_calls:
+        lines.append(f"{report.client_calls} client-API call(s) (the harness driving the app "
+                     "through its /v1 API or its operator): not Beckn messages, not judged")
     lines.append(f"{len(report.transactions)} transaction(s), {len(entries)} message(s), "
                  f"{sum(e.judged for e in entries)} judged: {totals['errors']} error(s), "
                  f"{totals['warnings']} warning(s), {totals['not_evaluated']} not evaluated; "

@@ -386,9 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         "duplicates; order, session and payment transitions; a stable order id; item and\n"
         "price from on_select on. Findings are grouped by transaction.",
         epilog="PATH is a run's report folder or its transcript.ndjson (the candidate's\n"
-        "messages are judged, the harness's own traffic is context), an NDJSON capture (per\n"
-        'line a bare message or {"headers": {...}, "body": "<raw JSON>", "received_at": <unix\n'
-        "seconds or RFC 3339>}; every message is judged), a .json file, or a folder of them.\n"
+        "messages are judged, the harness's own traffic is context; of a BAP run, the app's\n"
+        "requests and its answers to the harness's callbacks, its /v1 calls counted, not\n"
+        'judged), an NDJSON capture (per line a bare message or {"headers": {...}, "body":\n'
+        '"<raw JSON>", "received_at": <unix seconds or RFC 3339>}; every message is judged),\n'
+        "a .json file, or a folder of them.\n"
         "Without arrival times, timing is reported not evaluated, never passed.\n\n"
         "examples:\n"
         "  ubc-cert audit reports/20250101T120000Z-ab12cd/\n"

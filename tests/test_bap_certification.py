@@ -1,7 +1,8 @@
 """`ubc-cert run --role bap` certifies the reference BAP (`ubc-cert reference bap`, its own
 process) through its /v1 client API: certified as it is, and not certified, naming its rule,
 with each of its fault switches on (the BAP fault matrix, harness/fault_matrix.py, run once
-for the module with two reference processes switching faults at run time)."""
+for the module with two reference processes switching faults at run time). The same runs'
+transcripts, audited offline (`ubc-cert audit`), show the same rules."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness import exitcodes
+from harness import audit, exitcodes, schemas
 from harness.certify.bap.fuzz import WRONG_TOKEN, plan
 from harness.fault_matrix import CLEAN, Row, run_matrix
+from harness.findings import NOT_EVALUATED
 from harness.selftest import SelfTestResult
 from mocks.bap import FAULTS
 
@@ -100,3 +102,35 @@ def test_the_reference_bap_withstands_the_fuzzing_of_its_client_api(
     assert text.count(f"client API fuzz plan {kept.digest}, call ") == \
         len(kept.unauthenticated) + len(kept.generated)
     assert f"Bearer {WRONG_TOKEN}" in text
+
+
+# -- the same runs, audited offline from their transcripts (ubc-cert audit) ----------------------
+
+def _audited(result: SelfTestResult) -> tuple[audit.Report, set[str]]:
+    """The audit of a run's folder, and the rules of its error findings."""
+    assert result.report_path is not None, result.output
+    report = audit.audit([str(result.report_path.parent)], schemas.load())
+    findings = [f for t in report.transactions for f in t.findings] + \
+        [f for t in report.transactions for e in t.entries for f in e.findings]
+    return report, {f.rule for f in findings if f.is_error and f.status != NOT_EVALUATED}
+
+
+def test_the_clean_run_audits_clean(matrix: dict[str, Row]) -> None:
+    report, rules = _audited(matrix[CLEAN].result)
+    assert report.counts == {"errors": 0, "warnings": 0, "not_evaluated": 0}, rules
+    assert report.keys.startswith("verified") and report.client_calls > 10
+    judged = [e.exchange for t in report.transactions for e in t.entries if e.judged]
+    assert judged and {e.party for e in judged if e} == {"cds", "bpp"}  # the app's requests
+    assert all(e and not (e.action or "").startswith("on_") for e in judged)
+
+
+# The audit judges what the transcript holds: every rule a fault run reported but those of what
+# the app showed the driver (UBC-API-*, held against its /v1 answers, which are not Beckn).
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_faulty_bap_run_audits_with_the_rules_the_run_reported(matrix: dict[str, Row],
+                                                                 fault: str) -> None:
+    result = matrix[fault].result
+    reported = {f["rule"] for f in result.report["findings"] if f.get("severity") == "error"
+                and f.get("status") != "not-evaluated" and not f["rule"].startswith("UBC-API-")}
+    _, rules = _audited(result)
+    assert rules == reported, (fault, rules, reported)

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import exitcodes
+from harness import audit, exitcodes, schemas
 from harness.beckn.signing import KeyPair
 from harness.candidate import Candidate
 from harness.certify.bap.certification import BapCertification
@@ -220,6 +220,8 @@ def test_a_walk_in_worked_by_hand_passes(reference_bap: ReferenceProcess) -> Non
                for t in said), said
     assert not any('"party": "client-api"' in line
                    for line in transcript.read_text().splitlines())
+    audited = audit.audit([str(transcript.parent)], schemas.load())  # offline, clean as well
+    assert audited.counts["errors"] == 0 and audited.client_calls == len(operator), audited
 
 
 @pytest.mark.network

@@ -41,6 +41,9 @@ HEADINGS = {"search": "1) Search Charging Connectors", "estimate": "2) Get Charg
             "rateOrder": "9) Submit Rating & Feedback", "orderSupport": "10) Get Order Support"}
 
 CENT = 0.005  # amounts are money: equal to the cent
+# The transcript party of the harness's calls to a candidate BAP's /v1 client API
+# (harness/certify/bap/client.py): the driver's side of the app, no Beckn traffic.
+CLIENT_API = "client-api"
 # The transcript party of what the operator of a run driven by hand said the app showed
 # (harness/certify/bap/operator.py): a person's reading of the app, not the app's answer.
 OPERATOR = "operator"

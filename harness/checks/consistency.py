@@ -128,6 +128,22 @@ def offers_in_catalog(request: Exchange, offers: Mapping[str, tuple[set[str], An
     return []
 
 
+
+def selected_from_catalog(select: Exchange, catalogs: Iterable[Any]) -> list[Finding]:
+    """UBC-CONS-005 for a select against the catalogs its sender was shown: the item it orders
+    is one of theirs (items_in_catalog), and the offer it accepts one of theirs for that item,
+    at their price (offers_in_catalog). No item in them: nothing to hold the select against."""
+    shown = [c for c in catalogs if isinstance(c, dict)]
+    items = {str(item.get("beckn:id")) for catalog in shown
+             for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
+    if not items:
+        return []
+    offers = {str(o.get("beckn:id")): ({str(i) for i in o.get("beckn:items") or []},
+                                       dig(o, "beckn:price", "value"))
+              for catalog in shown for o in catalog.get("beckn:offers") or []
+              if isinstance(o, dict)}
+    return items_in_catalog(select, items) + offers_in_catalog(select, offers)
+
 ENERGY_FEE_WORDS = ("unit", "kwh", "energy")  # a FEE line that bills energy beyond the estimate
 
 

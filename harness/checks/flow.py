@@ -19,6 +19,10 @@ checks (timing, context, state, consistency, refusal) to it:
   replay it must refuse;
 - timing is judged only where arrival times are known. Where they are not, or the capture ends
   before a request's ttl ran out, the check is reported not evaluated, never passed.
+
+A run that certified a BAP (a driver's app) is the other way round: the app sends the requests
+and answers the harness's callbacks. Its exchanges are marked with the run (`AppRun`) and
+judged by harness/checks/app_flow.py, not by the refusal check here.
 """
 
 from __future__ import annotations
@@ -44,6 +48,16 @@ BEGINS_ORDER = frozenset({"select", "on_select"})  # a transaction seen from its
 DEFAULT_TTL_S = wire_time.duration_seconds(envelope.DEFAULT_TTL)
 
 
+@dataclass(frozen=True)
+class AppRun:
+    """A run that certified a BAP, as its report.json names it: the app's registered subscriber
+    id and URI, and the BPPs the harness played (subscriber id -> URI)."""
+
+    run: str  # which transcript: the requests of one run are judged together
+    bap: tuple[str, str]
+    bpps: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Flow:
     """Every Beckn exchange of one capture, in arrival order, and what is known of each."""
@@ -62,6 +76,8 @@ class Flow:
     judged_requests: Mapping[str, list[Finding]] = field(default_factory=dict)
     # id -> the subscriber id and URI its sender registered, when known (a run's candidate)
     registered: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # id -> the BAP-role run that recorded it (harness/checks/app_flow.py judges those)
+    apps: Mapping[str, AppRun] = field(default_factory=dict)
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -234,8 +250,9 @@ def refused_as_deserved(flow: Flow) -> list[Finding]:
         replay = authorization is not None and signed in seen
         seen.add(signed)
         problems = flow.judged_requests.get(exchange.id)
-        if problems is None or exchange.status is None or timing.answered(exchange):
-            continue  # not judged in full, or its answer is a finding of its own
+        if problems is None or exchange.status is None or timing.answered(exchange) or \
+                exchange.id in flow.apps:
+            continue  # not judged in full, its answer a finding of its own, or an app's
         signature = [f for f in problems if f.rule.startswith("UBC-SIG-")]
         cause = next(iter(signature or problems), None)
         what = f"{exchange.action} ({cause.rule}: {cause.message})" if cause is not None \

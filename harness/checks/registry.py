@@ -12,6 +12,7 @@ fails the suite. Scopes:
 - run: the whole transcript, at the end of a run;
 - flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
   the callback and transaction checks above, applied without the run that sent the requests;
+  of a run that certified a BAP, the initiated and probe checks too (harness/checks/app_flow.py);
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py),
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.checks import (
+    app_flow,
     chronology,
     client_api,
     client_robustness,
@@ -116,6 +118,11 @@ CHECKS: tuple[Check, ...] = (
     _check("flow", "CONS-003..005", flow.terms_kept),
     _check("flow", "CTX-016", flow.senders_registered),
     _check("flow", "CTX-018", flow.delivered_to_endpoints),
+    # flow, of a run that certified a BAP: the app's requests and its answers to callbacks
+    _check("flow", "CTX-023..024 CTX-027 STATE-012", app_flow.requests_across_orders),
+    _check("flow", "CONS-005", app_flow.selects_from_catalog),
+    _check("flow", "SIG-013..014 CTX-025 TIME-004 SCH-009 SCH-013",
+           app_flow.callbacks_refused_as_deserved),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),

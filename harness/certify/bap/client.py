@@ -16,9 +16,10 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from harness.checks.client_api import CLIENT_API
 from harness.transcript import OUTBOUND, Exchange, Transcript
 
-PARTY = "client-api"
+PARTY = CLIENT_API
 OWN_TOKEN = "the candidate's"  # `send`'s default: the token of the candidate file
 
 

@@ -79,15 +79,8 @@ class BapStory:
                 f"{callback.action}"))
         selects = [r for r in requests if r.action == "select" and r.party == "bpp"]
         catalogs = self.catalogs() if selects else []
-        items = {str(item.get("beckn:id")) for catalog in catalogs
-                 for item in catalog.get("beckn:items") or [] if isinstance(item, dict)}
-        offers = {str(o.get("beckn:id")): ({str(i) for i in o.get("beckn:items") or []},
-                                           dig(o, "beckn:price", "value"))
-                  for catalog in catalogs for o in catalog.get("beckn:offers") or []
-                  if isinstance(o, dict)}
-        for select in selects if items else []:
-            self._add(consistency.items_in_catalog(select, items)
-                      + consistency.offers_in_catalog(select, offers))
+        for select in selects:
+            self._add(consistency.selected_from_catalog(select, catalogs))
 
     def callbacks_to_app(self, requests: list[Exchange]) -> list[Exchange]:
         """The valid callbacks the harness sent the app since the scenario began, which it must
