@@ -123,10 +123,16 @@ CHECKS: tuple[Check, ...] = (
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),
     _check("initiated", "STATE-012", initiator.actions_in_order),
+    _check("initiated", "CONS-010", initiator.requested_slot_carried),
     # client: a candidate BAP's client API against the callbacks behind it
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
     _check("client", "API-003", client_api.answers_in_contract_shape),
+    _check("client", "API-005", client_api.shown_states_follow_callbacks),
+    _check("client", "API-005", client_api.refusal_answered_as_error),
+    _check("client", "API-006", client_api.shown_telemetry_is_latest),
+    _check("client", "API-007", client_api.shown_bill_is_billed),
+    _check("client", "API-007", client_api.shown_cancellation_is_the_bpps),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),
