@@ -26,6 +26,9 @@ SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signat
 # BAP faults that show in the security scenarios (features/bap/security.feature), besides the
 # walk-in: one only a hostile callback reveals, one that must leave the probes not evaluated.
 BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"})
+# BAP faults the walk-in never meets: a slot only a reservation asks for, a fee only a
+# cancellation charges.
+BAP_STORY_FAULTS = {"ignores-slot": "reservation", "keeps-cancellation-fee-off": "cancel"}
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
@@ -38,6 +41,8 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
     if fault == CLEAN:
         return None
     if role == "bap":
+        if fault in BAP_STORY_FAULTS:
+            return BAP_STORY_FAULTS[fault]
         return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
     return "security" if fault in SECURITY_FAULTS else "walk_in"
 

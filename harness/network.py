@@ -187,9 +187,11 @@ class MockNetwork:
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
                                               ttl=self.config.ttl,
                                               faults=set(self.config.bpp_faults))
-            self.group.attach("bpp", bpp_module.create_app(
+            bpp_app = bpp_module.create_app(
                 bpp_config, self.charger, self.transcript, directory=directory("bpp"),
-                schemas=schema_set))
+                schemas=schema_set)
+            self.bpp = bpp_app.state.bpp
+            self.group.attach("bpp", bpp_app)
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,

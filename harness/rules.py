@@ -212,10 +212,11 @@ RULES: tuple[Rule, ...] = (
          f"client API contract, 4) Get Order Information; {_B6} Step 5, item 7",
          applies_to=("bap",)),
     # What the app shows once the order runs: states, telemetry and money after the fact.
-    Rule("UBC-API-005", "The client API shows the order, payment and charging states the BPP "
-         "last reported, in the contract's enums (order ACTIVE, COMPLETED, CANCELLED; payment "
-         "PAID, PENDING, REFUNDED, FAILED; charging ACTIVE, COMPLETED, STOPPED, IDLE), and "
-         "answers a request the BPP refused with the contract's 409 error", ERROR,
+    Rule("UBC-API-005", "The client API shows the order as it stands: the order, payment and "
+         "charging states the BPP last reported, in the contract's enums (order ACTIVE, "
+         "COMPLETED, CANCELLED; payment PAID, PENDING, REFUNDED, FAILED; charging ACTIVE, "
+         "COMPLETED, STOPPED, IDLE), a slot booked as a RESERVATION, and a request the BPP "
+         "refused as the contract's 409 error", ERROR,
          "client API contract, 4) Get Order Information to 8) Cancel Order - Confirm, "
          f"Appendix: Enum Values, Error Responses; {_STATES}", applies_to=("bap",)),
     Rule("UBC-API-006", "The charging telemetry the client API shows is the latest reading the "

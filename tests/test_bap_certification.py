@@ -49,6 +49,16 @@ def test_the_bap_has_at_least_eight_fault_switches() -> None:
     assert len(FAULTS) >= 8
 
 
+def test_the_reference_bap_passes_every_story(matrix: dict[str, Row]) -> None:
+    """The stories of features/bpp/, told from the app's side, each certified on the clean
+    run, each in about a second."""
+    scenarios = matrix[CLEAN].result.report["scenarios"]
+    for story in ("Walk-in", "Reserving", "Cancelling", "Rating", "Asking for support"):
+        told = [s for s in scenarios if s["feature"].startswith(story)]
+        assert told and {s["status"] for s in told} == {"passed"}, (story, scenarios)
+    assert len([s for s in scenarios if s["feature"].startswith("Cancelling")]) == 3
+
+
 # -- the security scenarios, read from the same runs --------------------------------------------
 
 def _security(result: SelfTestResult) -> list[dict[str, Any]]:

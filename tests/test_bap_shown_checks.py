@@ -1,4 +1,4 @@
-"""The checks on what a candidate BAP shows once the order runs (harness/checks/client_api.py:
+"""The checks on what a candidate BAP shows once the order runs (harness/checks/shown.py:
 UBC-API-005 states, UBC-API-006 telemetry, UBC-API-007 bill and cancellation) and on the slot
 its requests carry (harness/checks/initiator.py: UBC-CONS-010): each made to fire by a
 violating exchange, and quiet on a conforming one."""
@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from harness.checks import client_api, initiator
+from harness.checks import initiator, shown
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
 _ids = itertools.count(1)
@@ -66,7 +66,7 @@ def states(order_status: str, payment: str, charging: str) -> dict[str, Any]:
             "payment": {"status": payment}, "charging": {"status": charging}}
 
 
-# -- UBC-API-005: the states shown --------------------------------------------------------------
+# -- UBC-API-005: the states shown -------------------------------------------------------------
 
 CHARGING = [callback("on_confirm", order("CONFIRMED", session="PENDING", paid="COMPLETED",
                                          amount=100.0), taken_at=1.0),
@@ -75,45 +75,50 @@ CHARGING = [callback("on_confirm", order("CONFIRMED", session="PENDING", paid="C
 
 
 def test_the_states_the_bpp_last_reported_pass() -> None:
-    shown = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
-    assert client_api.shown_states_follow_callbacks(shown, CHARGING) == []
+    view = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
+    assert shown.shown_states_follow_callbacks(view, CHARGING) == []
 
 
 def test_a_charging_state_older_than_the_last_callback_is_api_005() -> None:
-    shown = answer(states("ACTIVE", "PAID", "IDLE"), sent_at=3.0, answered_at=3.1)
-    [finding] = client_api.shown_states_follow_callbacks(shown, CHARGING)
+    view = answer(states("ACTIVE", "PAID", "IDLE"), sent_at=3.0, answered_at=3.1)
+    [finding] = shown.shown_states_follow_callbacks(view, CHARGING)
     assert finding.rule == "UBC-API-005" and finding.path == "/charging/status"
     assert (finding.expected, finding.actual) == ("ACTIVE", "IDLE")
-    assert finding.evidence == [shown.id, CHARGING[1].id]
+    assert finding.evidence == [view.id, CHARGING[1].id]
     assert "sessionStatus ACTIVE in its on_update" in finding.message
 
 
 def test_a_state_reported_while_the_call_ran_may_or_may_not_show_yet() -> None:
     completed = callback("on_update", order("COMPLETED", session="COMPLETED"), taken_at=3.05)
     for shown_as in ("ACTIVE", "COMPLETED"):
-        shown = answer(states(shown_as, "PAID", shown_as), sent_at=3.0, answered_at=3.1)
-        assert client_api.shown_states_follow_callbacks(shown, [*CHARGING, completed]) == []
+        view = answer(states(shown_as, "PAID", shown_as), sent_at=3.0, answered_at=3.1)
+        assert shown.shown_states_follow_callbacks(view, [*CHARGING, completed]) == []
+    # sent while the call ran, its ACK not back at the BPP when the answer came: may show
+    in_flight = callback("on_update", order("COMPLETED", session="COMPLETED"), taken_at=3.05)
+    in_flight.status = in_flight.response_mono_time = None
+    view = answer(states("COMPLETED", "PAID", "COMPLETED"), sent_at=3.0, answered_at=3.1)
+    assert shown.shown_states_follow_callbacks(view, [*CHARGING, in_flight]) == []
     # reported after the answer left: not yet the app's to show
     late = callback("on_update", order("COMPLETED", session="COMPLETED"), taken_at=3.5)
-    shown = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
-    assert client_api.shown_states_follow_callbacks(shown, [*CHARGING, late]) == []
+    view = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
+    assert shown.shown_states_follow_callbacks(view, [*CHARGING, late]) == []
 
 
 def test_callbacks_the_app_refused_or_refusals_report_no_state() -> None:
     nacked = callback("on_status", order("CANCELLED"), taken_at=2.5, status=401)
     refused = callback("on_cancel", order("INPROGRESS", session="ACTIVE"), taken_at=2.6,
                        error={"code": "50001", "message": "Cancellation not possible"})
-    shown = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
-    assert client_api.shown_states_follow_callbacks(shown, [*CHARGING, nacked, refused]) == []
+    view = answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1)
+    assert shown.shown_states_follow_callbacks(view, [*CHARGING, nacked, refused]) == []
 
 
 def test_cancelled_and_refunded_are_shown_as_such() -> None:
     cancelled = callback("on_cancel", order("CANCELLED", paid="REFUNDED", amount=90.0),
                          taken_at=2.5)
-    shown = answer(states("CANCELLED", "REFUNDED", "IDLE"), sent_at=3.0, answered_at=3.1)
-    assert client_api.shown_states_follow_callbacks(shown, [CHARGING[0], cancelled]) == []
+    view = answer(states("CANCELLED", "REFUNDED", "IDLE"), sent_at=3.0, answered_at=3.1)
+    assert shown.shown_states_follow_callbacks(view, [CHARGING[0], cancelled]) == []
     wrong = answer(states("ACTIVE", "PAID", "IDLE"), sent_at=3.0, answered_at=3.1)
-    findings = client_api.shown_states_follow_callbacks(wrong, [CHARGING[0], cancelled])
+    findings = shown.shown_states_follow_callbacks(wrong, [CHARGING[0], cancelled])
     assert {(f.path, f.expected, f.actual) for f in findings} == {
         ("/order/status", "CANCELLED", "ACTIVE"), ("/payment/status", "REFUNDED", "PAID")}
 
@@ -122,16 +127,16 @@ def test_a_quote_is_shown_as_quoted_price() -> None:
     quoted = callback("on_select", order("CREATED"), taken_at=0.5)
     estimate = answer({"order": {"id": "o1", "status": "quoted_price"}}, sent_at=0.4,
                       answered_at=0.6, method="POST", path="/v1/estimate")
-    assert client_api.shown_states_follow_callbacks(estimate, [quoted]) == []
+    assert shown.shown_states_follow_callbacks(estimate, [quoted]) == []
     active = answer({"order": {"id": "o1", "status": "ACTIVE"}}, sent_at=0.4, answered_at=0.6,
                     method="POST", path="/v1/estimate")
-    [finding] = client_api.shown_states_follow_callbacks(active, [quoted])
+    [finding] = shown.shown_states_follow_callbacks(active, [quoted])
     assert (finding.rule, finding.expected) == ("UBC-API-005", "quoted_price")
 
 
 def test_a_failed_call_is_not_judged_for_states() -> None:
     refused = answer({"error": {"code": "CONFLICT"}}, sent_at=3.0, answered_at=3.1, status=409)
-    assert client_api.shown_states_follow_callbacks(refused, CHARGING) == []
+    assert shown.shown_states_follow_callbacks(refused, CHARGING) == []
 
 
 def test_a_refused_request_answered_as_done_is_api_005() -> None:
@@ -139,15 +144,39 @@ def test_a_refused_request_answered_as_done_is_api_005() -> None:
                          error={"code": "50001", "message": "Cancellation not possible"})
     conflict = answer({"error": {"code": "CONFLICT"}}, sent_at=3.0, answered_at=3.1,
                       status=409, method="POST", path="/v1/orders/o1/cancel")
-    assert client_api.refusal_answered_as_error(conflict, on_cancel) == []
+    assert shown.answered_as_the_bpp_decided(conflict, on_cancel) == []
     done = answer(states("CANCELLED", "REFUNDED", "IDLE"), sent_at=3.0, answered_at=3.1,
                   method="POST", path="/v1/orders/o1/cancel")
-    [finding] = client_api.refusal_answered_as_error(done, on_cancel)
+    [finding] = shown.answered_as_the_bpp_decided(done, on_cancel)
     assert finding.rule == "UBC-API-005" and (finding.expected, finding.actual) == (409, 200)
     assert "error 50001" in finding.message and finding.evidence == [done.id, on_cancel.id]
 
 
-# -- UBC-API-006: the telemetry shown -----------------------------------------------------------
+def test_a_request_the_bpp_carried_out_answered_as_an_error_is_api_005() -> None:
+    cancelled = callback("on_cancel", order("CANCELLED", paid="REFUNDED", amount=90.0),
+                         taken_at=3.05)
+    done = answer(states("CANCELLED", "REFUNDED", "IDLE"), sent_at=3.0, answered_at=3.1,
+                  method="POST", path="/v1/orders/o1/cancel")
+    assert shown.answered_as_the_bpp_decided(done, cancelled) == []
+    failed = answer({"error": {"code": "UPSTREAM_ERROR"}}, sent_at=3.0, answered_at=3.1,
+                    status=502, method="POST", path="/v1/orders/o1/cancel")
+    [finding] = shown.answered_as_the_bpp_decided(failed, cancelled)
+    assert finding.rule == "UBC-API-005" and finding.actual == 502
+    assert "carried it out" in finding.message
+
+
+def test_a_slot_shown_as_anything_but_a_reservation_is_api_005() -> None:
+    def estimate(mode: str) -> Exchange:
+        return answer({"order": {"id": "o1", "status": "quoted_price", "mode": mode}},
+                      sent_at=0.4, answered_at=0.6, method="POST", path="/v1/estimate")
+    assert shown.shown_mode_is_asked(estimate("reservation"), reservation=True) == []
+    assert shown.shown_mode_is_asked(estimate("instant"), reservation=False) == []
+    assert shown.shown_mode_is_asked(estimate("reservation"), reservation=False) == []
+    [finding] = shown.shown_mode_is_asked(estimate("instant"), reservation=True)
+    assert finding.rule == "UBC-API-005" and finding.path == "/order/mode"
+
+
+# -- UBC-API-006: the telemetry shown ----------------------------------------------------------
 
 def reading(at: str, energy: float, power: float = 50.0) -> dict[str, Any]:
     return {"eventTime": at, "metrics": [
@@ -163,59 +192,59 @@ TRACKED = [callback("on_track", order("INPROGRESS", session="ACTIVE", readings=[
                                       readings=[FIRST, SECOND]), taken_at=2.0)]
 
 
-def telemetry(shown: dict[str, Any]) -> Exchange:
-    metrics = [*shown["metrics"], {"name": "SESSION_DURATION", "value": 1, "unitCode": "min"}]
+def telemetry(view: dict[str, Any]) -> Exchange:
+    metrics = [*view["metrics"], {"name": "SESSION_DURATION", "value": 1, "unitCode": "min"}]
     return answer({**states("ACTIVE", "PAID", "ACTIVE"),
-                   "chargingTelemetry": {"eventTime": shown["eventTime"], "metrics": metrics}},
+                   "chargingTelemetry": {"eventTime": view["eventTime"], "metrics": metrics}},
                   sent_at=3.0, answered_at=3.1)
 
 
 def test_the_latest_reading_shown_passes() -> None:
-    assert client_api.shown_telemetry_is_latest(telemetry(SECOND), TRACKED) == []
+    assert shown.shown_telemetry_is_latest(telemetry(SECOND), TRACKED) == []
     # the same moment written otherwise, a value rounded to a decimal
     rounded = {"eventTime": "2026-01-04T08:01:00.000+00:00", "metrics": [
         {"name": "ENERGY", "value": 0.8, "unitCode": "KWH"}]}
-    assert client_api.shown_telemetry_is_latest(telemetry(rounded), TRACKED) == []
+    assert shown.shown_telemetry_is_latest(telemetry(rounded), TRACKED) == []
 
 
 def test_a_reading_older_than_the_latest_taken_is_api_006() -> None:
-    shown = telemetry(FIRST)
-    [finding] = client_api.shown_telemetry_is_latest(shown, TRACKED)
+    view = telemetry(FIRST)
+    [finding] = shown.shown_telemetry_is_latest(view, TRACKED)
     assert finding.rule == "UBC-API-006" and finding.path == "/chargingTelemetry/eventTime"
     assert (finding.expected, finding.actual) == (SECOND["eventTime"], FIRST["eventTime"])
-    assert finding.evidence == [shown.id, TRACKED[1].id]
+    assert finding.evidence == [view.id, TRACKED[1].id]
 
 
 def test_a_reading_taken_during_the_call_may_show_and_an_older_one_still_may() -> None:
     during = callback("on_track", order("INPROGRESS", session="ACTIVE", readings=[
         SECOND, reading("2026-01-04T08:02:00Z", 1.66)]), taken_at=3.05)
-    assert client_api.shown_telemetry_is_latest(
+    assert shown.shown_telemetry_is_latest(
         telemetry(reading("2026-01-04T08:02:00Z", 1.66)), [*TRACKED, during]) == []
-    assert client_api.shown_telemetry_is_latest(telemetry(SECOND), [*TRACKED, during]) == []
+    assert shown.shown_telemetry_is_latest(telemetry(SECOND), [*TRACKED, during]) == []
 
 
 def test_values_other_than_the_bpps_are_api_006() -> None:
-    shown = telemetry(reading(SECOND["eventTime"], 0.83, power=50000.0))  # W, labelled kW
-    [finding] = client_api.shown_telemetry_is_latest(shown, TRACKED)
+    view = telemetry(reading(SECOND["eventTime"], 0.83, power=50000.0))  # W, labelled kW
+    [finding] = shown.shown_telemetry_is_latest(view, TRACKED)
     assert finding.rule == "UBC-API-006" and finding.path == "/chargingTelemetry/metrics"
     assert (finding.expected, finding.actual) == (50.0, 50000.0)
 
 
 def test_a_reading_the_bpp_never_sent_is_api_006() -> None:
-    [finding] = client_api.shown_telemetry_is_latest(
+    [finding] = shown.shown_telemetry_is_latest(
         telemetry(reading("2026-01-04T09:00:00Z", 3.0)), TRACKED)
     assert finding.rule == "UBC-API-006" and "never sent" in finding.message
-    [finding] = client_api.shown_telemetry_is_latest(telemetry(reading("soon", 3.0)), TRACKED)
+    [finding] = shown.shown_telemetry_is_latest(telemetry(reading("soon", 3.0)), TRACKED)
     assert finding.rule == "UBC-API-006" and finding.actual == "soon"
 
 
 def test_no_telemetry_shown_or_sent_is_not_judged() -> None:
-    assert client_api.shown_telemetry_is_latest(
+    assert shown.shown_telemetry_is_latest(
         answer(states("ACTIVE", "PAID", "ACTIVE"), sent_at=3.0, answered_at=3.1), TRACKED) == []
-    assert client_api.shown_telemetry_is_latest(telemetry(SECOND), CHARGING) == []
+    assert shown.shown_telemetry_is_latest(telemetry(SECOND), CHARGING) == []
 
 
-# -- UBC-API-007: the bill, fee and refund shown ------------------------------------------------
+# -- UBC-API-007: the bill, fee and refund shown -----------------------------------------------
 
 BILL = callback("on_update", order("COMPLETED", session="COMPLETED", paid="COMPLETED",
                                    amount=100.0, value=60.0), taken_at=4.0)
@@ -229,16 +258,16 @@ def bill(*lines: tuple[str, Any]) -> Exchange:
 
 
 def test_the_bpps_bill_and_the_refund_it_leaves_pass() -> None:
-    paid = client_api.paid_amount([*CHARGING, BILL])
+    paid = shown.paid_amount([*CHARGING, BILL])
     assert paid == 100.0
-    shown = bill(("BASE", 45.0), ("FEE", 15.0), ("REFUND", -40.0))
-    assert client_api.shown_bill_is_billed(shown, BILL, paid) == []
+    view = bill(("BASE", 45.0), ("FEE", 15.0), ("REFUND", -40.0))
+    assert shown.shown_bill_is_billed(view, BILL, paid) == []
 
 
 def test_a_bill_other_than_the_bpps_is_api_007() -> None:
-    [finding] = client_api.shown_bill_is_billed(bill(("BASE", 100.0)), BILL, 100.0)
+    [finding] = shown.shown_bill_is_billed(bill(("BASE", 100.0)), BILL, 100.0)
     assert finding.rule == "UBC-API-007" and (finding.expected, finding.actual) == (60.0, 100.0)
-    [finding] = client_api.shown_bill_is_billed(bill(("BASE", 60.0), ("REFUND", -10.0)),
+    [finding] = shown.shown_bill_is_billed(bill(("BASE", 60.0), ("REFUND", -10.0)),
                                                 BILL, 100.0)
     assert "a refund of" in finding.message and finding.expected == 40.0
 
@@ -255,12 +284,12 @@ def cancellation(fee: str, refund: str) -> Exchange:
 
 
 def test_the_bpps_fee_and_refund_pass() -> None:
-    shown = cancellation("10.00", "-90.00")
-    assert client_api.shown_cancellation_is_the_bpps(shown, CANCELLED, 100.0) == []
+    view = cancellation("10.00", "-90.00")
+    assert shown.shown_cancellation_is_the_bpps(view, CANCELLED, 100.0) == []
 
 
 def test_a_fee_or_refund_other_than_the_bpps_is_api_007() -> None:
-    findings = client_api.shown_cancellation_is_the_bpps(cancellation("0.00", "-100.00"),
+    findings = shown.shown_cancellation_is_the_bpps(cancellation("0.00", "-100.00"),
                                                          CANCELLED, 100.0)
     assert {(f.rule, f.expected, f.actual) for f in findings} == {
         ("UBC-API-007", 90.0, 100.0), ("UBC-API-007", 10.0, 0.0)}
@@ -271,7 +300,7 @@ def test_a_cancellation_as_the_tsd_writes_it_keeps_the_value_and_refunds_all() -
     REFUNDED: no fee."""
     full = callback("on_cancel", order("CANCELLED", paid="REFUNDED", amount=100.0, value=100.0),
                     taken_at=5.0)
-    assert client_api.shown_cancellation_is_the_bpps(cancellation("0.00", "-100.00"), full,
+    assert shown.shown_cancellation_is_the_bpps(cancellation("0.00", "-100.00"), full,
                                                      100.0) == []
 
 

@@ -100,9 +100,9 @@ def requested_slot_carried(request: Exchange, window: tuple[str, str]) -> list[F
         at, wanted = wire_time.epoch(sent), wire_time.epoch(asked)
         if at is not None and wanted is not None and abs(at - wanted) < 0.001:
             continue
-        what = "no" if sent is None else f"{name} {sent!r}, not"
+        got = f"no {name}" if sent is None else f"{name} {sent!r}, not {asked!r}"
         findings.append(Finding(
             "UBC-CONS-010", f"the driver asked the app for the slot {window[0]} to {window[1]}; "
-            f"its {request.action} carries {what} the requested {name}",
+            f"its {request.action} carries {got}",
             path=f"{pointer}/{name}", expected=asked, actual=sent, evidence=[request.id]))
     return findings

@@ -14,7 +14,8 @@ fails the suite. Scopes:
   the callback and transaction checks above, applied without the run that sent the requests;
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
-- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py);
+- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
+  shown.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
 
@@ -35,6 +36,7 @@ from harness.checks import (
     readings,
     refusal,
     semantics,
+    shown,
     state,
     story,
     timing,
@@ -128,11 +130,12 @@ CHECKS: tuple[Check, ...] = (
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
     _check("client", "API-003", client_api.answers_in_contract_shape),
-    _check("client", "API-005", client_api.shown_states_follow_callbacks),
-    _check("client", "API-005", client_api.refusal_answered_as_error),
-    _check("client", "API-006", client_api.shown_telemetry_is_latest),
-    _check("client", "API-007", client_api.shown_bill_is_billed),
-    _check("client", "API-007", client_api.shown_cancellation_is_the_bpps),
+    _check("client", "API-005", shown.shown_states_follow_callbacks),
+    _check("client", "API-005", shown.answered_as_the_bpp_decided),
+    _check("client", "API-005", shown.shown_mode_is_asked),
+    _check("client", "API-006", shown.shown_telemetry_is_latest),
+    _check("client", "API-007", shown.shown_bill_is_billed),
+    _check("client", "API-007", shown.shown_cancellation_is_the_bpps),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

@@ -9,10 +9,12 @@ once: in the step that caused it, or in the end-of-run sweep when no step did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from harness.beckn import signing
 from harness.certify.bap.client import ClientApi
+from harness.certify.hooks import Hooks
 from harness.certify.journey import Certification
 from harness.checks.message import Message
 from harness.checks.registry import judge_message
@@ -27,9 +29,19 @@ class BapCertification(Certification):
     # Why the security scenarios' control failed, once it did: the app refused a correctly
     # signed callback of the harness (harness/certify/bap/hostile.py).
     control_refused: str = ""
+    # The connector an earlier scenario's search listed: a given (a confirmed order) orders
+    # it without searching again, as a BPP run's givens reuse its discovery.
+    found_connector: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # The harness plays the BPP: the physical world (the driver paying, the charger's
+        # clock, the operator cancelling) is played through its test hooks
+        # (harness/beckn/hooks.py), and the payment comes when the story pays, not on a timer.
+        self.bpp_hooks = Hooks(f"{self.network.group.url('bpp')}/_control/hooks"
+                               if "bpp" in self.network.group.served else None)
+        if self.network.bpp is not None:
+            self.network.bpp.config.payment_delay_s = None
         url, token = self.candidate.client_api_url, self.candidate.client_api_token
         if not url or not token:
             raise ValueError("harness bug: a BAP run begins only with client_api_url and "
