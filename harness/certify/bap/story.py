@@ -292,14 +292,20 @@ class BapStory:
         """Play the physical world at the harness's BPP (its test hooks)."""
         return self.j.hook(name, body, via=self.cert.bpp_hooks)
 
+    def order_transactions(self) -> set[str | None]:
+        """The scenario's transactions, and every one the app sent the BPP a request in
+        (an app that wrongly moves its order to another is judged for that, UBC-CTX-024)."""
+        return {*self.j.transaction_ids,
+                *(r.transaction_id for r in self.requests() if r.party == "bpp")}
+
     def order_callbacks(self) -> list[Exchange]:
-        """The harness BPP's callbacks to the app in the scenario's transactions, in the
-        order they were sent: what the app knows of its order."""
-        app = self.cert.candidate.uri.rstrip("/")
+        """The harness BPP's callbacks to the app in the order's transactions, in the order
+        they were sent: what the app knows of its order."""
+        app, transactions = self.cert.candidate.uri.rstrip("/"), self.order_transactions()
         return [e for e in self.cert.network.transcript.query(
                     party="bpp", direction=OUTBOUND, since=self.j.started_mono)
                 if e.url.startswith(app) and (e.action or "").startswith("on_")
-                and e.transaction_id in self.j.transaction_ids]
+                and e.transaction_id in transactions]
 
     def bpp_order_id(self) -> str:
         """The BPP's id of the order, from its latest on_init or on_confirm to the app."""
@@ -314,10 +320,10 @@ class BapStory:
         """The harness BPP's callback of `action` to the app about the order, sent after
         `after` (a monotonic time) and answered by the app; NotEvaluated when none comes
         within the ttl."""
-        app = self.cert.candidate.uri.rstrip("/")
+        app, transactions = self.cert.candidate.uri.rstrip("/"), self.order_transactions()
         found = self.cert.network.transcript.wait_for(
             lambda e: e.direction == OUTBOUND and e.party == "bpp" and e.action == action
-            and e.url.startswith(app) and e.transaction_id in self.j.transaction_ids
+            and e.url.startswith(app) and e.transaction_id in transactions
             and e.mono_time >= after and e.status is not None
             and (predicate is None or predicate(e.json())), self.cert.ttl_s + 2)
         if found is None:
