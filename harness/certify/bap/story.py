@@ -135,6 +135,8 @@ class BapStory:
         callbacks = self.order_callbacks()
         self._add(shown.shown_states_follow_callbacks(exchange, callbacks))
         self._add(shown.shown_telemetry_is_latest(exchange, callbacks))
+        if isinstance(self.j.marks.get("window"), tuple):  # the driver booked a slot
+            self._add(shown.shown_mode_is_asked(exchange, reservation=True))
         return exchange
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
@@ -396,8 +398,7 @@ class BapStory:
                  and order_status(dig(c.json(), "message", "order")) == "COMPLETED"]
         if not bills:
             raise NotEvaluated("no final bill of the BPP to compare the app's with")
-        self.j.add(shown.shown_bill_is_billed(stopped, bills[-1],
-                                                   shown.paid_amount(callbacks)))
+        self.j.add(shown.shown_bill_is_billed(stopped, bills[-1], shown.paid_amount(callbacks)))
 
     # -- the reservation ------------------------------------------------------------------------
 
@@ -430,9 +431,8 @@ class BapStory:
         self.estimate(kwh, self.slot())
 
     def shows_reservation(self) -> None:
-        """The estimate is a reservation (its mode, UBC-API-005) at the total on_select quoted."""
-        assert self.last is not None
-        self.j.add(shown.shown_mode_is_asked(self.last, reservation=True))
+        """The estimate shows the total on_select quoted; that it shows a reservation is
+        judged in every answer about the order (`attempt`)."""
         self.shows_quoted_total()
 
     def deliver_limit(self) -> None:
