@@ -32,6 +32,9 @@ BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"
 # BAP faults of its client API itself, which only the fuzzing of it (features/bap/
 # client_api.feature) reveals: the walk-in calls it as a well-behaved driver's app does.
 BAP_CLIENT_API_FAULTS = frozenset({"crashes-on-bad-input", "no-auth-on-reads"})
+# BAP faults the walk-in never meets: a slot only a reservation asks for, a fee only a
+# cancellation charges.
+BAP_STORY_FAULTS = {"ignores-slot": "reservation", "keeps-cancellation-fee-off": "cancel"}
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
@@ -46,6 +49,8 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
     if role == "bap":
         if fault in BAP_CLIENT_API_FAULTS:
             return "client_api"
+        if fault in BAP_STORY_FAULTS:
+            return BAP_STORY_FAULTS[fault]
         return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
     if fault in SECURITY_FAULTS:
         return "security"

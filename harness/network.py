@@ -39,10 +39,6 @@ SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ub
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
-# The driver of a BAP candidate pays this long after the BPP's on_init (the BPP then reports
-# the payment in an unsolicited on_status): long enough for the app's payment call to have
-# been answered, short enough not to dominate a run of many orders.
-PAYMENT_DELAY_S = 0.1
 
 
 @dataclass
@@ -190,11 +186,12 @@ class MockNetwork:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
                                               ttl=self.config.ttl,
-                                              faults=set(self.config.bpp_faults),
-                                              payment_delay_s=PAYMENT_DELAY_S)
-            self.group.attach("bpp", bpp_module.create_app(
+                                              faults=set(self.config.bpp_faults))
+            bpp_app = bpp_module.create_app(
                 bpp_config, self.charger, self.transcript, directory=directory("bpp"),
-                schemas=schema_set))
+                schemas=schema_set)
+            self.bpp = bpp_app.state.bpp
+            self.group.attach("bpp", bpp_app)
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,

@@ -224,6 +224,24 @@ RULES: tuple[Rule, ...] = (
          "another, with 401 and a Bearer challenge", ERROR,
          "client API contract, Authentication, Error Responses (401); RFC 6750 §3",
          applies_to=("bap",)),
+    # What the app shows once the order runs: states, telemetry and money after the fact.
+    Rule("UBC-API-005", "The client API shows the order as it stands: the order, payment and "
+         "charging states the BPP last reported, in the contract's enums (order ACTIVE, "
+         "COMPLETED, CANCELLED; payment PAID, PENDING, REFUNDED, FAILED; charging ACTIVE, "
+         "COMPLETED, STOPPED, IDLE), a slot booked as a RESERVATION, and a request the BPP "
+         "refused as the contract's 409 error", ERROR,
+         "client API contract, 4) Get Order Information to 8) Cancel Order - Confirm, "
+         f"Appendix: Enum Values, Error Responses; {_STATES}", applies_to=("bap",)),
+    Rule("UBC-API-006", "The charging telemetry the client API shows is the latest reading the "
+         "BPP sent (on_track, on_status, on_update): its values, and no older than the latest "
+         "reading delivered before the call", ERROR,
+         f"client API contract, 4) Get Order Information (chargingTelemetry); {_TSD} "
+         "§11.2.2.14", applies_to=("bap",)),
+    Rule("UBC-API-007", "The bill, cancellation fee and refund the client API shows are the "
+         "BPP's: on_update's final bill, on_cancel's refund, and as fee what was paid less "
+         "that refund", ERROR,
+         "client API contract, 6) Stop Charging Session, 8) Cancel Order - Confirm; "
+         f"{_TSD} §12.1, §12.5", applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),
@@ -243,6 +261,13 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-CONS-009", "A final bill lists a refund adjustment as a component outside its "
          "total (elsewhere that is UBC-CONS-001)", WARNING,
          f"{_TSD} §12.5.1; example 14_02_on_update/ev-charging-undercharge-on_update.json"),
+    # The slot travels in the order's preferences (example 03_select); the examples' init
+    # and confirm (05_init, 07_confirm) leave them out, so only a different window there is one.
+    Rule("UBC-CONS-010", "A BAP's select for a reservation carries the driver's time window as "
+         "the order's preferences (startTime, endTime); an init or confirm that restates "
+         "preferences restates that window", ERROR,
+         f"{_TSD} §11.2.2.3; example 03_select/ev-charging-select.json; client API contract, "
+         "2) Get Charging Estimate (time_window)", applies_to=("bap",)),
     # --- one message's own semantics ---------------------------------------------------------
     Rule("UBC-MSG-001", "Ordered quantities are greater than zero", ERROR,
          f"{_TSD} §11.1; {_CORE} Quantity"),

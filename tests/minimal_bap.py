@@ -266,13 +266,17 @@ class MinimalBap:
         """What a callback says about the order; a paid order not yet confirmed is confirmed."""
         if not isinstance(beckn, dict):
             return
+        # any callback may carry readings (on_track, the final bill's on_update): the newest
+        telemetry = dig(beckn, "beckn:fulfillment", "beckn:deliveryAttributes",
+                        "chargingTelemetry")
+        if isinstance(telemetry, list) and telemetry:
+            newest = max(telemetry, key=lambda t: str(dig(t, "eventTime")))
+            if not order.telemetry or str(dig(newest, "eventTime")) >= str(
+                    dig(order.telemetry, "eventTime")):
+                order.telemetry = newest
         if action == "on_track":
             order.tracking_url = dig(beckn, "beckn:fulfillment", "trackingAction", "target",
                                      "url") or order.tracking_url
-            telemetry = dig(beckn, "beckn:fulfillment", "beckn:deliveryAttributes",
-                            "chargingTelemetry")
-            if isinstance(telemetry, list) and telemetry:
-                order.telemetry = max(telemetry, key=lambda t: str(dig(t, "eventTime")))
             return
         order.beckn = beckn
         if order.status("beckn:payment", "beckn:paymentStatus") == "COMPLETED" and \

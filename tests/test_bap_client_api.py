@@ -667,6 +667,58 @@ def symptom_no_auth_on_reads(driver: Driver) -> None:
     assert quote.order("POST", "/payment", token=None).status_code == 401  # writes still ask
 
 
+def _charging(driver: Driver) -> Quote:
+    """A paid order, the car plugged in and charging started."""
+    quote = driver.paid()
+    driver.plug_in(quote.connector["id"])
+    started = quote.order("PUT", "/start")
+    assert started.status_code == 200 and started.json()["charging"] == {"status": "ACTIVE"}
+    return quote
+
+
+def symptom_shows_stale_state(driver: Driver) -> None:
+    quote = _charging(driver)
+    shown = quote.order("GET")
+    assert shown.json()["charging"] == {"status": "IDLE"}, shown.text  # as before the start
+    order = driver.app.orders.find(quote.id)
+    assert order is not None and order.shown_charging() == "ACTIVE"
+
+
+def symptom_shows_first_reading(driver: Driver) -> None:
+    quote = _charging(driver)
+    first = quote.order("GET").json()["chargingTelemetry"]["eventTime"]
+    charger = driver.network.charger
+    assert charger is not None
+    driver.on_loop(lambda: charger.advance(180))  # three minutes of charging: new readings
+    shown = quote.order("GET").json()["chargingTelemetry"]
+    order = driver.app.orders.find(quote.id)
+    assert order is not None and order.telemetry is not None
+    assert shown["eventTime"] == first != order.telemetry["eventTime"]
+
+
+def symptom_keeps_cancellation_fee_off(driver: Driver) -> None:
+    quote = driver.paid()
+    paid = quote.answer.json()["amount"]["value"]
+    cancelled = quote.order("POST", "/cancel").json()
+    assert [c["value"] for c in cancelled["price_components"]] == ["0.00", f"{-paid:.2f}"]
+    on_cancel = driver.beckn(quote.txn, "on_cancel")
+    assert on_cancel is not None
+    refunded = on_cancel.json()["message"]["order"]["beckn:payment"]["beckn:amount"]["value"]
+    assert refunded == round(paid - 10, 2)  # the BPP kept its fee
+
+
+def symptom_ignores_slot(driver: Driver) -> None:
+    window = {"start": "2031-01-01T10:00:00Z", "end": "2031-01-01T11:00:00Z"}
+    quote = driver.quote(time_window=window)
+    assert quote.answer.json()["order"]["mode"] == "reservation"
+    assert quote.order("POST", "/payment").status_code == 200
+    sent = {r.action: r.json()["message"]["order"] for r in driver.sent(quote.txn)
+            if r.action in ("select", "init")}
+    assert "preferences" not in sent["select"].get("beckn:orderAttributes", {})
+    assert sent["init"]["beckn:orderAttributes"]["preferences"] == {
+        "startTime": window["start"], "endTime": window["end"]}
+
+
 SYMPTOMS: dict[str, Callable[[Driver], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS}
 

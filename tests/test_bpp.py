@@ -515,6 +515,17 @@ def test_reservation_holds_the_slot_and_an_overlapping_select_is_rejected(
     net.assert_all_conform()
 
 
+def test_an_init_that_does_not_restate_the_slot_keeps_the_selected_one(net: Network) -> None:
+    """05_init carries no preferences: the slot of the select holds through confirm."""
+    slot = (DEMO_EPOCH + 14400, DEMO_EPOCH + 16200)
+    _, on_select = select(net, slot=slot)
+    txn = on_select["context"]["transaction_id"]
+    order = {k: v for k, v in _order(on_select).items() if k != "beckn:orderAttributes"}
+    _, on_init = net.ask("init", {"order": order}, txn=txn)
+    preferences = _order(on_init)["beckn:orderAttributes"]["preferences"]
+    assert preferences == {"startTime": rfc3339(slot[0]), "endTime": rfc3339(slot[1])}
+
+
 def test_a_slot_starting_now_is_held_though_the_last_car_is_still_plugged_in(
         net: Network) -> None:
     walk_in = book(net)

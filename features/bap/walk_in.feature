@@ -4,7 +4,9 @@ Feature: Walk-in charging through the driver's app (TSD §11.1)
   the driver calling the app's /v1 client API, and plays the registry, the CDS, the BPP and
   its charger. Every Beckn request the app sends is checked as it arrives: signed by the
   app's registered key under its bap_id, schema-valid, a fresh message_id, one transaction_id
-  for the order, in the flow's order. What the app shows is held against the BPP's callbacks.
+  for the order, in the flow's order. What the app shows is held against the BPP's callbacks:
+  amounts, and in every answer the order, payment and charging states and the telemetry the
+  BPP last reported.
 
   Scenario: A driver walks in, charges for an energy limit and stops
     Given the harness BPP's catalog is discoverable through the CDS
@@ -17,10 +19,13 @@ Feature: Walk-in charging through the driver's app (TSD §11.1)
     And the app confirms the order once the BPP reports the payment COMPLETED
     When the driver plugs the car in and starts charging from the app
     Then the app sent an update starting the session
+    And the app shows the order ACTIVE, the payment PAID and charging ACTIVE
     When the driver looks at the order in the app while it charges
     Then the app sent a status request for the order
     When the driver stops charging from the app
     Then the app sent an update stopping the session
+    And the app shows the bill the BPP sent in on_update
+    And the app shows the order COMPLETED and charging COMPLETED
     When the driver rates the charging experience 4 out of 5 in the app
     Then the app sent a rating for the order
     When the driver raises a support request about the order in the app

@@ -1,6 +1,7 @@
 """Checks that a BAP's client API (client-api-contract.md) answers in the contract's shapes
-(UBC-API-003) and reflects the Beckn callbacks behind it (UBC-API-001, UBC-API-002): the
-driver sees what the BPP said, and the app acts on it.
+(UBC-API-003) and reflects the Beckn callbacks behind it (UBC-API-001, UBC-API-002; once the
+order runs, harness/checks/shown.py): the driver sees what the BPP said, and the app acts on
+it.
 
 `answer` is the /v1 exchange the harness made as the driver's client; `callback` the BPP's
 callback (as the harness's BPP sent it) the answer must reflect. The shapes are the response
@@ -49,7 +50,8 @@ CLIENT_API = "client-api"
 OPERATOR = "operator"
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A JSON amount as a float (numbers, or strings as some answers carry them)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
@@ -62,8 +64,8 @@ def shown_total_is_quoted(answer: Exchange, shown_at: tuple[str, ...], callback:
                           quoted_at: tuple[str, ...]) -> list[Finding]:
     """UBC-API-001: the amount the client API shows (at `shown_at` in its answer) is the
     total the callback quoted (at `quoted_at` in it)."""
-    shown = _number(dig(answer.response_json(), *shown_at))
-    quoted = _number(dig(callback.json(), *quoted_at))
+    shown = number(dig(answer.response_json(), *shown_at))
+    quoted = number(dig(callback.json(), *quoted_at))
     if quoted is None or (shown is not None and abs(shown - quoted) < CENT):
         return []
     return [Finding("UBC-API-001", f"{answer.method} {answer.url} shows the driver "
@@ -167,3 +169,4 @@ def answers_in_contract_shape(answer: Exchange) -> list[Finding]:
                     actual=error.instance if not isinstance(error.instance, dict | list)
                     else type(error.instance).__name__, evidence=[answer.id])
             for error in errors[:SHAPE_FAULTS_SHOWN]]
+

@@ -1,6 +1,6 @@
 """Checks on the Beckn requests a BAP initiates across one order (UBC-CTX-023, UBC-CTX-024,
-UBC-CTX-027, UBC-STATE-012): fresh message ids, one transaction id, addressed as the registry
-says, the flow's order.
+UBC-CTX-027, UBC-STATE-012, UBC-CONS-010): fresh message ids, one transaction id, addressed as
+the registry says, the flow's order, the slot the driver asked for.
 
 Each takes the requests the candidate sent, as they arrived at the harness's BPP or CDS, in
 arrival order; a finding names the request that breaks the rule.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.beckn import time as wire_time
+from harness.beckn.order import dig
 from harness.findings import Finding
 from harness.transcript import Exchange
 
@@ -19,6 +21,8 @@ ORDER_ACTIONS = ("select", "init", "confirm", "status", "update", "track", "canc
 # what must have been answered in the transaction before a request of this action is sent
 NEEDS = {"init": "on_select", "confirm": "on_init"}
 ASKED_BY = {"on_select": "select", "on_init": "init"}
+SLOT_ACTIONS = ("select", "init", "confirm")  # the requests that describe the order's terms
+PREFERENCES = ("message", "order", "beckn:orderAttributes", "preferences")
 
 
 def fresh_message_ids(requests: Sequence[Exchange]) -> list[Finding]:
@@ -111,4 +115,30 @@ def addressed_as_registered(requests: Sequence[Exchange], bap: tuple[str, str],
                 "UBC-CTX-027", f"{request.action} names {name} {actual!r}, not the registered "
                 f"{expected!r}", path=f"/context/{name}", expected=expected, actual=actual,
                 evidence=[request.id]))
+    return findings
+
+
+def requested_slot_carried(request: Exchange, window: tuple[str, str]) -> list[Finding]:
+    """UBC-CONS-010: the driver asked the app for a reservation in `window` (start, end): its
+    select carries that window as the order's preferences (startTime, endTime; the same
+    instants, however written); an init or confirm may leave preferences out, as the TSD's
+    examples do, but one that gives them gives the same window."""
+    if request.action not in SLOT_ACTIONS:
+        return []
+    preferences = dig(request.json(), *PREFERENCES)
+    given = preferences if isinstance(preferences, dict) else {}
+    if not given and request.action != "select":
+        return []
+    pointer = "/" + "/".join(PREFERENCES)
+    findings = []
+    for name, asked in zip(("startTime", "endTime"), window, strict=True):
+        sent = given.get(name)
+        at, wanted = wire_time.epoch(sent), wire_time.epoch(asked)
+        if at is not None and wanted is not None and abs(at - wanted) < 0.001:
+            continue
+        got = f"no {name}" if sent is None else f"{name} {sent!r}, not {asked!r}"
+        findings.append(Finding(
+            "UBC-CONS-010", f"the driver asked the app for the slot {window[0]} to {window[1]}; "
+            f"its {request.action} carries {got}",
+            path=f"{pointer}/{name}", expected=asked, actual=sent, evidence=[request.id]))
     return findings

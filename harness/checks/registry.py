@@ -15,8 +15,9 @@ fails the suite. Scopes:
   of a run that certified a BAP, the initiated and probe checks too (harness/checks/app_flow.py);
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
-- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py),
-  and how it answers malformed and unauthenticated calls (harness/checks/client_robustness.py);
+- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
+  shown.py), and how it answers malformed and unauthenticated calls
+  (harness/checks/client_robustness.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
 
@@ -39,6 +40,7 @@ from harness.checks import (
     readings,
     refusal,
     semantics,
+    shown,
     state,
     story,
     timing,
@@ -133,6 +135,7 @@ CHECKS: tuple[Check, ...] = (
     _check("initiated", "CTX-024", initiator.transaction_kept),
     _check("initiated", "STATE-012", initiator.actions_in_order),
     _check("initiated", "CTX-027", initiator.addressed_as_registered),
+    _check("initiated", "CONS-010", initiator.requested_slot_carried),
     # client: a candidate BAP's client API against the callbacks behind it
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
@@ -141,6 +144,12 @@ CHECKS: tuple[Check, ...] = (
     _check("client", "API-010", client_robustness.no_server_error),
     _check("client", "API-011", client_robustness.refused_without_token),
     _check("client", "API-003", client_robustness.status_documented),
+    _check("client", "API-005", shown.shown_states_follow_callbacks),
+    _check("client", "API-005", shown.answered_as_the_bpp_decided),
+    _check("client", "API-005", shown.shown_mode_is_asked),
+    _check("client", "API-006", shown.shown_telemetry_is_latest),
+    _check("client", "API-007", shown.shown_bill_is_billed),
+    _check("client", "API-007", shown.shown_cancellation_is_the_bpps),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
+from harness.certify.bap.cancel import Cancellation
 from harness.certify.bap.fuzz import ClientApiFuzz
 from harness.certify.bap.hostile import HostileCallbacks
 from harness.certify.bap.story import BapStory
@@ -88,7 +89,7 @@ def _confirmed(story: BapStory) -> None:
     story.confirms_once_paid()
 
 
-@when("the driver plugs the car in and starts charging from the app")
+@when(parsers.re(r"the driver (arrives, )?plugs the car in and starts charging from the app"))
 @checked
 def _start(story: BapStory) -> None:
     story.plug_in_and_start()
@@ -118,7 +119,7 @@ def _support(story: BapStory) -> None:
     story.support()
 
 
-@then(parsers.re(r"the app sent (an? )?(?P<action>update|status|rating|support)"
+@then(parsers.re(r"the app sent (an? )?(?P<action>update|status|rating|support|cancel)"
                  r"( request)? (starting|stopping|for) .*"))
 @checked
 def _sent(story: BapStory, action: str) -> None:
@@ -205,3 +206,113 @@ def _no_server_error(story: BapStory, fuzz: ClientApiFuzz) -> None:
 @checked
 def _answers_in_contract_shape(story: BapStory, fuzz: ClientApiFuzz) -> None:
     fuzz.answers_in_contract_shape()
+
+
+# == issue 10: the stories besides the walk-in (reservation, cancel, rating, support) ==========
+
+@pytest.fixture
+def cancellation(story: BapStory) -> Cancellation:
+    return Cancellation(story)
+
+
+@given(parsers.parse("a confirmed order for {kwh:d} kWh in the app"))
+@checked
+def _confirmed_order(story: BapStory, kwh: int) -> None:
+    story.confirmed_order(float(kwh))
+
+
+@given("a completed charging session in the app")
+@checked
+def _completed_session(story: BapStory) -> None:
+    story.completed_session(2.0)
+
+
+@given("the driver plugged the car in and started charging from the app")
+@checked
+def _started(story: BapStory) -> None:
+    story.plug_in_and_start()
+
+
+@then(parsers.re(r"the app shows the order (?P<order>[A-Za-z_]+)"
+                 r"(, the payment (?P<payment>[A-Z]+))? and charging (?P<charging>[A-Z]+)"))
+@checked
+def _shows_states(story: BapStory, order: str, payment: str | None, charging: str) -> None:
+    story.shows_states(order, payment or None, charging)
+
+
+@then("the app shows the bill the BPP sent in on_update")
+@checked
+def _shows_bill(story: BapStory) -> None:
+    story.shows_bill()
+
+
+# -- the reservation ----------------------------------------------------------------------------
+
+@when("the driver searches the app for CCS2 chargers within 10 km for a time window")
+@checked
+def _search_slot(story: BapStory) -> None:
+    story.search_for_slot()
+
+
+@then("the app found a CCS2 charger through a discover to the CDS")
+@checked
+def _found_ccs2(story: BapStory) -> None:
+    story.found_ccs2()
+
+
+@when(parsers.parse("the driver asks the app for an estimate of {kwh:d} kWh at the charger in "
+                    "a one-hour slot"))
+@checked
+def _estimate_slot(story: BapStory, kwh: int) -> None:
+    story.estimate_slot(float(kwh))
+
+
+@then("the app selected the charger for the slot and shows a reservation at the total the BPP "
+      "quoted")
+@checked
+def _shows_reservation(story: BapStory) -> None:
+    story.shows_reservation()
+
+
+@when("the charger delivers the energy limit")
+@checked
+def _deliver_limit(story: BapStory) -> None:
+    story.deliver_limit()
+
+
+@then("the BPP reports the session COMPLETED, unsolicited, and the app acknowledges it")
+@checked
+def _completion(story: BapStory) -> None:
+    story.completion_acknowledged()
+
+
+# -- cancellation -------------------------------------------------------------------------------
+
+@when("the driver asks the app what cancelling the order would cost")
+def _ask_fee(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.ask_fee())(story)
+
+
+@when("the driver cancels the order in the app")
+def _cancel(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.cancel())(story)
+
+
+@then("the app shows the fee and the refund the BPP's on_cancel set")
+def _cancelled(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.cancelled_as_the_bpp_said())(story)
+
+
+@then("the app answers with the BPP's refusal as a 409 error")
+def _refused(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.refused_as_409())(story)
+
+
+@when("the operator cancels the order at the charge point")
+def _operator_cancels(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.operator_cancels())(story)
+
+
+@then("the app acknowledges the BPP's unsolicited on_cancel")
+def _operator_cancel_taken(story: BapStory, cancellation: Cancellation) -> None:
+    checked(lambda _: cancellation.operator_cancel_taken())(story)

@@ -113,7 +113,13 @@ def client_routes(app: DriverApp) -> list[BaseRoute]:
 
     async def show(request: Request) -> Response:
         order = await app.refresh(order_of(request, headers_of(request)))
-        return _answer(documents.order_view(order), order.transaction_id)
+        switches = app.bap.switches
+        return _answer(documents.order_view(
+            order, charging=switches.shown_charging(order.shown_charging(),
+                                                    order.charging_before),
+            telemetry=order.telemetry_view(switches.shown_reading(order.telemetry,
+                                                                  order.first_telemetry))),
+            order.transaction_id)
 
     async def start(request: Request) -> Response:
         order = await app.start(order_of(request, headers_of(request)))
@@ -134,7 +140,8 @@ def client_routes(app: DriverApp) -> list[BaseRoute]:
                            order.transaction_id)
         reason = asked.cancel_reason(await asked.body(request, optional=True))
         order = await app.cancel(order_of(request, headers), reason)
-        return _answer(documents.cancellation(order), order.transaction_id)
+        fee, refund = app.bap.switches.shown_cancellation(*documents.cancellation_amounts(order))
+        return _answer(documents.cancellation(order, fee, refund), order.transaction_id)
 
     async def rating(request: Request) -> Response:
         headers = headers_of(request)

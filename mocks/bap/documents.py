@@ -97,16 +97,20 @@ def states(order: AppOrder) -> dict[str, Any]:
             "charging": {"status": order.shown_charging()}}
 
 
-def order_view(order: AppOrder) -> dict[str, Any]:
-    """§4: the order with its connector, vehicle and live telemetry."""
+def order_view(order: AppOrder, *, charging: str | None = None,
+               telemetry: dict[str, Any] | None = None) -> dict[str, Any]:
+    """§4: the order with its connector, vehicle and live telemetry (the charging state and
+    the reading shown are the order's own unless a fault says otherwise)."""
     view = states(order)
+    if charging is not None:
+        view["charging"] = {"status": charging}
     view["connectorId"] = order.listing.id
     if order.listing.connector_type:
         view["connectorType"] = order.listing.connector_type
     view["vehicle"] = order.vehicle.as_dict()
     if order.tracking_url:
         view["trackingUrl"] = order.tracking_url
-    telemetry = order.telemetry_view()
+    telemetry = telemetry or order.telemetry_view()
     if telemetry is not None:
         view["chargingTelemetry"] = telemetry
     return view
@@ -137,10 +141,17 @@ def cancellation_estimate(order: AppOrder, fee: float, quote_validity_s: float
                       as_text=True)]}
 
 
-def cancellation(order: AppOrder) -> dict[str, Any]:
-    """§8: the cancellation as on_cancel billed it: its fee, and the refund of the rest."""
-    fee = order.total if order.initialised else 0.0
-    refund = money(max(0.0, order.paid - fee))
+def cancellation_amounts(order: AppOrder) -> tuple[float, float]:
+    """The fee and refund of a cancelled order as on_cancel reported them: the refund of its
+    REFUNDED payment, and as fee what was paid less that refund (the BPP's word whether its
+    on_cancel bills the fee alone or keeps the order's value, as the TSD's example does)."""
+    refunded = order.payment_status == "REFUNDED" and order.payment_amount is not None
+    refund = money(order.payment_amount or 0.0) if refunded else 0.0
+    return money(max(0.0, order.paid - refund)), refund
+
+
+def cancellation(order: AppOrder, fee: float, refund: float) -> dict[str, Any]:
+    """§8: the cancellation as on_cancel settled it: its fee, and the refund of the rest."""
     return {**states(order), "price_components": [
         _line("FEE", fee, order.currency, "Cancellation charges", as_text=True),
         _line("REFUND", -refund, order.currency, "Cancellation refund", as_text=True)]}

@@ -17,7 +17,13 @@ The hook points:
 - `shown_amount`: the amount the estimate shows the driver;
 - `heeds`: whether the app acts on an unsolicited callback of an action;
 - `authenticates`: whether the client API checks the Bearer token of a call (by its method);
-- `unprocessable`: what the client API makes of a body field it cannot use (a 422, or a crash).
+- `unprocessable`: what the client API makes of a body field it cannot use (a 422, or a crash);
+- `selected`: the Beckn order a select sends;
+- `shown_charging`: the charging state the order view shows (given the current one and the
+  one before its latest change);
+- `shown_reading`: the telemetry reading the order view shows (given the latest and the
+  first the app took);
+- `shown_cancellation`: the fee and refund a cancellation answer shows.
 
 Some of what a BAP can get wrong has no rule in harness/rules.py yet: those faults name a
 rule id from `PROPOSED_RULES`, each with the title and clause proposed for the catalogue.
@@ -40,6 +46,7 @@ from mocks.stack.inbox import Arrival, Step, bad_request
 from mocks.stack.switches import Switches, refuse_unknown
 
 Context = dict[str, Any]  # a Beckn context
+Reading = dict[str, Any] | None  # a chargingTelemetry entry, when there is one
 
 # Rules a BAP certification needs that harness/rules.py does not hold yet: id -> (title,
 # spec clause). Proposed for the catalogue; until they are added, the faults name them here.
@@ -71,6 +78,10 @@ class Fault:
     heeds: Callable[[str], bool] | None = None
     authenticates: Callable[[str], bool] | None = None
     unprocessable: Callable[[Exception], Exception] | None = None
+    selected: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    shown_charging: Callable[[str, str], str] | None = None
+    shown_reading: Callable[[Reading, Reading], Reading] | None = None
+    shown_cancellation: Callable[[float, float], tuple[float, float]] | None = None
 
     @property
     def proposed(self) -> bool:
@@ -109,6 +120,14 @@ def _discounted_offer(offer: dict[str, Any]) -> dict[str, Any]:
 def _crash(error: Exception) -> Exception:
     # what an app that reads fields without checking them meets: a TypeError, a 500
     return TypeError(f"the app used a field it never checked ({error})")
+
+
+def _without_slot(order: dict[str, Any]) -> dict[str, Any]:
+    attributes = order.get("beckn:orderAttributes")
+    if not isinstance(attributes, dict):
+        return order
+    kept = {k: v for k, v in attributes.items() if k != "preferences"}
+    return {**order, "beckn:orderAttributes": kept}
 
 
 async def _refuse_everything(inbox: Inbox, arrival: Arrival) -> Response | None:
@@ -165,6 +184,20 @@ FAULTS: dict[str, Fault] = {
     "no-auth-on-reads": Fault(
         "UBC-API-011", "the client API serves GET calls (the order, its cancellation estimate, "
         "its support) without checking the Bearer token", authenticates=lambda m: m != "GET"),
+    "shows-stale-state": Fault(
+        "UBC-API-005", "GET /v1/orders/{id} shows the charging state as it was before the "
+        "BPP's latest change to it (IDLE once charging started, ACTIVE once it completed)",
+        shown_charging=lambda current, before: before),
+    "shows-first-reading": Fault(
+        "UBC-API-006", "GET /v1/orders/{id} keeps showing the first telemetry reading the app "
+        "took, not the latest", shown_reading=lambda latest, first: first or latest),
+    "keeps-cancellation-fee-off": Fault(
+        "UBC-API-007", "a cancellation answer shows the whole payment refunded and no fee, "
+        "whatever the BPP's on_cancel kept", shown_cancellation=lambda fee, refund: (
+            0.0, money(fee + refund))),
+    "ignores-slot": Fault(
+        "UBC-CONS-010", "select leaves out the time window the driver asked for (init and "
+        "confirm still carry it)", selected=_without_slot),
 }
 
 
@@ -236,3 +269,24 @@ class FaultSwitches(Switches[Fault]):
     def unprocessable(self, error: Exception) -> Exception:
         """What the client API raises for a body field it cannot use (`error`, a 422)."""
         return self._through(lambda fault: fault.unprocessable, error)
+
+    def selected(self, order: dict[str, Any]) -> dict[str, Any]:
+        return self._through(lambda fault: fault.selected, order)
+
+    def shown_charging(self, current: str, before: str) -> str:
+        for _, fault in self._on:
+            if fault.shown_charging is not None:
+                current = fault.shown_charging(current, before)
+        return current
+
+    def shown_reading(self, latest: Reading, first: Reading) -> Reading:
+        for _, fault in self._on:
+            if fault.shown_reading is not None:
+                latest = fault.shown_reading(latest, first)
+        return latest
+
+    def shown_cancellation(self, fee: float, refund: float) -> tuple[float, float]:
+        for _, fault in self._on:
+            if fault.shown_cancellation is not None:
+                fee, refund = fault.shown_cancellation(fee, refund)
+        return fee, refund

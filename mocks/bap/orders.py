@@ -72,6 +72,8 @@ class AppOrder:
     paid: float = 0.0
     value: list[PriceComponent] = field(default_factory=list)  # quote, then bill
     telemetry: dict[str, Any] | None = None  # the latest chargingTelemetry entry
+    first_telemetry: dict[str, Any] | None = None  # the first one (a fault shows it)
+    charging_before: str = "IDLE"  # the charging state shown before its latest change
     tracking_url: str | None = None
     first_reading_at: float | None = None  # the earliest telemetry eventTime seen (epoch)
     cancel_reason: tuple[str | None, str | None] = (None, None)
@@ -140,7 +142,8 @@ class AppOrder:
             self.beckn.id = bpp_id
         self.status = self.beckn.status = order_status(order) or self.status
         session = session_status(order)
-        if session is not None:
+        if session is not None and session != self.session_status:
+            self.charging_before = self.shown_charging()
             self.session_status = session
         payment = order.get("beckn:payment")
         if isinstance(payment, dict):
@@ -159,6 +162,7 @@ class AppOrder:
         readings = dig(attributes, "chargingTelemetry")
         if isinstance(readings, list) and readings and isinstance(readings[-1], dict):
             self.telemetry = readings[-1]
+            self.first_telemetry = self.first_telemetry or readings[0]
             times = [t for r in readings if isinstance(r, dict)
                      and (t := wire_time.epoch(r.get("eventTime"))) is not None]
             if times:
@@ -177,13 +181,14 @@ class AppOrder:
             self.beckn.unit_price = read.unit_price
         self.status = order_status(order) or self.status
 
-    def telemetry_view(self) -> dict[str, Any] | None:
-        """The latest reading, with the session's duration so far (contract §4) measured
-        from the earliest reading seen, on the charger's own clock."""
-        if self.telemetry is None:
+    def telemetry_view(self, reading: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The latest reading (or `reading`), with the session's duration so far (contract
+        §4) measured from the earliest reading seen, on the charger's own clock."""
+        reading = reading or self.telemetry
+        if reading is None:
             return None
-        metrics = [m for m in self.telemetry.get("metrics") or [] if isinstance(m, dict)]
-        event = self.telemetry.get("eventTime")
+        metrics = [m for m in reading.get("metrics") or [] if isinstance(m, dict)]
+        event = reading.get("eventTime")
         moment = wire_time.epoch(event)
         if moment is not None and self.first_reading_at is not None and \
                 not any(m.get("name") == "SESSION_DURATION" for m in metrics):

@@ -208,7 +208,8 @@ class DriverApp:
                          bpp_uri=listing.bpp_uri, listing=listing, vehicle=request.vehicle,
                          reservation=window is not None, beckn=beckn, energy_kwh=kwh,
                          window=(str(window.start), str(window.end)) if window else None)
-        doc = await self._exchange(order, "select", {"order": beckn.to_beckn()})
+        doc = await self._exchange(order, "select",
+                                   {"order": self.bap.switches.selected(beckn.to_beckn())})
         error = doc.get("error")
         if isinstance(error, dict) and error:
             raise _refusal("select", error)

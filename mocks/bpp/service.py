@@ -211,6 +211,9 @@ class ReferenceBpp:
         if keep_terms and existing is not None:
             record.order_id, record.repriced = existing.order_id, existing.repriced
             record.unit_price = existing.unit_price
+            if record.slot is None:  # the TSD's init (05_init) does not restate the slot
+                record.start_time, record.end_time = existing.start_time, existing.end_time
+                record.slot = existing.slot
         self.orders.hold(record)
         conflict = charging.slot_conflict(record, self.charger)
         if conflict is not None:

@@ -12,11 +12,13 @@ once: in the step that caused it, or in the end-of-run sweep when no step did.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from harness.beckn import signing
 from harness.certify.bap.client import ClientApi, Driver
 from harness.certify.bap.operator import OperatorConsole
+from harness.certify.hooks import Hooks
 from harness.certify.journey import Certification
 from harness.certify.terminal import Terminal
 from harness.checks.message import Message
@@ -36,9 +38,19 @@ class BapCertification(Certification):
     # The operator at the terminal, in a run driven by hand (`ubc-cert run --interactive`):
     # then the harness asks them to work the app instead of calling its /v1 API.
     operator: Terminal | None = None
+    # The connector an earlier scenario's search listed: a given (a confirmed order) orders
+    # it without searching again, as a BPP run's givens reuse its discovery.
+    found_connector: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # The harness plays the BPP: the physical world (the driver paying, the charger's
+        # clock, the operator cancelling) is played through its test hooks
+        # (harness/beckn/hooks.py), and the payment comes when the story pays, not on a timer.
+        self.bpp_hooks = Hooks(f"{self.network.group.url('bpp')}/_control/hooks"
+                               if "bpp" in self.network.group.served else None)
+        if self.network.bpp is not None:
+            self.network.bpp.config.payment_delay_s = None
         self.client: Driver
         if self.operator is not None:
             self.client = OperatorConsole(self, self.operator)

@@ -193,6 +193,12 @@ class OperatorConsole:
                 dialogue, f"What {part} status does the app show?", choices)}
                 for part, choices in shown_states().items()}
             return {**states, "order": {**summary, **states["order"]}}, transaction
+        if operation == "stopCharging":
+            bill = self._number(dialogue, "What does the app bill for the session, in all (a "
+                                "number)?")
+            return {"order": summary, "price_components": [
+                {"type": "UNIT", "value": bill, "currency": order.currency,
+                 "description": "the session's bill, as the operator read it"}]}, transaction
         return {"order": summary}, transaction
 
     def _arrived(self, step: Step, since: float, instruction: str) -> Exchange:

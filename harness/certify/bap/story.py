@@ -7,23 +7,31 @@ message ids, one transaction id, the flow's order); a select must order an item 
 catalog the harness BPP published (UBC-CONS-005); every valid callback the harness sent the
 app (its CDS's on_discover, its BPP's callbacks for the order) must be ACKed (UBC-SCH-013).
 Each /v1 answer must have the contract's shape; what the app shows is held against the
-callbacks behind it (harness/checks/client_api.py).
+callbacks behind it (harness/checks/client_api.py): amounts, and in every answer the order,
+payment and charging states and the telemetry the BPP last reported.
+The harness plays the BPP, so the physical world (the driver paying, the charger's clock, the
+operator cancelling) goes through that BPP's test hooks (`BapCertification.bpp_hooks`).
 A /v1 call that does not succeed blocks the scenario (not evaluated) unless the requests
 behind it already failed it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from harness.beckn.order import dig
+from harness.beckn import hooks
+from harness.beckn import time as wire_time
+from harness.beckn.order import dig, order_status, session_status
 from harness.certify.bap.certification import BapCertification
 from harness.certify.journey import Journey, NotEvaluated
-from harness.checks import client_api, consistency, initiator, refusal
+from harness.checks import client_api, consistency, initiator, refusal, shown
 from harness.findings import Finding
 from harness.transcript import INBOUND, OUTBOUND, Exchange
 
-NEAR_THE_SITE = {"geo_coordinates": [12.9352, 77.6245], "distance_meters": 5000}
+SITE = [12.9352, 77.6245]
+NEAR_THE_SITE = {"geo_coordinates": SITE, "distance_meters": 5000}
 CAR = {"make": "Tata", "model": "Nexon EV", "type": "4-wheeler"}
 QUOTED_TOTAL = ("message", "order", "beckn:orderValue", "value")
 ASKED_AMOUNT = ("message", "order", "beckn:payment", "beckn:amount", "value")
@@ -40,7 +48,6 @@ class BapStory:
         self.bpp_id = cert.network.participants["bpp"].subscriber_id
         self.order_id = ""
         self.connector: dict[str, Any] = {}
-        self.evse_id: Any = None
         self.reported: set[tuple[str, tuple[str, ...]]] = set()
         self.last: Exchange | None = None
 
@@ -81,6 +88,10 @@ class BapStory:
         catalogs = self.catalogs() if selects else []
         for select in selects:
             self._add(consistency.selected_from_catalog(select, catalogs))
+        window = self.j.marks.get("window")
+        if isinstance(window, tuple):
+            for request in requests:
+                self._add(initiator.requested_slot_carried(request, window))
 
     def callbacks_to_app(self, requests: list[Exchange]) -> list[Exchange]:
         """The valid callbacks the harness sent the app since the scenario began, which it must
@@ -117,9 +128,11 @@ class BapStory:
                 self.reported.add(key)
                 self.j.add([finding])
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             *, about_order: bool = True) -> dict[str, Any]:
-        """One /v1 call as the driver; its answer's body. Blocks the step when it fails."""
+    def attempt(self, method: str, path: str, body: dict[str, Any] | None = None,
+                *, about_order: bool = True) -> Exchange:
+        """One /v1 call as the driver, judged: its shape, the requests behind it, and the
+        states and telemetry it shows against the BPP's callbacks; its exchange, whatever the
+        answer."""
         exchange = self.cert.client.call(
             method, path, body=body, transaction_id=self.transaction_id if about_order or
             len(self.j.transaction_ids) > 1 else None,
@@ -127,6 +140,21 @@ class BapStory:
         self.last = exchange
         self._add(client_api.answers_in_contract_shape(exchange))
         self.judge()
+        callbacks = self.order_callbacks()
+        self._add(shown.shown_states_follow_callbacks(exchange, callbacks))
+        self._add(shown.shown_telemetry_is_latest(exchange, callbacks))
+        if isinstance(self.j.marks.get("window"), tuple):  # the driver booked a slot
+            self._add(shown.shown_mode_is_asked(exchange, reservation=True))
+        return exchange
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+             *, about_order: bool = True) -> dict[str, Any]:
+        """One /v1 call as the driver; its answer's body. Blocks the step when it fails."""
+        return self.succeeded(self.attempt(method, path, body, about_order=about_order))
+
+    def succeeded(self, exchange: Exchange) -> dict[str, Any]:
+        """The body of a /v1 answer that succeeded; else the step is blocked."""
+        method, path = exchange.method, exchange.url
         answer = exchange.response_json()
         if exchange.status is not None and 200 <= exchange.status < 300 and \
                 isinstance(answer, dict):
@@ -151,8 +179,8 @@ class BapStory:
         if "bpp" not in self.cert.network.participants or self.cert.network.cds is None:
             raise NotEvaluated("this run plays no BPP or no CDS for the app to find")
 
-    def search(self) -> None:
-        found = self.call("POST", "/search", NEAR_THE_SITE, about_order=False)
+    def search(self, query: dict[str, Any] | None = None) -> None:
+        found = self.call("POST", "/search", query or NEAR_THE_SITE, about_order=False)
         assert self.last is not None
         transaction_id = self.last.response_headers.get("x-transaction-id")
         if transaction_id:
@@ -170,20 +198,36 @@ class BapStory:
             if connectors else {})
         if not self.connector:
             raise NotEvaluated("the app's search listed no connector of the harness BPP")
-        # The contract's connector carries no EVSE id, which an estimate needs: the driver
-        # reads it off the charger, i.e. the EVSE id of that item in the harness BPP's catalog.
-        self.evse_id = self.connector.get("evse_id") or dig(
-            items.get(str(self.connector.get("id")), {}), "beckn:itemAttributes", "evseId")
+        self.cert.found_connector = dict(self.connector)
 
     def discovered_through_cds(self) -> None:
         if not any(r.action == "discover" and r.party == "cds" for r in self.requests()):
             raise NotEvaluated("the app listed chargers without a discover to the CDS")
         self.j.assert_clean()
 
-    def estimate(self, kwh: float) -> None:
-        answer = self.call("POST", "/estimate", {
-            "evse_id": self.evse_id, "connector_id": self.connector.get("id"),
-            "vehicle": CAR, "energy": {"value": kwh, "unit": "kWh"}})
+    def estimate(self, kwh: float, window: tuple[str, str] | None = None) -> None:
+        self.estimated(self.call("POST", "/estimate", self.asking(kwh, window)))
+
+    def asking(self, kwh: float, window: tuple[str, str] | None = None) -> dict[str, Any]:
+        """An estimate's body for `kwh` at the connector found, in the slot `window` (start,
+        end) for a reservation: what the app's select (init, confirm) must then carry."""
+        body: dict[str, Any] = {
+            "evse_id": self.evse_id(), "connector_id": self.connector.get("id"),
+            "vehicle": CAR, "energy": {"value": kwh, "unit": "kWh"}}
+        if window is not None:
+            body["time_window"] = {"start": window[0], "end": window[1]}
+            self.j.marks["window"] = window
+        return body
+
+    def evse_id(self) -> Any:
+        """The EVSE id of the connector found. The contract's connector carries none, which an
+        estimate needs: the driver reads it off the charger, i.e. the EVSE id of that item in
+        the harness BPP's catalog."""
+        return self.connector.get("evse_id") or dig(
+            self.catalog_items().get(str(self.connector.get("id")), {}),
+            "beckn:itemAttributes", "evseId")
+
+    def estimated(self, answer: dict[str, Any]) -> None:
         self.order_id = str(dig(answer, "order", "id") or "")
         assert self.last is not None  # the order goes on in the transaction its answer names
         transaction_id = self.last.response_headers.get("x-transaction-id")
@@ -200,7 +244,13 @@ class BapStory:
         self.j.add(client_api.shown_total_is_quoted(answer, shown_at, callbacks[-1], quoted_at))
 
     def pay(self) -> None:
+        """The driver pays through the app, then at the payment link the BPP gave: the BPP's
+        gateway reports it (the hook), and the BPP tells the app in an unsolicited on_status."""
         self.order_call("POST", "/payment", {"payment_method": "UPI"})
+        order_id = self.bpp_order_id()
+        if not order_id:
+            raise NotEvaluated("the harness BPP gave the app no order to pay for (no on_init)")
+        self.hook(hooks.PAYMENT_COMPLETED, {"transaction_id": order_id})
 
     def shows_asked_amount(self) -> None:
         self.shows("on_init", ("amount",), ASKED_AMOUNT)
@@ -231,10 +281,13 @@ class BapStory:
         self.order_call("PUT", "/start")
 
     def watch(self) -> None:
+        """A minute into the session (the charger's clock moves on), the driver looks."""
+        self.hook(hooks.ADVANCE, {"seconds": 60})
         self.order_call("GET")
 
     def stop(self) -> None:
         self.order_call("PUT", "/stop", {"reason_code": "USER_REQUESTED"})
+        self.j.marks["stopped"] = self.last
 
     def rate(self, value: int) -> None:
         self.order_call("POST", "/rating", {"value": value, "feedback": {"comments": "Quick"}})
@@ -259,3 +312,170 @@ class BapStory:
                 if c.plugged and c.id == connector:
                     charger.unplug(c.id)
         self.cert.run(unplug(), timeout=5)
+
+    # == issue 10: the stories besides the walk-in (reservation, cancel, rating, support) ======
+    # The givens they share, what the app shows at each point, and the reservation's own
+    # steps; the cancellations are in cancel.py.
+
+    def hook(self, name: str, body: dict[str, Any]) -> Any:
+        """Play the physical world at the harness's BPP (its test hooks)."""
+        return self.j.hook(name, body, via=self.cert.bpp_hooks)
+
+    def order_transactions(self) -> set[str | None]:
+        """The scenario's transactions, and every one the app sent the BPP a request in
+        (an app that wrongly moves its order to another is judged for that, UBC-CTX-024)."""
+        return {*self.j.transaction_ids,
+                *(r.transaction_id for r in self.requests() if r.party == "bpp")}
+
+    def order_callbacks(self) -> list[Exchange]:
+        """The harness BPP's callbacks to the app in the order's transactions, in the order
+        they were sent: what the app knows of its order."""
+        app, transactions = self.cert.candidate.uri.rstrip("/"), self.order_transactions()
+        return [e for e in self.cert.network.transcript.query(
+                    party="bpp", direction=OUTBOUND, since=self.j.started_mono)
+                if e.url.startswith(app) and (e.action or "").startswith("on_")
+                and e.transaction_id in transactions]
+
+    def bpp_order_id(self) -> str:
+        """The BPP's id of the order, from its latest on_init or on_confirm to the app."""
+        for callback in reversed(self.order_callbacks()):
+            found = dig(callback.json(), "message", "order", "beckn:id")
+            if callback.action in ("on_init", "on_confirm") and isinstance(found, str) and found:
+                return found
+        return ""
+
+    def wait_callback(self, action: str, after: float, what: str,
+                      predicate: Callable[[Any], bool] | None = None) -> Exchange:
+        """The harness BPP's callback of `action` to the app about the order, sent after
+        `after` (a monotonic time) and answered by the app; NotEvaluated when none comes
+        within the ttl."""
+        app, transactions = self.cert.candidate.uri.rstrip("/"), self.order_transactions()
+        found = self.cert.network.transcript.wait_for(
+            lambda e: e.direction == OUTBOUND and e.party == "bpp" and e.action == action
+            and e.url.startswith(app) and e.transaction_id in transactions
+            and e.mono_time >= after and e.status is not None
+            and (predicate is None or predicate(e.json())), self.cert.ttl_s + 2)
+        if found is None:
+            raise NotEvaluated(f"the harness BPP sent the app no {action} {what}")
+        return found
+
+    # -- givens ---------------------------------------------------------------------------------
+
+    def confirmed_order(self, kwh: float, window: tuple[str, str] | None = None) -> None:
+        """Given: the driver holds an order the BPP confirmed. The connector an earlier
+        scenario's search listed is ordered without searching again (an app that wants a
+        search of its own first gets one); then the payment, the app's confirm once the BPP
+        reports it, and the BPP's on_confirm. Every step's checks must pass."""
+        self.catalog_listed()
+        self.connector = self.connector or dict(self.cert.found_connector)
+        if self.connector:
+            tried = self.attempt("POST", "/estimate", self.asking(kwh, window))
+            if tried.status is not None and 200 <= tried.status < 300:
+                self.estimated(self.succeeded(tried))
+        if not self.order_id:
+            self.search()
+            self.estimate(kwh, window)
+        for step in (self.pay, self.confirms_once_paid, self.confirmed_by_bpp):
+            self.j.assert_clean()
+            step()
+        self.j.assert_clean()
+
+    def confirmed_by_bpp(self) -> None:
+        self.wait_callback("on_confirm", self.j.started_mono, "confirming the order")
+
+    def charging_session(self, kwh: float) -> None:
+        """Given: a confirmed order, the car plugged in and charging started from the app."""
+        self.confirmed_order(kwh)
+        self.plug_in_and_start()
+        self.j.assert_clean()
+
+    def completed_session(self, kwh: float) -> None:
+        """Given: a charging session the driver stopped from the app, billed by the BPP."""
+        self.charging_session(kwh)
+        self.stop()
+        self.j.assert_clean()
+
+    # -- what the app shows ---------------------------------------------------------------------
+
+    def shows_states(self, order: str, payment: str | None, charging: str) -> None:
+        """The driver looks at the order (`GET /v1/orders/{id}`); every answer is held
+        against the BPP's callbacks (UBC-API-005, in `attempt`). The states the story expects
+        must be those the BPP reported: else the flow never got here, which is not judged."""
+        self.order_call("GET")
+        assert self.last is not None
+        before, during = shown.taken_around(self.last, self.order_callbacks())
+        reported = {name: state for callback in [*before, *during]
+                    for name, state in shown.reported_states(callback).items()}
+        expected = {"order": order, "payment": payment, "charging": charging}
+        off = [f"{name} {want} (the BPP reported {reported[name].beckn})"
+               for name, want in expected.items()
+               if want and name in reported and want not in reported[name].shown]
+        if off:
+            raise NotEvaluated(f"the BPP's callbacks did not bring the order where the story "
+                               f"expects it: {', '.join(off)}")
+
+    def shows_bill(self) -> None:
+        """The stop answer shows the final bill the BPP sent (and a refund of what was paid
+        beyond it)."""
+        stopped, callbacks = self.j.marks.get("stopped"), self.order_callbacks()
+        if not isinstance(stopped, Exchange):
+            raise NotEvaluated("the driver stopped no session to be billed for")
+        before, during = shown.taken_around(stopped, callbacks)
+        bills = [c for c in [*before, *during] if c.action in ("on_update", "on_status")
+                 and order_status(dig(c.json(), "message", "order")) == "COMPLETED"]
+        if not bills:
+            raise NotEvaluated("no final bill of the BPP to compare the app's with")
+        self.j.add(shown.shown_bill_is_billed(stopped, bills[-1], shown.paid_amount(callbacks)))
+
+    # -- the reservation ------------------------------------------------------------------------
+
+    def slot(self) -> tuple[str, str]:
+        """The scenario's one-hour slot, begun a minute or two ago on the charger's clock
+        (simulated time runs ahead of the wall's): the driver is on the way."""
+        if "slot" not in self.j.marks:
+            charger = self.cert.network.charger
+            if charger is None:
+                raise NotEvaluated("this run plays no charger to book a slot at")
+            start = (int(charger.clock.now()) // 60 - 1) * 60
+            self.j.marks["slot"] = (wire_time.format(start, timespec="seconds"),
+                                    wire_time.format(start + 3600, timespec="seconds"))
+        start, end = self.j.marks["slot"]
+        return str(start), str(end)
+
+    def search_for_slot(self) -> None:
+        """CCS2 connectors within 10 km of the destination, free in the driver's slot."""
+        start, end = self.slot()
+        self.search({"geo_coordinates": SITE, "distance_meters": 10000,
+                     "time_window": {"start": start, "end": end},
+                     "filters": {"connector_type": "CCS2"}})
+
+    def found_ccs2(self) -> None:
+        if dig(self.connector, "connectorAttributes", "connectorType") != "CCS2":
+            raise NotEvaluated("the app's search for CCS2 chargers listed none")
+        self.discovered_through_cds()
+
+    def estimate_slot(self, kwh: float) -> None:
+        self.estimate(kwh, self.slot())
+
+    def shows_reservation(self) -> None:
+        """The estimate shows the total on_select quoted; that it shows a reservation is
+        judged in every answer about the order (`attempt`)."""
+        self.shows_quoted_total()
+
+    def deliver_limit(self) -> None:
+        """The charger's clock runs 15 minutes on, far past a 2 kWh limit: the charger stops
+        the session there by itself."""
+        self.j.marks["limit_at"] = time.monotonic()
+        self.hook(hooks.ADVANCE, {"seconds": 900})
+
+    def completion_acknowledged(self) -> None:
+        """The BPP reports the session COMPLETED unsolicited; the app must ACK it (judged
+        with every callback to the app in `judge`)."""
+        self.wait_callback("on_update", self.j.marks.get("limit_at", self.j.started_mono),
+                           "reporting the session COMPLETED", completed)
+        self.judge()
+
+
+def completed(doc: Any) -> bool:
+    """A callback reporting the charging session COMPLETED."""
+    return session_status(dig(doc, "message", "order")) == "COMPLETED"
