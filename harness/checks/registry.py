@@ -14,7 +14,8 @@ fails the suite. Scopes:
   the callback and transaction checks above, applied without the run that sent the requests;
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
-- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py);
+- client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
+  relayed.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
 
@@ -34,6 +35,7 @@ from harness.checks import (
     message,
     readings,
     refusal,
+    relayed,
     semantics,
     state,
     story,
@@ -117,7 +119,7 @@ CHECKS: tuple[Check, ...] = (
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),
-    _check("probe", "CTX-025 TIME-004 SCH-009", refusal.unknown_transaction_refused),
+    _check("probe", "CTX-025..026 TIME-004 SCH-009", refusal.unknown_transaction_refused),
     _check("probe", "API-004", refusal.shown_order_unchanged),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
@@ -127,6 +129,8 @@ CHECKS: tuple[Check, ...] = (
     _check("client", "API-001", client_api.shown_total_is_quoted),
     _check("client", "API-002", client_api.paid_order_confirmed),
     _check("client", "API-003", client_api.answers_in_contract_shape),
+    _check("client", "API-008", relayed.news_shown),
+    _check("client", "API-009", relayed.refusal_relayed),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),
