@@ -23,9 +23,15 @@ SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signat
                              "acks-schema-invalid-request"})
 
 
-# BAP faults that show in the security scenarios (features/bap/security.feature), besides the
-# walk-in: one only a hostile callback reveals, one that must leave the probes not evaluated.
-BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"})
+# Where a fault of the reference BAP shows, when not (only) in the walk-in: in the security
+# scenarios (features/bap/security.feature) what only a hostile callback reveals, and the
+# refusal that must leave the probes not evaluated; in the corner cases
+# (features/bap/corner_cases.feature) what the BPP tells the app unasked or refuses.
+BAP_SHOWS_IN = {"accepts-bad-signature": "security or walk_in",
+                "nacks-every-callback": "security or walk_in",
+                "acks-stale-callback": "security",
+                "ignores-unsolicited-status": "walk_in or corner_cases",
+                "quotes-a-rejected-select": "corner_cases"}
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
@@ -38,7 +44,7 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
     if fault == CLEAN:
         return None
     if role == "bap":
-        return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
+        return BAP_SHOWS_IN.get(fault, "walk_in")
     return "security" if fault in SECURITY_FAULTS else "walk_in"
 
 

@@ -14,7 +14,10 @@ The hook points:
 - `payment_steps`: the Beckn requests `POST /v1/orders/{id}/payment` sends;
 - `ordered_item`: the item a select orders;
 - `shown_amount`: the amount the estimate shows the driver;
-- `heeds`: whether the app acts on an unsolicited callback of an action.
+- `heeds`: whether the app acts on an unsolicited callback of an action;
+- `stale`: why the app refuses a callback out of order (None: it takes it);
+- `heeds_refusal`: whether the app takes a callback's error, by callback action, as the BPP's
+  refusal (else it goes on as if the BPP had agreed).
 
 Some of what a BAP can get wrong has no rule in harness/rules.py yet: those faults name a
 rule id from `PROPOSED_RULES`, each with the title and clause proposed for the catalogue.
@@ -65,6 +68,8 @@ class Fault:
     ordered_item: Callable[[str], str] | None = None
     shown_amount: Callable[[float], float] | None = None
     heeds: Callable[[str], bool] | None = None
+    stale: Callable[[str | None], str | None] | None = None
+    heeds_refusal: Callable[[str], bool] | None = None
 
     @property
     def proposed(self) -> bool:
@@ -129,6 +134,13 @@ FAULTS: dict[str, Fault] = {
         "UBC-API-002", "unsolicited on_status callbacks are ACKed and dropped: the app neither "
         "confirms when the BPP reports the payment nor shows an interruption or refund",
         heeds=lambda action: action != "on_status"),
+    "acks-stale-callback": Fault(
+        "UBC-CTX-026", "a callback out of order (stamped before one the app took in, taking the "
+        "order back to a state it left) is ACKed instead of refused (the app keeps the newer "
+        "state it holds)", stale=lambda reason: None),
+    "quotes-a-rejected-select": Fault(
+        "UBC-API-009", "an on_select refusing the order (REJECTED, with an error) is shown to "
+        "the driver as an estimate", heeds_refusal=lambda action: action != "on_select"),
 }
 
 
@@ -188,3 +200,12 @@ class FaultSwitches(Switches[Fault]):
     def heeds(self, action: str) -> bool:
         """Whether the app acts on an unsolicited callback of this action."""
         return all(fault.heeds(action) for _, fault in self._on if fault.heeds is not None)
+
+    def stale_refusal(self, reason: str | None) -> str | None:
+        """Why the app refuses a callback out of order, None when it takes it."""
+        return self._through(lambda fault: fault.stale, reason)
+
+    def heeds_refusal(self, action: str) -> bool:
+        """Whether the app takes the error of a callback of this action as a refusal."""
+        return all(fault.heeds_refusal(action) for _, fault in self._on
+                   if fault.heeds_refusal is not None)

@@ -108,9 +108,10 @@ class BapStory:
                 self.reported.add(key)
                 self.j.add([finding])
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
-             *, about_order: bool = True) -> dict[str, Any]:
-        """One /v1 call as the driver; its answer's body. Blocks the step when it fails."""
+    def attempt(self, method: str, path: str, body: dict[str, Any] | None = None,
+                *, about_order: bool = True) -> Exchange:
+        """One /v1 call as the driver, whatever it answers: its shape and the requests the app
+        sent for it are judged."""
         exchange = self.cert.client.call(
             method, path, body=body, transaction_id=self.transaction_id if about_order or
             len(self.j.transaction_ids) > 1 else None,
@@ -118,6 +119,12 @@ class BapStory:
         self.last = exchange
         self._add(client_api.answers_in_contract_shape(exchange))
         self.judge()
+        return exchange
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+             *, about_order: bool = True) -> dict[str, Any]:
+        """One /v1 call as the driver; its answer's body. Blocks the step when it fails."""
+        exchange = self.attempt(method, path, body, about_order=about_order)
         answer = exchange.response_json()
         if exchange.status is not None and 200 <= exchange.status < 300 and \
                 isinstance(answer, dict):
@@ -161,10 +168,14 @@ class BapStory:
         self.j.assert_clean()
 
     def estimate(self, kwh: float) -> None:
-        answer = self.call("POST", "/estimate", {
-            "evse_id": self.connector.get("evse_id"), "connector_id": self.connector.get("id"),
-            "vehicle": CAR, "energy": {"value": kwh, "unit": "kWh"}})
+        answer = self.call("POST", "/estimate", self.estimate_request(kwh))
         self.order_id = str(dig(answer, "order", "id") or "")
+
+    def estimate_request(self, kwh: float) -> dict[str, Any]:
+        """The body of an estimate of `kwh` at the connector the search found."""
+        return {"evse_id": self.connector.get("evse_id"),
+                "connector_id": self.connector.get("id"), "vehicle": CAR,
+                "energy": {"value": kwh, "unit": "kWh"}}
 
     def shows_quoted_total(self) -> None:
         self.shows("on_select", ("amount", "value"), QUOTED_TOTAL)
