@@ -66,8 +66,9 @@ def test_a_bap_that_accepts_bad_signatures_is_not_certified(matrix: dict[str, Ro
     result = matrix["accepts-bad-signature"].result
     assert result.exit_code == exitcodes.FAILED, result.output
     assert "UBC-SIG-013" in result.error_rules, (result.error_rules, result.output)
-    # Its GET /v1/orders/{id} asks the BPP for the status first, so the tampered status it
-    # applied is already replaced: UBC-API-004 is made to fire in test_bap_security.py.
+    # The tampered on_status it applied cancels the order, and an ended order is not asked
+    # about again (mocks/bap/service.py refresh): the driver is shown it CANCELLED.
+    assert "UBC-API-004" in result.error_rules, (result.error_rules, result.output)
 
 
 def test_probes_of_a_bap_that_nacks_every_callback_are_not_evaluated(

@@ -31,11 +31,10 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from harness.beckn import envelope, hooks
+from harness.beckn import envelope
 from harness.beckn import time as wire_time
 from harness.beckn.order import dig, payment_status, session_status
 from harness.certify.bap.story import BapStory
-from harness.certify.hooks import Hooks, HookUnavailable
 from harness.certify.journey import NotEvaluated
 from harness.checks import relayed
 from harness.transcript import INBOUND, OUTBOUND, Exchange
@@ -95,14 +94,9 @@ class CornerCases:
         self._on_charger(lambda charger: charger.advance(CHARGED_S))
 
     def _paid(self) -> None:
-        """The driver pays at once, through the harness BPP's test hook (its own simulated
-        payment would come half a second later, and then finds the order paid); the BPP's
-        notice comes, and the app's confirm, if it sends one, within a ttl."""
+        """The BPP's payment notice came, and the app's confirm, if it sends one, within a
+        ttl."""
         transcript, tid = self.cert.network.transcript, self.story.transaction_id
-        bpp = Hooks(f"{self.cert.network.participants['bpp'].url}/_control/hooks")
-        with contextlib.suppress(HookUnavailable):  # paid already: the notice is on its way
-            self.cert.run(bpp.call(hooks.PAYMENT_COMPLETED, {"transaction_id": tid}),
-                          timeout=5)
         if transcript.wait_for(lambda e: e.direction == OUTBOUND and e.party == "bpp"
                                and e.action == "on_status" and e.transaction_id == tid,
                                self.cert.ttl_s + 2) is None:
