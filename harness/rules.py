@@ -155,9 +155,11 @@ RULES: tuple[Rule, ...] = (
     # Out of order: stamped before a callback of the order the BAP already applied, and
     # reporting a state the order has left (it could not follow from the one held). Applied,
     # it would move what the driver is shown backwards; a BAP has no callback to refuse a
-    # callback with, so it refuses with the NACK, as for UBC-CTX-025.
-    Rule("UBC-CTX-026", "A BAP refuses, with a 4xx NACK, a callback out of order: older than "
-         "one it already applied for the order, and reporting a state the order has left",
+    # callback with, so it refuses with the NACK, as for UBC-CTX-025. Unsolicited: an answer
+    # the BAP asked for is the answer, however late (it must just not undo newer news).
+    Rule("UBC-CTX-026", "A BAP refuses, with a 4xx NACK, an unsolicited callback out of order: "
+         "older than one it already applied for the order, and reporting a state the order "
+         "has left",
          ERROR, f"{_CORE} Context.timestamp; {_TSD} §10, §12.2; {_STATES}",
          applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------

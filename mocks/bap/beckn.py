@@ -122,31 +122,29 @@ class ReferenceBap:
     def _admit(self, action: str, doc: dict[str, Any]) -> str | None:
         """Why a callback is refused (400 NACK), None to take it: a transaction this BAP never
         started, a second callback to one request, a callback answering no request of ours;
-        then whatever a screen of those who follow its callbacks finds (`screen`)."""
+        then, for one no request of ours asked for, whatever a screen of those who follow the
+        BAP's callbacks finds (`screen`). An answer it asked for is the answer, however late."""
         context = doc["context"]
         with self._lock:
             transaction = self.transactions.get(context.get("transaction_id"))
             message_id = context.get("message_id")
             if transaction is None:
                 return f"unknown transaction_id {context.get('transaction_id')!r}"
-            answers = None
             if message_id in transaction.requests:
                 expected = envelope.CALLBACK_OF[transaction.requests[message_id]]
                 if action == expected:
                     if (message_id, action) in transaction.answered and \
                             action != "on_discover":
                         return f"duplicate {action} for message_id {message_id!r}"
-                    answers = (message_id, action)
-                elif action not in envelope.UNSOLICITED:  # (one reusing an id: the harness's)
+                    transaction.answered.add((message_id, action))
+                    return None
+                if action not in envelope.UNSOLICITED:  # (one reusing an id: the harness's)
                     return (f"{action} does not answer request {message_id!r}, which was a "
                             f"{transaction.requests[message_id]}")
             elif action not in envelope.UNSOLICITED:
                 return f"{action} answers no request: unknown message_id {message_id!r}"
-            problem = next((reason for screen in self._screens
-                            if (reason := screen(action, doc)) is not None), None)
-            if problem is None and answers is not None:
-                transaction.answered.add(answers)
-            return problem
+            return next((reason for screen in self._screens
+                         if (reason := screen(action, doc)) is not None), None)
 
     async def _on_callback(self, inbound: Inbound) -> None:
         """Recorded by the inbox already; the BAP keeps the BPP's address for the next step
@@ -167,8 +165,9 @@ class ReferenceBap:
         self._observers.append(observer)
 
     def screen(self, screen: Screen) -> None:
-        """Refuse a callback for which `screen(action, doc)` gives a reason, once it passed
-        the BAP's own rules (called under the BAP's lock: it must not call back into it)."""
+        """Refuse an unsolicited callback for which `screen(action, doc)` gives a reason, once
+        it passed the BAP's own rules (called under the BAP's lock: it must not call back into
+        it)."""
         self._screens.append(screen)
 
     def solicited(self, inbound: Inbound) -> bool:

@@ -128,8 +128,8 @@ class DriverApp:
             self._spawn(self._confirm_paid(order))
 
     def _in_order(self, action: str, doc: dict[str, Any]) -> str | None:
-        """A callback about one of the app's orders that is out of order is refused
-        (orders.py, UBC-CTX-026); a refusal (a callback with an error) moves nothing."""
+        """An unsolicited callback about one of the app's orders that is out of order is
+        refused (orders.py, UBC-CTX-026); a refusal (a callback with an error) moves nothing."""
         if action == "on_discover" or doc.get("error"):
             return None
         order = self.orders.of_transaction(str(doc["context"].get("transaction_id")))

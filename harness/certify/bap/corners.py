@@ -122,6 +122,8 @@ class CornerCases:
         """The BPP reported `what` (a key of NEWS: states the session reaches only after the
         scenario's event) in an unsolicited callback; wait until it has said all it had to
         say, and judge the app's answers to it all."""
+        if what not in NEWS:
+            raise ValueError(f"harness bug: no news {what!r}; news: {', '.join(NEWS)}")
         asked = {r.message_id for r in self.story.requests()}
         reports = NEWS[what]
         self.news = self.cert.network.transcript.wait_for(
