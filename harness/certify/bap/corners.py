@@ -58,7 +58,7 @@ class CornerCases:
         self.story = story
         self.j = story.j
         self.cert = story.cert
-        self.news: Exchange | None = None  # the unsolicited callback reporting it
+        self.news: Exchange | None = None  # the BPP's unsolicited report of the event
         self.reservation_id: str | None = None  # another driver's hold on the connector
         self.refused: Exchange | None = None  # the app's answer to a refused estimate
 
@@ -107,6 +107,7 @@ class CornerCases:
         self.story.judge()
 
     def pull_cable(self) -> None:
+        """The driver pulls the cable out mid-charge, as the BPP's `cable-pulled` hook does."""
         connector = self._connector
         self._on_charger(lambda charger: charger.inject_fault(connector, "cable_pulled"))
 
