@@ -26,15 +26,22 @@ SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signat
 REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})
 
 
-# BAP faults that show in the security scenarios (features/bap/security.feature), besides the
-# walk-in: one only a hostile callback reveals, one that must leave the probes not evaluated.
-BAP_SECURITY_FAULTS = frozenset({"accepts-bad-signature", "nacks-every-callback"})
-# BAP faults of its client API itself, which only the fuzzing of it (features/bap/
-# client_api.feature) reveals: the walk-in calls it as a well-behaved driver's app does.
-BAP_CLIENT_API_FAULTS = frozenset({"crashes-on-bad-input", "no-auth-on-reads"})
-# BAP faults the walk-in never meets: a slot only a reservation asks for, a fee only a
-# cancellation charges.
-BAP_STORY_FAULTS = {"ignores-slot": "reservation", "keeps-cancellation-fee-off": "cancel"}
+# Where a fault of the reference BAP shows, when not (only) in the walk-in: in the security
+# scenarios (features/bap/security.feature) what only a hostile callback reveals, and the
+# refusal that must leave the probes not evaluated; in the corner cases
+# (features/bap/corner_cases.feature) what the BPP tells the app unasked or refuses; in the
+# fuzzing of the client API (features/bap/client_api.feature) faults of that API itself, which
+# the walk-in calls as a well-behaved driver's app does; a slot only a reservation asks for, a
+# fee only a cancellation charges.
+BAP_SHOWS_IN = {"accepts-bad-signature": "security or walk_in",
+                "nacks-every-callback": "security or walk_in",
+                "acks-stale-callback": "security",
+                "ignores-unsolicited-status": "walk_in or corner_cases",
+                "quotes-a-rejected-select": "corner_cases",
+                "crashes-on-bad-input": "client_api",
+                "no-auth-on-reads": "client_api",
+                "ignores-slot": "reservation",
+                "keeps-cancellation-fee-off": "cancel"}
 
 # Faults about lateness need the full window: a callback 1 s past a 1 s ttl falls beyond the
 # harness's grace and reads as missing (UBC-TIME-003) instead of late (UBC-TIME-002).
@@ -47,11 +54,7 @@ def shows_in(fault: str, role: str = "bpp") -> str | None:
     if fault == CLEAN:
         return None
     if role == "bap":
-        if fault in BAP_CLIENT_API_FAULTS:
-            return "client_api"
-        if fault in BAP_STORY_FAULTS:
-            return BAP_STORY_FAULTS[fault]
-        return "security or walk_in" if fault in BAP_SECURITY_FAULTS else "walk_in"
+        return BAP_SHOWS_IN.get(fault, "walk_in")
     if fault in SECURITY_FAULTS:
         return "security"
     return "corner_cases" if fault in REFUSAL_FAULTS else "walk_in"

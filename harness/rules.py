@@ -155,6 +155,16 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-CTX-027", "A BAP's request names its registered bap_uri and the bpp_id and "
          "bpp_uri of the BPP's registry record and catalog", ERROR,
          f"{_FIELDS}; {_TSD} §9.1", applies_to=("bap",)),
+    # Out of order: stamped before a callback of the order the BAP already applied, and
+    # reporting a state the order has left (it could not follow from the one held). Applied,
+    # it would move what the driver is shown backwards; a BAP has no callback to refuse a
+    # callback with, so it refuses with the NACK, as for UBC-CTX-025. Unsolicited: an answer
+    # the BAP asked for is the answer, however late (it must just not undo newer news).
+    Rule("UBC-CTX-026", "A BAP refuses, with a 4xx NACK, an unsolicited callback out of order: "
+         "older than one it already applied for the order, and reporting a state the order "
+         "has left",
+         ERROR, f"{_CORE} Context.timestamp; {_TSD} §10, §12.2; {_STATES}",
+         applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),
@@ -242,6 +252,14 @@ RULES: tuple[Rule, ...] = (
          "that refund", ERROR,
          "client API contract, 6) Stop Charging Session, 8) Cancel Order - Confirm; "
          f"{_TSD} §12.1, §12.5", applies_to=("bap",)),
+    Rule("UBC-API-008", "What the BPP reports unasked (an unsolicited on_status, on_update or "
+         "on_cancel the app acknowledged: interruption, completion, refund) shows in the order "
+         "the app shows the driver", ERROR,
+         f"client API contract, 4) Get Order Information, Appendix: Enum Values; {_TSD} §12.2, "
+         "§12.3, §12.5.1", applies_to=("bap",)),
+    Rule("UBC-API-009", "A refusal of the BPP (a callback carrying an error) reaches the driver "
+         "as an error of the client API, not as a quote or a success", ERROR,
+         f"client API contract, Error Responses; {_TSD} §12.4, §13", applies_to=("bap",)),
     # --- consistency across messages ---------------------------------------------------------
     Rule("UBC-CONS-001", "Quote total equals the sum of its breakup", ERROR, f"{_TSD} §11.1"),
     Rule("UBC-CONS-002", "The order id stays the same from on_confirm on", ERROR, f"{_TSD} §11"),

@@ -72,7 +72,7 @@ def _security(result: SelfTestResult) -> list[dict[str, Any]]:
 def test_the_reference_bap_passes_the_security_scenarios(matrix: dict[str, Row]) -> None:
     """The clean run is the whole BAP run (walk-in and security): a certification."""
     security = _security(matrix[CLEAN].result)
-    assert len(security) == 6, matrix[CLEAN].result.report["scenarios"]
+    assert len(security) == 7, matrix[CLEAN].result.report["scenarios"]
     assert {s["status"] for s in security} == {"passed"}, security
 
 
@@ -80,8 +80,9 @@ def test_a_bap_that_accepts_bad_signatures_is_not_certified(matrix: dict[str, Ro
     result = matrix["accepts-bad-signature"].result
     assert result.exit_code == exitcodes.FAILED, result.output
     assert "UBC-SIG-013" in result.error_rules, (result.error_rules, result.output)
-    # Its GET /v1/orders/{id} asks the BPP for the status first, so the tampered status it
-    # applied is already replaced: UBC-API-004 is made to fire in test_bap_security.py.
+    # The tampered on_status it applied cancels the order, and an ended order is not asked
+    # about again (mocks/bap/service.py refresh): the driver is shown it CANCELLED.
+    assert "UBC-API-004" in result.error_rules, (result.error_rules, result.output)
 
 
 def test_probes_of_a_bap_that_nacks_every_callback_are_not_evaluated(
@@ -147,3 +148,33 @@ def test_a_faulty_bap_run_audits_with_the_rules_the_run_reported(matrix: dict[st
                 and not f["rule"].startswith(NOT_ON_THE_WIRE)}
     _, rules = _audited(result)
     assert rules == reported, (fault, rules, reported)
+
+
+# -- the corner cases, read from the same runs ---------------------------------------------------
+
+def _corners(result: SelfTestResult) -> list[dict[str, Any]]:
+    return [s for s in result.report["scenarios"] if "told from the driver's app" in s["feature"]]
+
+
+def test_the_reference_bap_passes_the_corner_cases(matrix: dict[str, Row]) -> None:
+    corners = _corners(matrix[CLEAN].result)
+    assert len(corners) == 3 and {s["status"] for s in corners} == {"passed"}, corners
+
+
+def test_a_bap_that_ignores_unsolicited_callbacks_shows_no_refund(matrix: dict[str, Row]
+                                                                  ) -> None:
+    """Besides the missing confirm of the walk-in (UBC-API-002), the interruption and the
+    early stop show the driver a payment the BPP reported REFUNDED as PAID (UBC-API-008)."""
+    result = matrix["ignores-unsolicited-status"].result
+    assert "UBC-API-008" in result.error_rules, (result.error_rules, result.output)
+    failed = [s["name"] for s in _corners(result) if s["status"] == "failed"]
+    assert len(failed) == 2 and not any("overlapping" in name for name in failed), failed
+
+
+def test_a_bap_that_quotes_a_rejected_select_fails_only_the_overlap(matrix: dict[str, Row]
+                                                                    ) -> None:
+    result = matrix["quotes-a-rejected-select"].result
+    failed = [s for s in _corners(result) if s["status"] != "passed"]
+    assert [s["name"] for s in failed] == [
+        "An overlapping slot is refused, and the app tells the driver so (§12.4)"], failed
+    assert "UBC-API-009" in failed[0]["message"]

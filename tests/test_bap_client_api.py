@@ -6,6 +6,7 @@ switch of the BAP the one misbehaviour it shows on the wire.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -719,6 +720,59 @@ def symptom_ignores_slot(driver: Driver) -> None:
         "startTime": window["start"], "endTime": window["end"]}
 
 
+def _stale_update(driver: Driver, quote: Quote) -> httpx.Response:
+    """An on_update out of order (harness/certify/bap/hostile.py): the order as on_init
+    reported it, stamped then, under a new message id, correctly signed by the BPP."""
+    on_init = driver.beckn(quote.txn, "on_init")
+    assert on_init is not None
+    doc = on_init.json()
+    doc["context"] = envelope.callback_context(doc["context"], unsolicited=True,
+                                               action="on_update",
+                                               timestamp=doc["context"]["timestamp"])
+    raw = orjson.dumps(doc)
+    signature = signing.Signer.from_keypair(driver.network.keys_for("bpp")).sign(raw)
+    return httpx.post(f"{driver.network.participants['bap'].uri}/on_update", content=raw,
+                      headers={"Authorization": signature, "Content-Type": "application/json"},
+                      timeout=WAIT_S)
+
+
+def symptom_acks_stale_callback(driver: Driver) -> None:
+    quote = driver.paid()
+    assert _stale_update(driver, quote).status_code == 200  # ACKed
+    order = driver.app.orders.find(quote.id)
+    assert order is not None and order.status == "CONFIRMED"  # the newer state kept
+
+
+@contextlib.contextmanager
+def slot_held(driver: Driver, start: str, end: str) -> Iterator[None]:
+    """Another driver holds the site's CCS2 connector from `start` to `end`."""
+    charger = driver.network.charger
+    assert charger is not None
+    held = driver.on_loop(lambda: charger.reserve(
+        "CCS2-A", wire_time.epoch(start) or 0.0, wire_time.epoch(end) or 0.0))
+    try:
+        yield
+    finally:
+        driver.on_loop(lambda: charger.cancel_reservation(held.id))
+
+
+OVERLAPPING = {"start": "2032-03-01T10:30:00Z", "end": "2032-03-01T11:30:00Z"}
+
+
+def overlapping_quote(driver: Driver) -> Quote:
+    with slot_held(driver, "2032-03-01T10:00:00Z", "2032-03-01T11:00:00Z"):
+        quote = driver.quote(time_window=OVERLAPPING)
+    on_select = driver.beckn(quote.txn, "on_select")
+    assert on_select is not None and on_select.json()["error"]["code"] == "40000"
+    return quote
+
+
+def symptom_quotes_a_rejected_select(driver: Driver) -> None:
+    quote = overlapping_quote(driver)
+    assert quote.answer.status_code == 200, quote.answer.text
+    assert quote.answer.json()["order"]["status"] == "quoted_price"
+
+
 SYMPTOMS: dict[str, Callable[[Driver], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS}
 
@@ -755,6 +809,44 @@ def test_without_faults_the_same_probes_conform(clean: Driver) -> None:
     assert _tampered_notice(clean, quote).status_code == 401
     order = clean.app.orders.find(quote.id)
     assert order is not None and order.status == "CONFIRMED"
+
+
+def test_a_callback_out_of_order_is_refused_and_changes_nothing(clean: Driver) -> None:
+    quote = clean.paid()
+    refused = _stale_update(clean, quote)
+    assert refused.status_code == 400 and "CONFIRMED to CREATED" in refused.text
+    shown = quote.order("GET").json()
+    assert (shown["order"]["status"], shown["payment"]) == ("ACTIVE", {"status": "PAID"})
+
+
+def test_a_refused_select_reaches_the_driver_as_a_409(clean: Driver,
+                                                      openapi: dict[str, Any]) -> None:
+    """TSD §12.4: an overlapping slot is REJECTED with 40000; the driver gets 409 CONFLICT."""
+    refused = error_of(openapi, overlapping_quote(clean).answer, 409)
+    assert refused["code"] == "CONFLICT" and refused["details"]["bpp_error"]["code"] == "40000"
+
+
+def test_the_refund_the_bpp_reports_after_the_bill_shows(clean: Driver) -> None:
+    """TSD §12.5.1: the bill (on_update), then the refund (an unsolicited on_status); an
+    ended order is not asked about again, so the refund shows because the app took it in."""
+    quote = clean.paid()
+    refunded = threading.Event()
+
+    async def observer(inbound: Inbound) -> None:  # after the app's own observer took it in
+        if inbound.context.get("transaction_id") == quote.txn and dig(
+                inbound.message, "order", "beckn:payment", "beckn:paymentStatus") == "REFUNDED":
+            refunded.set()
+    assert clean.network.bap is not None
+    clean.network.bap.observe(observer)
+    clean.plug_in(quote.connector["id"])
+    assert quote.order("PUT", "/start").status_code == 200
+    assert quote.order("PUT", "/stop").status_code == 200
+    assert refunded.wait(WAIT_S)
+    asked = len(clean.sent(quote.txn))
+    shown = quote.order("GET").json()
+    assert (shown["order"]["status"], shown["payment"], shown["charging"]) == (
+        "COMPLETED", {"status": "REFUNDED"}, {"status": "COMPLETED"})
+    assert len(clean.sent(quote.txn)) == asked  # nothing asked of the BPP
 
 
 def test_faults_are_listed_and_switched_through_the_control_api(clean: Driver) -> None:

@@ -2,11 +2,12 @@
 Feature: The app refuses callbacks it must not accept (BECKN-006, TSD §13)
   The harness plays a hostile BPP: the BPP the app is ordering from, sending the app callbacks
   at its Beckn endpoint. Each bad one must be refused synchronously with a NACK (401 with
-  WWW-Authenticate for a signature problem, a 4xx for a transaction the app never started or
-  a callback it already took), and the order the app shows the driver must not change. A refusal counts only beside a
-  control: the same app, in the same scenario, acknowledges a correctly signed on_status that
-  restates its order; if it refuses that (or the harness's callbacks on the way to the order),
-  the probes are not evaluated and the report says why.
+  WWW-Authenticate for a signature problem, a 4xx for a transaction the app never started, a
+  callback it already took or one out of order), and the order the app shows the driver must
+  not change. A refusal counts only beside a control: the same app, in the same scenario,
+  acknowledges a correctly signed on_status that restates its order; if it refuses that (or
+  the harness's callbacks on the way to the order), the probes are not evaluated and the
+  report says why.
 
   Background:
     Given the driver holds an order in the app, estimated by the harness BPP
@@ -31,5 +32,10 @@ Feature: The app refuses callbacks it must not accept (BECKN-006, TSD §13)
 
   Scenario: A second copy of a callback the app already took is refused
     When the harness BPP sends the app the on_confirm it already took, again
+    Then the app refuses it with a 4xx NACK
+    And the order the app shows is unchanged
+
+  Scenario: A callback out of order is refused
+    When the harness BPP sends the app an on_update out of order, stamped before the on_confirm it took and putting the order back to CREATED
     Then the app refuses it with a 4xx NACK
     And the order the app shows is unchanged

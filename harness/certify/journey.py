@@ -23,6 +23,7 @@ import pytest
 
 from harness import schemas
 from harness.beckn import envelope
+from harness.beckn import time as wire_time
 from harness.beckn.order import Buyer, Order
 from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
@@ -228,6 +229,21 @@ class Journey:
             self.assert_clean()
         if action in self.cert.blocked:
             raise NotEvaluated(f"blocked by {self.cert.blocked[action]}")
+
+    def slot(self, *, immediate: bool = False) -> tuple[str, str]:
+        """The scenario's slot: one that starts now for a driver on the way, else one on the
+        run's future day; each scenario books its own hours, so scenarios never collide."""
+        if "slot" not in self.marks:
+            now = datetime.now(UTC).replace(second=0, microsecond=0)
+            if immediate:
+                start, end = now - timedelta(minutes=5), now + timedelta(hours=2)
+            else:
+                start = self.cert.slot_base + timedelta(hours=2 * self.cert.journeys.index(self))
+                end = start + timedelta(hours=1)
+            self.marks["slot"] = (wire_time.format(start, timespec="seconds"),
+                                  wire_time.format(end, timespec="seconds"))
+        start_text, end_text = self.marks["slot"]
+        return str(start_text), str(end_text)
 
     # -- one exchange ---------------------------------------------------------------------------
 

@@ -15,7 +15,9 @@ these checks apply offline what the run applied (harness/certify/bap/story.py, h
 - each callback the harness sent the app, judged alone against the keys in report.json: one
   whose signature fails must be refused with 401 and a challenge (UBC-SIG-013/014); one for a
   transaction the app never started, or a second copy of one it took (same transaction,
-  message_id and action; on_discover aside), with a 4xx NACK (UBC-CTX-025, UBC-TIME-004); every
+  message_id and action; on_discover aside), or an unsolicited one out of order (stamped before
+  a callback of its transaction the app took, and taking the order back to a state it left),
+  with a 4xx NACK (UBC-CTX-025, UBC-TIME-004, UBC-CTX-026); every
   other valid one must be acknowledged (UBC-SCH-013), the hostile BPP's control on_status and
   the callbacks of the app's orders alike. A callback with other problems of its own is asked
   neither: the harness sends none on purpose, and one that echoes the app's own broken context
@@ -31,8 +33,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.beckn import envelope
-from harness.beckn.order import dig
+from harness.beckn import envelope, lifecycle
+from harness.beckn import time as wire_time
+from harness.beckn.order import dig, order_status, payment_status, session_status
 from harness.checks import consistency, initiator, refusal, timing
 from harness.checks.flow import AppRun, Flow
 from harness.findings import Finding
@@ -111,28 +114,71 @@ def callbacks_refused_as_deserved(flow: Flow) -> list[Finding]:
     findings: list[Finding] = []
     started: dict[str, set[str | None]] = defaultdict(set)  # run -> transactions the app began
     taken: set[tuple[str, Any, Any, Any]] = set()  # (run, transaction, message, action) ACKed
+    asked: set[tuple[str, Any, Any]] = set()  # (run, transaction, message) the app sent
+    held: dict[tuple[str, Any], Held] = {}  # (run, transaction) -> the order the app took in
     for exchange in flow.delivered():
         app = flow.apps.get(exchange.id)
         if app is None:
             continue
         if exchange.id in flow.sent_by_audited and exchange.action in envelope.CALLBACK_OF:
             started[app.run].add(exchange.transaction_id)
+            asked.add((app.run, exchange.transaction_id, exchange.message_id))
             continue
         if exchange.id not in flow.sent_to_audited or \
                 exchange.action not in envelope.REQUEST_OF:
             continue
         key = (app.run, exchange.transaction_id, exchange.message_id, exchange.action)
         problems = flow.judged_requests.get(exchange.id)
+        order = (app.run, exchange.transaction_id)
+        late = None if (app.run, exchange.transaction_id, exchange.message_id) in asked \
+            else _out_of_order(exchange, held.get(order))
         if problems is not None and exchange.status is not None and \
                 not timing.answered(exchange):
-            findings += _deserved(exchange, app, problems, started, key in taken)
+            findings += _deserved(exchange, app, problems, started, key in taken, late)
         if _acknowledged(exchange) and exchange.action not in ANSWERED_MANY_TIMES:
             taken.add(key)
+            if not problems and late is None:
+                held[order] = Held.after(held.get(order), exchange)
     return findings
 
 
+class Held:
+    """The order as an app took it in from the callbacks it acknowledged: the latest stamp and
+    the order, session and payment states they reported."""
+
+    def __init__(self, stamp: float | None, states: dict[str, str | None]) -> None:
+        self.stamp, self.states = stamp, states
+
+    @classmethod
+    def after(cls, before: Held | None, callback: Exchange) -> Held:
+        doc = callback.json()
+        order = dig(doc, "message", "order")
+        stamp = wire_time.epoch(dig(doc, "context", "timestamp"))
+        states = dict(before.states) if before else {}
+        for kind, read in (("order", order_status), ("session", session_status),
+                           ("payment", payment_status)):
+            states[kind] = read(order) or states.get(kind)
+        stamps = [t for t in (stamp, before.stamp if before else None) if t is not None]
+        return cls(max(stamps) if stamps else None, states)
+
+
+def _out_of_order(callback: Exchange, held: Held | None) -> str | None:
+    """Why an unsolicited callback is out of order for the order the app holds (UBC-CTX-026):
+    stamped before the last callback it took in, and taking the order back; None if not."""
+    doc = callback.json()
+    stamp = wire_time.epoch(dig(doc, "context", "timestamp"))
+    if held is None or held.stamp is None or stamp is None or stamp >= held.stamp:
+        return None
+    behind = lifecycle.left_behind(held.states, dig(doc, "message", "order"))
+    if not behind:
+        return None
+    kind, was, now = behind[0]
+    return f"stamped before a callback the app took, it takes the {kind} back from {was} to {now}"
+
+
 def _deserved(callback: Exchange, app: AppRun, problems: list[Finding],
-              started: dict[str, set[str | None]], again: bool) -> list[Finding]:
+              started: dict[str, set[str | None]], again: bool,
+              late: str | None) -> list[Finding]:
     signature = [f for f in problems if f.rule.startswith("UBC-SIG-")]
     if signature:
         what = f"{callback.action} ({signature[0].rule}: {signature[0].message})"
@@ -145,6 +191,9 @@ def _deserved(callback: Exchange, app: AppRun, problems: list[Finding],
         return refusal.unknown_transaction_refused(
             callback, f"{callback.action} with message_id {callback.message_id!r} it already "
             "took, again", "UBC-TIME-004")
+    if late is not None:
+        return refusal.unknown_transaction_refused(
+            callback, f"an unsolicited {callback.action} out of order ({late})", "UBC-CTX-026")
     if problems:
         return []  # neither to be taken nor to be refused: see the module docstring
     return refusal.valid_request_acknowledged(

@@ -4,9 +4,9 @@ A valid, correctly signed request must be acknowledged (UBC-SCH-013); a request 
 signature must get 401 with a NACK and a `WWW-Authenticate` challenge (UBC-SIG-013/014); a
 schema-invalid one 400 with the error in the NACK (UBC-SCH-011); a replay 401 (UBC-SIG-016);
 and no refused request may be answered by a callback all the same. A BAP refuses a callback for
-a transaction it never started, or a second copy of one it took, with a 4xx NACK
-(UBC-CTX-025, UBC-TIME-004), and a callback it refused leaves
-the order it shows the driver as it was (UBC-API-004).
+a transaction it never started, a second copy of one it took, or one out of order, with a 4xx
+NACK (UBC-CTX-025, UBC-TIME-004, UBC-CTX-026), and a callback it refused leaves the order it
+shows the driver as it was (UBC-API-004).
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def unknown_transaction_refused(callback: Exchange, what: str,
                                 rule: str = "UBC-CTX-025") -> list[Finding]:
     """UBC-CTX-025: a callback for a transaction the app never started got a 4xx NACK; one
     ACKed, or refused otherwise, is a finding, and UBC-SCH-009 a refusal without a NACK body.
-    With `rule` UBC-TIME-004, the same for a second copy of a callback the app already took.
+    With `rule` UBC-TIME-004, the same for a second copy of a callback the app already took;
+    with UBC-CTX-026, for a callback out of order (harness/certify/bap/hostile.py says which).
     Call it only for an answered callback (see timing.answered)."""
     body = callback.response_json()
     status = callback.status

@@ -16,7 +16,7 @@ fails the suite. Scopes:
 - probe: how a hostile request was refused;
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
-  shown.py), and how it answers malformed and unauthenticated calls
+  shown.py, relayed.py), and how it answers malformed and unauthenticated calls
   (harness/checks/client_robustness.py);
 - step: what one Gherkin step promises (harness/checks/story.py).
 """
@@ -39,6 +39,7 @@ from harness.checks import (
     message,
     readings,
     refusal,
+    relayed,
     semantics,
     shown,
     state,
@@ -123,12 +124,12 @@ CHECKS: tuple[Check, ...] = (
     # flow, of a run that certified a BAP: the app's requests and its answers to callbacks
     _check("flow", "CTX-023..024 CTX-027 STATE-012", app_flow.requests_across_orders),
     _check("flow", "CONS-005", app_flow.selects_from_catalog),
-    _check("flow", "SIG-013..014 CTX-025 TIME-004 SCH-009 SCH-013",
+    _check("flow", "SIG-013..014 CTX-025..026 TIME-004 SCH-009 SCH-013",
            app_flow.callbacks_refused_as_deserved),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),
-    _check("probe", "CTX-025 TIME-004 SCH-009", refusal.unknown_transaction_refused),
+    _check("probe", "CTX-025..026 TIME-004 SCH-009", refusal.unknown_transaction_refused),
     _check("probe", "API-004", refusal.shown_order_unchanged),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
@@ -150,6 +151,8 @@ CHECKS: tuple[Check, ...] = (
     _check("client", "API-006", shown.shown_telemetry_is_latest),
     _check("client", "API-007", shown.shown_bill_is_billed),
     _check("client", "API-007", shown.shown_cancellation_is_the_bpps),
+    _check("client", "API-008", relayed.news_shown),
+    _check("client", "API-009", relayed.refusal_relayed),
     # step
     _check("step", "STATE-004", state.step_states),
     _check("step", "STATE-005..007", state.refused_with),

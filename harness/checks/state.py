@@ -1,10 +1,10 @@
 """State checks: order, charging-session and payment states along a UBC flow.
 
 The transitions are the table of the UBC profile notes (from the official examples), encoded
-once here as data. A callback that carries an `error` refuses one request (REJECTED with 40000
-or 40006, 50001 for a late cancel); it reports, it does not move the order. One message on its
-own must not contradict itself either: the state its action reports, and the order, session and
-payment states it carries together (UBC-STATE-010/011).
+once as data in harness/beckn/lifecycle.py. A callback that carries an `error` refuses one
+request (REJECTED with 40000 or 40006, 50001 for a late cancel); it reports, it does not move
+the order. One message on its own must not contradict itself either: the state its action
+reports, and the order, session and payment states it carries together (UBC-STATE-010/011).
 """
 
 from __future__ import annotations
@@ -14,34 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.beckn import envelope
+from harness.beckn.lifecycle import ORDER_TRANSITIONS, PAYMENT_TRANSITIONS, SESSION_TRANSITIONS
 from harness.beckn.order import order_status, payment_status, session_status
 from harness.checks.message import Message, Pipeline
 from harness.findings import Finding
 from harness.transcript import Exchange
-
-ORDER_TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"CREATED"}),
-    "CREATED": frozenset({"CREATED", "PENDING", "CONFIRMED", "CANCELLED"}),
-    "PENDING": frozenset({"PENDING", "CONFIRMED", "CANCELLED"}),
-    "CONFIRMED": frozenset({"CONFIRMED", "INPROGRESS", "CANCELLED"}),
-    "INPROGRESS": frozenset({"INPROGRESS", "COMPLETED"}),
-    "COMPLETED": frozenset({"COMPLETED"}),
-    "CANCELLED": frozenset({"CANCELLED"}),
-}
-SESSION_TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"PENDING", "ACTIVE"}),
-    "PENDING": frozenset({"PENDING", "ACTIVE"}),
-    "ACTIVE": frozenset({"ACTIVE", "STOP", "COMPLETED", "INTERRUPTED"}),
-    "INTERRUPTED": frozenset({"INTERRUPTED", "ACTIVE", "STOP", "COMPLETED"}),
-    "STOP": frozenset({"STOP", "COMPLETED"}),
-    "COMPLETED": frozenset({"COMPLETED"}),
-}
-PAYMENT_TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"INITIATED", "COMPLETED"}),
-    "INITIATED": frozenset({"INITIATED", "COMPLETED"}),
-    "COMPLETED": frozenset({"COMPLETED", "REFUNDED"}),
-    "REFUNDED": frozenset({"REFUNDED"}),
-}
 
 
 @dataclass(frozen=True)

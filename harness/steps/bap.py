@@ -12,8 +12,9 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from harness.certify.bap.cancel import Cancellation
+from harness.certify.bap.corners import CornerCases
 from harness.certify.bap.fuzz import ClientApiFuzz
-from harness.certify.bap.hostile import HostileCallbacks
+from harness.certify.bap.hostile import OUT_OF_ORDER, HostileCallbacks
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import CERTIFICATION, Certification
 from harness.paths import FEATURES_DIR
@@ -208,7 +209,7 @@ def _answers_in_contract_shape(story: BapStory, fuzz: ClientApiFuzz) -> None:
     fuzz.answers_in_contract_shape()
 
 
-# == issue 10: the stories besides the walk-in (reservation, cancel, rating, support) ==========
+# -- the stories besides the walk-in (reservation, cancel, rating, support) ---------------------
 
 @pytest.fixture
 def cancellation(story: BapStory) -> Cancellation:
@@ -316,3 +317,59 @@ def _operator_cancels(story: BapStory, cancellation: Cancellation) -> None:
 @then("the app acknowledges the BPP's unsolicited on_cancel")
 def _operator_cancel_taken(story: BapStory, cancellation: Cancellation) -> None:
     checked(lambda _: cancellation.operator_cancel_taken())(story)
+
+
+# -- corner cases (TSD §12): what the BPP tells the app unasked, and what it refuses ----------
+
+@pytest.fixture
+def corners(story: BapStory) -> Iterator[CornerCases]:
+    corner_cases = CornerCases(story)
+    yield corner_cases
+    corner_cases.cleanup()
+
+
+@given("a charging session in progress in the driver's app")
+def _session_in_progress(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.session_in_progress())(story)
+
+
+@when("the cable is pulled out of the car")
+def _cable_pulled(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.pull_cable())(story)
+
+
+@then(parsers.parse("the app acknowledges the BPP's unsolicited on_status reporting {what}"))
+def _told(story: BapStory, corners: CornerCases, what: str) -> None:
+    checked(lambda _: corners.told(what))(story)
+
+
+@then(parsers.re(r"the app shows the driver the order as the BPP last reported it, .*"))
+def _shows_news(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.shows_news())(story)
+
+
+@when("another driver holds the charger the app found for a one-hour slot")
+def _slot_held(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.slot_held_elsewhere())(story)
+
+
+@when(parsers.parse("the driver asks the app for an estimate of {kwh:d} kWh for a slot "
+                    "overlapping it"))
+def _estimate_overlapping(story: BapStory, corners: CornerCases, kwh: int) -> None:
+    checked(lambda _: corners.estimate_overlapping(float(kwh)))(story)
+
+
+@then("the BPP answers the app's select with an on_select REJECTED with error 40000")
+def _select_rejected(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.select_rejected())(story)
+
+
+@then("the app answers the driver with HTTP 409 in the contract's error format, not a quote")
+def _refusal_relayed(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.refusal_reaches_driver())(story)
+
+
+@when("the harness BPP sends the app an on_update out of order, stamped before the on_confirm "
+      "it took and putting the order back to CREATED")
+def _out_of_order_callback(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.send(OUT_OF_ORDER))(story)

@@ -37,6 +37,7 @@ from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 Observer = Callable[[Inbound], Awaitable[None]]
+Screen = Callable[[str, dict[str, Any]], str | None]  # (action, callback) -> why refused
 
 
 @dataclass
@@ -110,6 +111,7 @@ class ReferenceBap:
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults,
                                       foreign_signer=config.foreign_signer)
         self._observers: list[Observer] = []
+        self._screens: list[Screen] = []
 
     @property
     def ttl_s(self) -> float:
@@ -118,6 +120,10 @@ class ReferenceBap:
     # -- receiving -----------------------------------------------------------------------------
 
     def _admit(self, action: str, doc: dict[str, Any]) -> str | None:
+        """Why a callback is refused (400 NACK), None to take it: a transaction this BAP never
+        started, a second callback to one request, a callback answering no request of ours;
+        then, for one no request of ours asked for, whatever a screen of those who follow the
+        BAP's callbacks finds (`screen`). An answer it asked for is the answer, however late."""
         context = doc["context"]
         with self._lock:
             transaction = self.transactions.get(context.get("transaction_id"))
@@ -132,13 +138,13 @@ class ReferenceBap:
                         return f"duplicate {action} for message_id {message_id!r}"
                     transaction.answered.add((message_id, action))
                     return None
-                if action in envelope.UNSOLICITED:
-                    return None  # unsolicited, wrongly reusing an id: judged by the harness
-                return (f"{action} does not answer request {message_id!r}, which was a "
-                        f"{transaction.requests[message_id]}")
-            if action in envelope.UNSOLICITED:
-                return None
-            return f"{action} answers no request: unknown message_id {message_id!r}"
+                if action not in envelope.UNSOLICITED:  # (one reusing an id: the harness's)
+                    return (f"{action} does not answer request {message_id!r}, which was a "
+                            f"{transaction.requests[message_id]}")
+            elif action not in envelope.UNSOLICITED:
+                return f"{action} answers no request: unknown message_id {message_id!r}"
+            return next((reason for screen in self._screens
+                         if (reason := screen(action, doc)) is not None), None)
 
     async def _on_callback(self, inbound: Inbound) -> None:
         """Recorded by the inbox already; the BAP keeps the BPP's address for the next step
@@ -157,6 +163,12 @@ class ReferenceBap:
     def observe(self, observer: Observer) -> None:
         """Call `observer` with every callback the inbox accepted, after its ACK."""
         self._observers.append(observer)
+
+    def screen(self, screen: Screen) -> None:
+        """Refuse an unsolicited callback for which `screen(action, doc)` gives a reason, once
+        it passed the BAP's own rules (called under the BAP's lock: it must not call back into
+        it)."""
+        self._screens.append(screen)
 
     def solicited(self, inbound: Inbound) -> bool:
         """Whether this callback answers a request the BAP sent (else it is unsolicited)."""

@@ -23,7 +23,10 @@ The hook points:
   one before its latest change);
 - `shown_reading`: the telemetry reading the order view shows (given the latest and the
   first the app took);
-- `shown_cancellation`: the fee and refund a cancellation answer shows.
+- `shown_cancellation`: the fee and refund a cancellation answer shows;
+- `stale`: why the app refuses a callback out of order (None: it takes it);
+- `heeds_refusal`: whether the app takes a callback's error, by callback action, as the BPP's
+  refusal (else it goes on as if the BPP had agreed).
 
 Some of what a BAP can get wrong has no rule in harness/rules.py yet: those faults name a
 rule id from `PROPOSED_RULES`, each with the title and clause proposed for the catalogue.
@@ -82,6 +85,8 @@ class Fault:
     shown_charging: Callable[[str, str], str] | None = None
     shown_reading: Callable[[Reading, Reading], Reading] | None = None
     shown_cancellation: Callable[[float, float], tuple[float, float]] | None = None
+    stale: Callable[[str | None], str | None] | None = None
+    heeds_refusal: Callable[[str], bool] | None = None
 
     @property
     def proposed(self) -> bool:
@@ -198,6 +203,13 @@ FAULTS: dict[str, Fault] = {
     "ignores-slot": Fault(
         "UBC-CONS-010", "select leaves out the time window the driver asked for (init and "
         "confirm still carry it)", selected=_without_slot),
+    "acks-stale-callback": Fault(
+        "UBC-CTX-026", "a callback out of order (stamped before one the app took in, taking the "
+        "order back to a state it left) is ACKed instead of refused (the app keeps the newer "
+        "state it holds)", stale=lambda reason: None),
+    "quotes-a-rejected-select": Fault(
+        "UBC-API-009", "an on_select refusing the order (REJECTED, with an error) is shown to "
+        "the driver as an estimate", heeds_refusal=lambda action: action != "on_select"),
 }
 
 
@@ -290,3 +302,12 @@ class FaultSwitches(Switches[Fault]):
             if fault.shown_cancellation is not None:
                 fee, refund = fault.shown_cancellation(fee, refund)
         return fee, refund
+
+    def stale_refusal(self, reason: str | None) -> str | None:
+        """Why the app refuses a callback out of order, None when it takes it."""
+        return self._through(lambda fault: fault.stale, reason)
+
+    def heeds_refusal(self, action: str) -> bool:
+        """Whether the app takes the error of a callback of this action as a refusal."""
+        return all(fault.heeds_refusal(action) for _, fault in self._on
+                   if fault.heeds_refusal is not None)

@@ -14,6 +14,12 @@ the contract's as follows (client-api-contract.md, "Enum Values"):
 - mode: RESERVATION when the estimate named a time window, INSTANT for a walk-in; the
   estimate writes both in lower case, as the contract's §2 does, every later answer in upper
   case, as its §3-§10 do.
+
+A callback out of order is refused (`out_of_order`, UBC-CTX-026): one stamped (its
+`context.timestamp`, Beckn core's time the message was made) before the last callback the order
+took in, which reports a state the order has left (harness/beckn/lifecycle.py: the flow cannot
+reach it from the state held). Either alone is not enough: clocks differ and a callback may be
+missed on the way, but a message both older and behind is news from before what the app knows.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.beckn import envelope
+from harness.beckn import envelope, lifecycle
 from harness.beckn import time as wire_time
 from harness.beckn.order import (
     Order,
@@ -77,6 +83,7 @@ class AppOrder:
     tracking_url: str | None = None
     first_reading_at: float | None = None  # the earliest telemetry eventTime seen (epoch)
     cancel_reason: tuple[str | None, str | None] = (None, None)
+    heard_at: float | None = None  # context.timestamp of the latest callback taken in (epoch)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -169,6 +176,32 @@ class AppOrder:
                 self.first_reading_at = min([*times, self.first_reading_at or min(times)])
         url = dig(order, "beckn:fulfillment", "trackingAction", "target", "url")
         self.tracking_url = url if isinstance(url, str) else self.tracking_url
+
+    def take(self, context: dict[str, Any], order: Any) -> None:
+        """Take in the Beckn `order` of a callback stamped `context.timestamp`, unless a newer
+        callback was taken in already: an answer the app waited for may be read after news the
+        BPP sent later (the refund after the bill), which it must not undo."""
+        stamp = wire_time.epoch(context.get("timestamp"))
+        if stamp is not None and self.heard_at is not None and stamp < self.heard_at:
+            return
+        self.absorb(order)
+        if stamp is not None:
+            self.heard_at = stamp
+
+    def out_of_order(self, context: dict[str, Any], order: Any) -> str | None:
+        """Why a callback stamped `context.timestamp` and reporting the Beckn `order` is out of
+        order for this one, None when it is not."""
+        stamp = wire_time.epoch(context.get("timestamp"))
+        if stamp is None or self.heard_at is None or stamp >= self.heard_at:
+            return None
+        behind = lifecycle.left_behind({"order": self.status, "session": self.session_status,
+                                        "payment": self.payment_status}, order)
+        if not behind:
+            return None
+        kind, was, now = behind[0]
+        return (f"out of order: stamped {context.get('timestamp')}, before the last callback "
+                f"taken in ({wire_time.format(self.heard_at)}), it takes the {kind} back from "
+                f"{was} to {now}")
 
     def quoted(self, order: Any) -> None:
         """on_select's quote: the components and the unit price the app orders at."""

@@ -65,6 +65,7 @@ class DriverApp:
         self.orders = OrderBook()
         self._tasks: set[asyncio.Task[None]] = set()
         bap.observe(self._on_callback)
+        bap.screen(self._in_order)
 
     # -- the Beckn exchanges -------------------------------------------------------------------
 
@@ -96,11 +97,17 @@ class DriverApp:
         """`_exchange`, a callback carrying an error being the BPP's refusal; the order in
         the callback is taken in."""
         doc = await self._exchange(order, action, message)
-        error = doc.get("error")
-        if isinstance(error, dict) and error:
-            raise _refusal(action, error)
-        order.absorb(dig(doc, "message", "order"))
+        self._refused(action, doc)
+        order.take(doc["context"], dig(doc, "message", "order"))
         return doc
+
+    def _refused(self, action: str, doc: dict[str, Any]) -> None:
+        """The ClientError telling the driver of the BPP's refusal, when `doc` (the callback
+        answering `action`) carries an error."""
+        error = doc.get("error")
+        if isinstance(error, dict) and error and \
+                self.bap.switches.heeds_refusal(envelope.CALLBACK_OF[action]):
+            raise _refusal(action, error)
 
     async def _on_callback(self, inbound: Inbound) -> None:
         """Every accepted callback: catalogs learned, orders brought up to date, and a paid
@@ -115,10 +122,21 @@ class DriverApp:
         if not solicited and not self.bap.switches.heeds(inbound.action):
             return
         if inbound.action != "on_select":  # a quote is taken by the estimate that asked
-            order.absorb(dig(inbound.message, "order"))
+            order.take(inbound.context, dig(inbound.message, "order"))
         if not solicited and order.payment_completed and not order.confirmed and \
                 not order.ended:
             self._spawn(self._confirm_paid(order))
+
+    def _in_order(self, action: str, doc: dict[str, Any]) -> str | None:
+        """An unsolicited callback about one of the app's orders that is out of order is
+        refused (orders.py, UBC-CTX-026); a refusal (a callback with an error) moves nothing."""
+        if action == "on_discover" or doc.get("error"):
+            return None
+        order = self.orders.of_transaction(str(doc["context"].get("transaction_id")))
+        if order is None:
+            return None
+        return self.bap.switches.stale_refusal(
+            order.out_of_order(doc["context"], dig(doc, "message", "order")))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -210,9 +228,7 @@ class DriverApp:
                          window=(str(window.start), str(window.end)) if window else None)
         doc = await self._exchange(order, "select",
                                    {"order": self.bap.switches.selected(beckn.to_beckn())})
-        error = doc.get("error")
-        if isinstance(error, dict) and error:
-            raise _refusal("select", error)
+        self._refused("select", doc)  # an overlapping slot (40000, TSD §12.4): a 409
         order.quoted(dig(doc, "message", "order"))
         if earlier is not None:
             self.orders.remove(earlier.id)  # a new estimate in the same transaction replaces it
@@ -279,8 +295,10 @@ class DriverApp:
     async def refresh(self, order: AppOrder) -> AppOrder:
         """Ask the BPP how the order stands, and how the session goes while it charges."""
         async with order.lock:
-            if not order.initialised:
-                return order  # the BPP holds a quote only; there is nothing to ask
+            if not order.initialised or order.ended:
+                # A quote only: the BPP holds nothing to ask about. Ended: what still changes
+                # (a refund) the BPP reports unasked (TSD §12.5.1), and the app shows it.
+                return order
             await self._ask(order, "status", {"order": order.beckn.to_beckn(full=False)})
             if order.session_status == "ACTIVE":
                 try:

@@ -10,6 +10,18 @@ anything; refused (or when the app refused the harness's own callbacks on the wa
 order) the probes are not evaluated, with a diagnosis, never passed. Each probe must be
 refused, and the order the app shows (`GET /v1/orders/{id}`) must stay as it was. How the
 answers are judged is harness/checks/refusal.py.
+
+An on_update out of order (UBC-CTX-026) is the reading taken of issue 10's "an on_update out of
+order": correctly signed by the BPP, in the order's transaction, with a message id of its own
+(an unsolicited callback, TSD §12.2: the BPP "can invoke the on_update" unasked), carrying the
+order as the BPP's on_init reported it — order CREATED, payment INITIATED — and that on_init's
+`context.timestamp` (Beckn core Context.timestamp: when the message was made). So it is older
+than the on_confirm the app applied, and it would take the order back from CONFIRMED to
+CREATED and the payment from COMPLETED to INITIATED, transitions the flow's table never makes
+(UBC profile notes, "States along the flow"; harness/beckn/lifecycle.py): a message from before
+what the app knows, delivered late, as a retrying or queueing stack delivers one. Applied, it
+would show the driver a paid, confirmed order as unpaid. It must be refused with a 4xx NACK:
+the app has no callback to refuse a callback with (TSD §13), as for UBC-CTX-025.
 """
 
 from __future__ import annotations
@@ -35,6 +47,10 @@ PARTY = "bpp-probe"  # the harness BPP's hand-made callbacks, apart from its own
 SETTLE_S = 0.25
 UNKNOWN_TRANSACTION = "for a transaction the app never started"
 DUPLICATE = "on_confirm it already took, again"
+OUT_OF_ORDER = "on_update out of order"
+# the rule a probe that must get any 4xx NACK falls under
+REFUSED_BY = {UNKNOWN_TRANSACTION: "UBC-CTX-025", DUPLICATE: "UBC-TIME-004",
+              OUT_OF_ORDER: "UBC-CTX-026"}
 
 
 class HostileCallbacks:
@@ -135,6 +151,18 @@ class HostileCallbacks:
         doc: dict[str, Any] = orjson.loads(sent[-1].request_body)
         return doc
 
+    def _out_of_order(self) -> dict[str, Any]:
+        """The on_update out of order of the module's docstring: the order as the harness
+        BPP's on_init left it, stamped when that on_init was, under a new message id."""
+        sent = [e for e in self.story.callbacks("on_init") if e.request_body]
+        if not sent:
+            raise NotEvaluated("the harness BPP sent no on_init to take the order back to")
+        doc = orjson.loads(sent[-1].request_body)
+        context = envelope.callback_context(doc["context"], unsolicited=True,
+                                            action="on_update",
+                                            timestamp=doc["context"]["timestamp"])
+        return {"context": context, "message": doc.get("message") or {}}
+
     def _send(self, doc: dict[str, Any], **options: Any) -> Exchange:
         target, action = self.cert.candidate.uri, str(doc["context"]["action"])
 
@@ -169,12 +197,15 @@ class HostileCallbacks:
             self.last = self._send(self._restated(envelope.new_id()))
         elif defect == DUPLICATE:
             self.last = self._send(self._duplicate())
+        elif defect == OUT_OF_ORDER:
+            self.last = self._send(self._out_of_order())
         else:
             self.last = self._send(self._restated(), **self._options(defect))
 
     def refused(self, status: int | None) -> None:
         """401 with a NACK and a challenge for a signature problem (`status`), any 4xx NACK
-        for a transaction the app never started (`status` None)."""
+        (`status` None) for a transaction the app never started, a copy of a callback it took
+        or a callback out of order."""
         exchange = self.last
         assert exchange is not None
         answered = timing.answered(exchange)
@@ -183,8 +214,8 @@ class HostileCallbacks:
             return
         what = what_of(self.defect)
         if status is None:
-            found = refusal.unknown_transaction_refused(
-                exchange, what, "UBC-TIME-004" if self.defect == DUPLICATE else "UBC-CTX-025")
+            found = refusal.unknown_transaction_refused(exchange, what,
+                                                        REFUSED_BY[self.defect])
         else:
             found = refusal.refused_properly(exchange, status, "UBC-SIG-013", what,
                                              who="the app")
@@ -209,6 +240,8 @@ def tampered(raw: bytes) -> bytes:
 
 
 def what_of(defect: str) -> str:
+    if defect == OUT_OF_ORDER:
+        return "an on_update out of order (the order as on_init reported it, stamped then)"
     return f"the {defect}" if defect == DUPLICATE else f"an on_status {defect}"
 
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import orjson
 import yaml
 
-from harness.beckn.order import dig
+from harness.beckn.order import dig, order_status
 from harness.certify.terminal import NoAnswer, Terminal
 from harness.checks import client_api
 from harness.network import MockNetwork
@@ -71,13 +71,15 @@ class Step:
     sends: tuple[str, ...]  # the Beckn actions the app sends for it (any one of them)
     shows: str  # what the app shows once it is done, before the operator presses Enter
     once_initialised: bool = False  # sent only for an order the app initialised (init)
+    while_open: bool = False  # sent only while the order runs (the BPP ended it: nothing to ask)
 
 
 STEPS = {  # by the contract's operationId
     "search": Step(("discover",), "lists the chargers it found"),
     "estimate": Step(("select",), "shows the estimate"),
     "initiatePayment": Step(("init",), "shows the amount to pay"),
-    "getOrder": Step(("status", "track"), "shows the order's state", once_initialised=True),
+    "getOrder": Step(("status", "track"), "shows the order's state", once_initialised=True,
+                     while_open=True),
     "startCharging": Step(("update",), "shows the charging started"),
     "stopCharging": Step(("update",), "shows the charging stopped"),
     "cancellationEstimate": Step((), "shows what cancelling would cost"),
@@ -171,8 +173,9 @@ class OperatorConsole:
         if typed.strip().lower() == SKIP:
             raise Unanswered(f"the operator could not do it in the app: {instruction}")
         request = None
-        if step.sends and (order is None or not step.once_initialised
-                           or self._initialised(order)):
+        if step.sends and (order is None or (
+                (not step.once_initialised or self._initialised(order))
+                and not (step.while_open and self._ended(order)))):
             request = self._arrived(step, since, instruction)
         transaction = request.transaction_id if request is not None else \
             (order.transaction_id if order is not None else None)
@@ -221,6 +224,15 @@ class OperatorConsole:
         app has nothing to ask it or cancel there."""
         return bool(self.transcript.query(party="bpp", direction=INBOUND, action="init",
                                           transaction_id=order.transaction_id))
+
+    def _ended(self, order: OrderNote) -> bool:
+        """The BPP's latest callback of the order reported it COMPLETED or CANCELLED: what
+        still changes (a refund) comes unasked, and an app need not ask."""
+        sent = self.transcript.query(party="bpp", direction=OUTBOUND,
+                                     transaction_id=order.transaction_id)
+        states = [order_status(dig(e.json(), "message", "order")) for e in sent
+                  if (e.action or "").startswith("on_")]
+        return bool(states) and states[-1] in ("COMPLETED", "CANCELLED")
 
     def _order(self, path: str) -> tuple[str, OrderNote | None]:
         match = ORDER_PATH.match(urlsplit(path).path)

@@ -313,7 +313,7 @@ class BapStory:
                     charger.unplug(c.id)
         self.cert.run(unplug(), timeout=5)
 
-    # == issue 10: the stories besides the walk-in (reservation, cancel, rating, support) ======
+    # -- the stories besides the walk-in (reservation, cancel, rating, support) -----------------
     # The givens they share, what the app shows at each point, and the reservation's own
     # steps; the cancellations are in cancel.py.
 

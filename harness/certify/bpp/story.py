@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness.beckn import hooks
-from harness.beckn import time as wire_time
 from harness.beckn.order import (
     CORE_CONTEXT,
     UBC_CONTEXT,
@@ -67,29 +65,13 @@ class BppStory:
 
     def discover_ccs2_nearby(self) -> None:
         self.find_any_item(connector="CCS2")
-        start, end = self._slot(immediate=True)
+        start, end = self.j.slot(immediate=True)
         self.discovery.discover_ccs2_nearby(start, end)
 
     def ccs2_listed(self) -> None:
         self.j.add(story.ccs2_item_listed(self.j.marks.get("nearby") or []))
 
     # -- ordering -------------------------------------------------------------------------------
-
-    def _slot(self, *, immediate: bool = False) -> tuple[str, str]:
-        """The scenario's slot: one that starts now for a driver on the way, else one on the
-        run's future day; each scenario books its own hours, so scenarios never collide."""
-        if "slot" not in self.j.marks:
-            now = datetime.now(UTC).replace(second=0, microsecond=0)
-            if immediate:
-                start, end = now - timedelta(minutes=5), now + timedelta(hours=2)
-            else:
-                start = self.j.cert.slot_base + timedelta(
-                    hours=2 * self.j.cert.journeys.index(self.j))
-                end = start + timedelta(hours=1)
-            self.j.marks["slot"] = (wire_time.format(start, timespec="seconds"),
-                                    wire_time.format(end, timespec="seconds"))
-        start_text, end_text = self.j.marks["slot"]
-        return str(start_text), str(end_text)
 
     def new_order(self, *, kwh: float | None = None, money: float | None = None,
                   slot: tuple[str, str] | None = None) -> Order:
@@ -111,7 +93,7 @@ class BppStory:
     def select(self, *, kwh: float | None = None, money: float | None = None,
                slot: bool = False, immediate: bool = False) -> Exchange | None:
         order = self.new_order(kwh=kwh, money=money,
-                               slot=self._slot(immediate=immediate) if slot else None)
+                               slot=self.j.slot(immediate=immediate) if slot else None)
         call = self.j.send("select", {"order": order.to_beckn()})
         self.last = call.callback_exchange
         if self.last is not None:
@@ -365,7 +347,7 @@ class BppStory:
             self.j.add(state.step_states("on_cancel", exchange))
 
     def overlapping_select(self) -> None:
-        slot = self._slot()
+        slot = self.j.slot()
         first_order = self.j.order
         rival = BppStory(self.j)
         rival.item, rival.offer, rival.catalog = self.item, self.offer, self.catalog
