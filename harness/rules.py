@@ -232,7 +232,7 @@ RULES: tuple[Rule, ...] = (
          "client-api.yaml UpstreamError, UpstreamTimeout", applies_to=("bap",)),
     Rule("UBC-API-011", "The client API refuses a call without its Bearer token, or with "
          "another, with 401 and a Bearer challenge", ERROR,
-         "client API contract, Authentication, Error Responses (401); RFC 6750 §3",
+         "client API contract, Authentication, Error Responses (401); RFC 6750 section 3",
          applies_to=("bap",)),
     # What the app shows once the order runs: states, telemetry and money after the fact.
     Rule("UBC-API-005", "The client API shows the order as it stands: the order, payment and "

@@ -438,6 +438,8 @@ TSD_SECTIONS = {
     "11.1.2", "11.2", "11.2.1", "11.2.2", "12", "12.0", "12.1", "12.1.1", "12.2", "12.3", "12.4",
     "12.5", "12.5.1", "12.5.1.1", "12.5.1.2", "12.5.2", "12.5.2.1", "12.5.2.2", "12.5.3",
     "12.5.4", "12.5.5", "13", "14",
+    # the actions of the reservation flow: 11.2.2.1 discover to 11.2.2.19 on_support
+    *(f"11.2.2.{n}" for n in range(1, 20)),
 }
 BECKN_006_HEADINGS = ("Context", "Subscriber Authentication", "Signature Attributes",
                       "Hashing Algorithm", "Signing Algorithm")
