@@ -38,8 +38,10 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
 
 
 @pytest.fixture
-def hostile(story: BapStory) -> HostileCallbacks:
-    return HostileCallbacks(story)
+def hostile(story: BapStory) -> Iterator[HostileCallbacks]:
+    callbacks = HostileCallbacks(story)
+    yield callbacks
+    callbacks.release()
 
 
 @given("the harness BPP's catalog is discoverable through the CDS")

@@ -26,6 +26,16 @@ from harness.checks.registry import judge_message
 from harness.findings import Finding
 from harness.transcript import INBOUND, Exchange
 
+
+@dataclass(frozen=True)
+class HeldOrder:
+    """An order a scenario drove the app to, for a later scenario to go on with."""
+
+    order_id: str
+    transaction_ids: tuple[str, ...]
+    connector: dict[str, Any]
+
+
 RECEIVERS = ("cds", "bpp")  # the harness parties a BAP sends requests to
 CLIENT_API_TAG = "client_api"  # scenarios that work the app's /v1 API itself (fuzzing it)
 
@@ -41,6 +51,8 @@ class BapCertification(Certification):
     # The connector an earlier scenario's search listed: a given (a confirmed order) orders
     # it without searching again, as a BPP run's givens reuse its discovery.
     found_connector: dict[str, Any] = field(default_factory=dict)
+    # The order the security scenarios probe around, while none of them moved it (hostile.py).
+    held_order: HeldOrder | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

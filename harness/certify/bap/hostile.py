@@ -72,9 +72,17 @@ class HostileCallbacks:
     def hold_an_order(self) -> None:
         """Drive the app to an order the harness BPP confirmed (`BapStory.confirmed_order`).
         A step that fails because the app refused a callback of the harness is the control
-        failing; once it did, later scenarios of the run do not drive the app again."""
+        failing; once it did, later scenarios of the run do not drive the app again.
+
+        The order is held across the security scenarios: each probe must leave it as it was,
+        and the next scenario's control restates it and takes what the app then shows as its
+        baseline. A scenario that ends with any finding (a probe the app took, an order that
+        moved) gives it up, and the next one orders afresh."""
         if self.cert.control_refused:
             raise NotEvaluated(f"{self.cert.control_refused} (seen earlier in this run)")
+        if self.cert.held_order is not None:
+            self.story.adopt(self.cert.held_order)
+            return
         try:
             self.story.confirmed_order(10.0)
         except (NotEvaluated, CheckFailed):  # a refused harness callback fails the walk-in
@@ -82,6 +90,13 @@ class HostileCallbacks:
             if refused is None:
                 raise
             self._control_failed(refused)
+        self.cert.held_order = self.story.holding()
+
+    def release(self) -> None:
+        """At the end of the scenario: an order a scenario with any finding leaves behind is
+        not held on to (what the app shows of it may have moved)."""
+        if self.j.findings:
+            self.cert.held_order = None
 
     def control(self) -> None:
         """The correctly signed on_status restating the order must be ACKed; then the order the
@@ -91,7 +106,8 @@ class HostileCallbacks:
         self.j.assert_clean()
         if refusal.valid_request_acknowledged(exchange, "the control on_status"):
             self._control_failed(exchange)
-        time.sleep(SETTLE_S)
+        # No settling here: the control restates the order, so an app that applies it after
+        # its ACK shows the same order before and after.
         self.story.order_call("GET")
         self.shown = self.story.last
 

@@ -24,7 +24,7 @@ from typing import Any
 from harness.beckn import hooks
 from harness.beckn import time as wire_time
 from harness.beckn.order import dig, order_status, session_status
-from harness.certify.bap.certification import BapCertification
+from harness.certify.bap.certification import BapCertification, HeldOrder
 from harness.certify.journey import Journey, NotEvaluated
 from harness.checks import client_api, consistency, initiator, refusal, shown
 from harness.findings import Finding
@@ -360,6 +360,16 @@ class BapStory:
         return found
 
     # -- givens ---------------------------------------------------------------------------------
+
+    def holding(self) -> HeldOrder:
+        """The order this scenario drove the app to, for a later one to go on with."""
+        return HeldOrder(self.order_id, tuple(self.j.transaction_ids), dict(self.connector))
+
+    def adopt(self, held: HeldOrder) -> None:
+        """Go on with an order an earlier scenario drove the app to."""
+        self.order_id, self.connector = held.order_id, dict(held.connector)
+        self.j.transaction_ids.extend(t for t in held.transaction_ids
+                                      if t not in self.j.transaction_ids)
 
     def confirmed_order(self, kwh: float, window: tuple[str, str] | None = None) -> None:
         """Given: the driver holds an order the BPP confirmed. The connector an earlier
