@@ -9,10 +9,12 @@ the registry's /lookup; ACK, or NACK 401/4xx) and the driver's /v1 API, each cal
 the callbacks of the Beckn requests behind it, waited for within the ttl.
 
     python tests/minimal_bap.py --port 9100 --registry-url URL --cds-url URL/beckn \\
-        --write-candidate bap.toml [--reuse-message-id]
+        --write-candidate bap.toml [--reuse-message-id] [--own-transaction-ids]
 
 --reuse-message-id breaks it on purpose: every request of a transaction carries the message_id
-of the first one (UBC-CTX-023).
+of the first one (UBC-CTX-023). --own-transaction-ids makes a choice the contract leaves open
+the other way: each order gets a Beckn transaction_id of the app's own, apart from the driver's
+X-Transaction-Id, which keeps tracking it.
 """
 
 from __future__ import annotations
@@ -142,12 +144,14 @@ class Order:
 
 class MinimalBap:
     def __init__(self, *, subscriber_id: str, base_url: str, registry_url: str, cds_url: str,
-                 ttl_s: int = 30, reuse_message_id: bool = False) -> None:
+                 ttl_s: int = 30, reuse_message_id: bool = False,
+                 own_transactions: bool = False) -> None:
         self.subscriber_id, self.key = subscriber_id, SigningKey.generate()
         self.key_id = f"{subscriber_id}-{int(time.time())}"
         self.uri, self.api_url = f"{base_url}/beckn", f"{base_url}/v1"
         self.registry_url, self.cds_url = registry_url.rstrip("/"), cds_url.rstrip("/")
         self.ttl_s, self.reuse, self.token = ttl_s, reuse_message_id, secrets.token_urlsafe(24)
+        self.own_transactions = own_transactions
         self.orders: dict[str, Order] = {}
         self.transactions: dict[str, Order | None] = {}  # None: a search's
         self.first_message: dict[str, str] = {}
@@ -346,7 +350,10 @@ class MinimalBap:
                            "connector or offer (search first)", field="/connector_id")
         kwh = dig(body, "energy", "value") or \
             (dig(body, "amount", "value") or 0) / offer["beckn:price"]["value"]
-        order = Order(str(uuid.uuid4()), request.headers["x-transaction-id"], bpp_id,
+        # the driver's X-Transaction-Id tracks the order; the Beckn transaction is its own
+        transaction_id = str(uuid.uuid4()) if self.own_transactions else \
+            request.headers["x-transaction-id"]
+        order = Order(str(uuid.uuid4()), transaction_id, bpp_id,
                       catalog["beckn:bppUri"], item, body.get("vehicle") or {},
                       "reservation" if body.get("time_window") else "instant")
         self.transactions[order.transaction_id] = order
@@ -533,10 +540,14 @@ def main() -> None:
     parser.add_argument("--ttl-seconds", type=int, default=30)
     parser.add_argument("--write-candidate", type=Path)
     parser.add_argument("--reuse-message-id", action="store_true")
+    parser.add_argument("--own-transaction-ids", action="store_true",
+                        help="a new Beckn transaction_id per order, apart from the driver's "
+                        "X-Transaction-Id")
     args = parser.parse_args()
     bap = MinimalBap(subscriber_id=args.subscriber_id, base_url=f"http://{args.host}:{args.port}",
                      registry_url=args.registry_url, cds_url=args.cds_url,
-                     ttl_s=args.ttl_seconds, reuse_message_id=args.reuse_message_id)
+                     ttl_s=args.ttl_seconds, reuse_message_id=args.reuse_message_id,
+                     own_transactions=args.own_transaction_ids)
     listener = socket.create_server((args.host, args.port))  # listening before it is announced
     if args.write_candidate:
         args.write_candidate.write_text(bap.candidate_toml(), encoding="utf-8")

@@ -35,8 +35,8 @@ from tests.test_signing import (
 
 MINIMAL_BAP = Path(minimal_bap.__file__)
 WALK_IN = "walk_in"
-CLEAN, REUSING = "clean", "reuses-message-id"
-OPTIONS = {CLEAN: (), REUSING: ("--reuse-message-id",)}
+CLEAN, REUSING, OWN_IDS = "clean", "reuses-message-id", "own-transaction-ids"
+OPTIONS = {CLEAN: (), REUSING: ("--reuse-message-id",), OWN_IDS: ("--own-transaction-ids",)}
 
 
 def _certify(workdir: Path, options: tuple[str, ...]) -> SelfTestResult:
@@ -102,6 +102,20 @@ def test_the_minimal_bap_passes_the_walk_in(runs: dict[str, SelfTestResult]) -> 
     walk_in = [s for s in report["scenarios"] if s["feature"].startswith("Walk-in")]
     assert walk_in and {s["status"] for s in walk_in} == {"passed"}, report["scenarios"]
     assert report["summary"]["errors"] == 0 and not result.error_rules, report["findings"]
+
+
+@pytest.mark.network
+def test_an_app_with_beckn_transaction_ids_of_its_own_passes_the_walk_in(
+        runs: dict[str, SelfTestResult]) -> None:
+    """The contract does not say the driver's X-Transaction-Id is the Beckn transaction_id: an
+    app that gives each order its own is judged in the transaction its select began."""
+    result = runs[OWN_IDS]
+    assert result.exit_code == exitcodes.OK, result.output
+    assert report_errors(result) == 0, result.report["findings"]
+
+
+def report_errors(result: SelfTestResult) -> int:
+    return int(result.report["summary"]["errors"])
 
 
 @pytest.mark.network

@@ -34,6 +34,7 @@ class HeldOrder:
     order_id: str
     transaction_ids: tuple[str, ...]
     connector: dict[str, Any]
+    tracking_id: str | None
 
 
 RECEIVERS = ("cds", "bpp")  # the harness parties a BAP sends requests to

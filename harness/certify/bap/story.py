@@ -47,6 +47,8 @@ class BapStory:
         self.cert = cert
         self.bpp_id = cert.network.participants["bpp"].subscriber_id
         self.order_id = ""
+        # The X-Transaction-Id the driver sends about the order, once the estimate gave one.
+        self.tracking_id: str | None = None
         self.connector: dict[str, Any] = {}
         self.reported: set[tuple[str, tuple[str, ...]]] = set()
         self.last: Exchange | None = None
@@ -134,8 +136,9 @@ class BapStory:
         states and telemetry it shows against the BPP's callbacks; its exchange, whatever the
         answer."""
         exchange = self.cert.client.call(
-            method, path, body=body, transaction_id=self.transaction_id if about_order or
-            len(self.j.transaction_ids) > 1 else None,
+            method, path, body=body, transaction_id=self.tracking_id or (
+                self.transaction_id if about_order or len(self.j.transaction_ids) > 1
+                else None),
             bpp_id=self.bpp_id if about_order else None)
         self.last = exchange
         self._add(client_api.answers_in_contract_shape(exchange))
@@ -228,11 +231,22 @@ class BapStory:
             "beckn:itemAttributes", "evseId")
 
     def estimated(self, answer: dict[str, Any]) -> None:
+        """The order the estimate gave, and the transactions it goes on in. The driver's
+        `X-Transaction-Id` is the app's tracking id of the order (the contract leaves open
+        whether it is the Beckn transaction_id too): the driver keeps sending the one the
+        estimate was asked under (or the one its answer named), and the order's Beckn
+        transaction is the one of the select the app sent for the estimate."""
         self.order_id = str(dig(answer, "order", "id") or "")
-        assert self.last is not None  # the order goes on in the transaction its answer names
-        transaction_id = self.last.response_headers.get("x-transaction-id")
-        if transaction_id and transaction_id != self.transaction_id:
-            self.j.transaction_ids.append(transaction_id)
+        estimate = self.last
+        assert estimate is not None
+        asked = estimate.header("X-Transaction-Id")
+        named = estimate.response_headers.get("x-transaction-id")
+        self.tracking_id = named or asked or self.tracking_id
+        selects = [r.transaction_id for r in self.requests() if r.action == "select"
+                   and r.party == "bpp" and r.mono_time >= estimate.mono_time]
+        for transaction_id in (named, *selects[-1:]):
+            if transaction_id and transaction_id != self.transaction_id:
+                self.j.transaction_ids.append(transaction_id)
 
     def shows_quoted_total(self) -> None:
         self.shows("on_select", ("amount", "value"), QUOTED_TOTAL)
@@ -363,11 +377,13 @@ class BapStory:
 
     def holding(self) -> HeldOrder:
         """The order this scenario drove the app to, for a later one to go on with."""
-        return HeldOrder(self.order_id, tuple(self.j.transaction_ids), dict(self.connector))
+        return HeldOrder(self.order_id, tuple(self.j.transaction_ids), dict(self.connector),
+                         self.tracking_id)
 
     def adopt(self, held: HeldOrder) -> None:
         """Go on with an order an earlier scenario drove the app to."""
         self.order_id, self.connector = held.order_id, dict(held.connector)
+        self.tracking_id = held.tracking_id
         self.j.transaction_ids.extend(t for t in held.transaction_ids
                                       if t not in self.j.transaction_ids)
 
