@@ -18,6 +18,13 @@ Feature: Corner cases of the TSD (§12), told from the driver's app
     Then the app acknowledges the BPP's unsolicited on_status reporting the payment REFUNDED
     And the app shows the driver the order as the BPP last reported it, payment REFUNDED and order COMPLETED
 
+  Scenario: A start the charger cannot perform is refused, and the app tells the driver so (BECKN-005)
+    Given a confirmed order for 2 kWh in the app
+    And the charger has developed a fault
+    When the driver plugs the car in and tries to start charging from the app
+    Then the BPP answers the app's update with an on_update REJECTED with error 40006
+    And the app answers the driver with HTTP 409 in the contract's error format, not a start
+
   Scenario: An overlapping slot is refused, and the app tells the driver so (§12.4)
     Given the harness BPP's catalog is discoverable through the CDS
     When the driver searches the app for chargers near the site

@@ -361,14 +361,26 @@ def _estimate_overlapping(story: BapStory, corners: CornerCases, kwh: int) -> No
     checked(lambda _: corners.estimate_overlapping(float(kwh)))(story)
 
 
-@then("the BPP answers the app's select with an on_select REJECTED with error 40000")
-def _select_rejected(story: BapStory, corners: CornerCases) -> None:
-    checked(lambda _: corners.select_rejected())(story)
+@then(parsers.re(r"the BPP answers the app's (select|update) with an (on_select|on_update) "
+                 r"REJECTED with error (40000|40006)"))
+def _rejected(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.rejected())(story)
 
 
-@then("the app answers the driver with HTTP 409 in the contract's error format, not a quote")
+@then(parsers.re(r"the app answers the driver with HTTP 409 in the contract's error format, "
+                 r"not (a quote|a start)"))
 def _refusal_relayed(story: BapStory, corners: CornerCases) -> None:
     checked(lambda _: corners.refusal_reaches_driver())(story)
+
+
+@given("the charger has developed a fault")
+def _charger_faulted(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.fault_charger())(story)
+
+
+@when("the driver plugs the car in and tries to start charging from the app")
+def _try_to_start(story: BapStory, corners: CornerCases) -> None:
+    checked(lambda _: corners.try_to_start())(story)
 
 
 @when("the harness BPP sends the app an on_update out of order, stamped before the on_confirm "

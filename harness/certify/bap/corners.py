@@ -10,6 +10,10 @@ waited for), another driver's booking held on the connector. Then:
   on_status (then an on_update billing the session, an on_status refunding the rest); the app
   must acknowledge each (UBC-SCH-013, as every valid callback of the harness), and once the BPP
   has said all it had to say, `GET /v1/orders/{id}` must show the last of it (UBC-API-008);
+- a start the faulted charger cannot perform (BECKN-005, example
+  10_on_update/ev-charging-start-on_update-Rejected): the BPP answers the app's update with
+  on_update REJECTED and error 40006; the app's `PUT /v1/orders/{id}/start` must answer the
+  driver 409, as below, not that charging started (UBC-API-009);
 - overlapping slot (§12.4): the BPP answers the app's select with on_select REJECTED and error
   40000; the app's `POST /v1/estimate` must answer the driver 409 CONFLICT in the contract's
   error format — the contract's status for "Order in invalid state for requested operation",
@@ -31,7 +35,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from harness.beckn import envelope
+from harness.beckn import envelope, hooks
 from harness.beckn import time as wire_time
 from harness.beckn.order import dig, payment_status, session_status
 from harness.certify.bap.story import BapStory
@@ -45,6 +49,10 @@ QUIET_S = 0.1  # the BPP has said all it had to say when nothing more came for t
 CHARGED_S = 60.0  # simulated seconds of charging before the cable is pulled or the driver stops
 OVERLAP = timedelta(minutes=30)  # how far the driver's slot is shifted from the booked one
 CONFLICT = 409  # client API contract, Error Responses: the answer to the BPP's 40000
+# what the BPP refuses, by the driver's call: (request, its callback, error code, what)
+REFUSALS = {"select": ("select", "on_select", envelope.BUSINESS_ERROR, "the overlapping slot"),
+            "start": ("update", "on_update", envelope.FULFILMENT_AGENT_UNAVAILABLE,
+                      "the start on a faulted charger")}
 NEWS = {"the session INTERRUPTED": lambda doc: session_status(
             dig(doc, "message", "order")) == "INTERRUPTED",
         "the payment REFUNDED": lambda doc: payment_status(
@@ -60,7 +68,9 @@ class CornerCases:
         self.cert = story.cert
         self.news: Exchange | None = None  # the BPP's unsolicited report of the event
         self.reservation_id: str | None = None  # another driver's hold on the connector
-        self.refused: Exchange | None = None  # the app's answer to a refused estimate
+        self.refused: Exchange | None = None  # the app's answer to a call the BPP refused
+        self.faulted = False  # the connector was made to fault; the cleanup repairs it
+        self.refusal = "select"  # which refusal of REFUSALS the scenario is about
 
     # -- the world --------------------------------------------------------------------------------
 
@@ -181,33 +191,59 @@ class CornerCases:
         start, end = (wire_time.parse(t) + OVERLAP for t in self.j.slot())
         window = {"start": wire_time.format(start, timespec="seconds"),
                   "end": wire_time.format(end, timespec="seconds")}
+        self.refusal = "select"
         self.refused = self.story.attempt("POST", "/estimate", self.story.asking(
             kwh, (window["start"], window["end"])))
 
     def _rejection(self) -> Exchange:
-        """The BPP's on_select refusing the app's select with 40000 (its answer judged)."""
-        if not any(r.action == "select" for r in self.story.requests()):
+        """The BPP's callback refusing the app's request behind the refused call: on_select
+        with 40000 (an overlapping slot), or on_update with 40006 (a start the charger
+        cannot perform)."""
+        request, callback, code, what = REFUSALS[self.refusal]
+        if not any(r.action == request for r in self.story.requests()):
             self.j.assert_clean()
-            raise NotEvaluated("the app sent no select for the driver's estimate")
-        rejected = [e for e in self.story.callbacks("on_select")
-                    if dig(e.json(), "error", "code") == envelope.BUSINESS_ERROR]
+            raise NotEvaluated(f"the app sent no {request} for the driver's call")
+        rejected = [e for e in self.story.callbacks(callback)
+                    if dig(e.json(), "error", "code") == code]
         if not rejected:
-            raise NotEvaluated("the harness BPP did not refuse the overlapping slot with 40000")
+            raise NotEvaluated(f"the harness BPP did not refuse {what} with {code}")
         return rejected[-1]
 
-    def select_rejected(self) -> None:
+    def rejected(self) -> None:
         self._rejection()
         self.j.assert_clean()
 
     def refusal_reaches_driver(self) -> None:
         if self.refused is None:
-            raise NotEvaluated("the driver asked for no estimate")
+            raise NotEvaluated("the driver made no call the BPP could refuse")
         self.j.add(relayed.refusal_relayed(self.refused, self._rejection(), CONFLICT))
+
+    # -- a start the charger cannot perform -----------------------------------------------------
+
+    def fault_charger(self) -> None:
+        """The connector of the driver's order develops a fault (the harness BPP's test hook,
+        as a BPP candidate's `connector-fault`): the charger cannot start a session."""
+        item = str(self.story.connector.get("id") or "")
+        if not item:
+            raise NotEvaluated("no connector found to fault")
+        self.faulted = True
+        self.story.hook(hooks.CONNECTOR_FAULT, {"item_id": item})
+
+    def try_to_start(self) -> None:
+        """The driver plugs in and asks the app to start: the app's answer, whatever it is."""
+        self.refusal = "start"
+        self.story.plug_in()
+        self.refused = self.story.attempt("PUT", f"/orders/{self.story.order_id}/start")
 
     # -- after the scenario ------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Give another driver's hold back, so the connector is free for what follows."""
+        """Give another driver's hold back and repair a connector made to fault, so the
+        connector is free for what follows."""
+        if self.faulted:
+            with contextlib.suppress(Exception):  # best effort: the verdict is taken
+                self.story.hook(hooks.CONNECTOR_REPAIRED,
+                                {"item_id": str(self.story.connector.get("id") or "")})
         held = self.reservation_id
         if held is None:
             return

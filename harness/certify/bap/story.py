@@ -284,7 +284,7 @@ class BapStory:
         self.judge()
         self.j.add(client_api.paid_order_confirmed(notice, confirm, wait))
 
-    def plug_in_and_start(self) -> None:
+    def plug_in(self) -> None:
         charger, connector = self.cert.network.charger, str(self.connector.get("id") or "")
         if charger is None or not connector:
             raise NotEvaluated("no charger or connector to plug the car into")
@@ -292,6 +292,9 @@ class BapStory:
         async def plug() -> None:
             charger.plug_in(connector.rsplit("*", 1)[-1])
         self.cert.run(plug(), timeout=5)
+
+    def plug_in_and_start(self) -> None:
+        self.plug_in()
         self.order_call("PUT", "/start")
 
     def watch(self) -> None:
