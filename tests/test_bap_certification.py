@@ -23,7 +23,7 @@ pytestmark = pytest.mark.network
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Row]:
     rows = run_matrix({name: fault.rule for name, fault in FAULTS.items()}, role="bap",
-                      workdir=tmp_path_factory.mktemp("bap-fault-matrix"))
+                      workdir=tmp_path_factory.mktemp("bap-fault-matrix"), workers=3)
     return {row.fault: row for row in rows}
 
 
