@@ -33,6 +33,9 @@ SUPPORT_UNAVAILABLE = "50004"
 # BECKN-005 has no code for authentication; the mocks use this one, documented in the README.
 SIGNATURE_INVALID = "10001"
 BODY_TOO_LARGE = "10002"
+# ... nor for a registry that cannot be asked: a sender's key cannot be known, which is not
+# the same as a bad key (10001): the sender may try again.
+REGISTRY_UNAVAILABLE = "10003"
 
 BECKN_005_CODES = frozenset({
     "30000", "30001", "30002", "30003", "30004", "30005", "30006", "30007", "30008", "30009",

@@ -18,6 +18,11 @@ from harness.beckn.subscriber import record_trusted, record_url
 log = logging.getLogger("ubc.mocks")
 
 
+class RegistryUnavailable(Exception):
+    """The registry could not be asked, or did not answer a lookup: who is trusted with which
+    key is unknown (not: untrusted)."""
+
+
 class Directory(Protocol):
     async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None: ...
 
@@ -50,10 +55,14 @@ class RegistryClient:
             return hit[1]
         try:
             response = await self._http.post(f"{self.registry_url}/lookup", json=query)
-            records = response.json() if response.status_code == 200 else []
+            if response.status_code != 200:
+                raise RegistryUnavailable(f"the registry at {self.registry_url} answered "
+                                          f"/lookup with HTTP {response.status_code}")
+            records = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("registry lookup %s failed: %s", query, exc)
-            return []
+            raise RegistryUnavailable(f"the registry at {self.registry_url} could not be "
+                                      f"asked: {type(exc).__name__}: {exc}") from None
         records = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
         self._cache[key] = (time.monotonic(), records)
         return records
@@ -77,4 +86,8 @@ class RegistryClient:
         Always asked afresh: whoever fans out must reach a participant subscribed a moment ago
         and must not reach one that has just left."""
         query = {"type": kind} if domain is None else {"type": kind, "domain": domain}
-        return [r for r in await self._lookup(True, **query) if record_trusted(r)]
+        try:
+            return [r for r in await self._lookup(True, **query) if record_trusted(r)]
+        except RegistryUnavailable as exc:  # nobody to fan out to, said in the log
+            log.warning("%s", exc)
+            return []

@@ -41,7 +41,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from harness.beckn import envelope, signing
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, STRAY, Exchange, Transcript
-from mocks.stack.directory import Directory
+from mocks.stack.directory import Directory, RegistryUnavailable
 from mocks.stack.http import MAX_BECKN_BODY_BYTES, json_response, read_body
 from mocks.stack.identity import Identity
 
@@ -101,6 +101,12 @@ def unauthorized(inbox: Inbox, message: str) -> Response:
                              inbox.identity.subscriber_id)})
 
 
+def registry_unavailable(message: str) -> Response:
+    """503: the sender's key could not be looked up; it may send again (Retry-After)."""
+    return json_response(envelope.nack(envelope.REGISTRY_UNAVAILABLE, message), 503,
+                         {"Retry-After": "5"})
+
+
 def bad_request(message: str, path: str | None) -> Response:
     return json_response(envelope.nack(envelope.INVALID_REQUEST, message, path), 400)
 
@@ -125,6 +131,10 @@ def verify_signatures(*, skew_s: float = signing.DEFAULT_SKEW_S,
                                                             parsed.unique_key_id)
                 except signing.HeaderError:
                     pass  # verify() reports the precise reason below
+                except RegistryUnavailable as exc:
+                    return registry_unavailable(f"{name}: cannot look up {parsed.subscriber_id}"
+                                                f"|{parsed.unique_key_id}: {exc}"
+                                                if parsed else str(exc))
             result = signing.verify(arrival.raw, value, key, skew=skew_s,
                                     claimed_digest=arrival.headers.get("digest"))
             if not result.valid and result.reason not in ignore:
@@ -172,7 +182,10 @@ async def sender_uri_registered(inbox: Inbox, arrival: Arrival) -> Response | No
     claimed = envelope.sender_uri_of(arrival.context)
     if sender is None or claimed is None:
         return None
-    registered = await inbox.directory.subscriber_url(sender)
+    try:
+        registered = await inbox.directory.subscriber_url(sender)
+    except RegistryUnavailable as exc:
+        return registry_unavailable(f"cannot look up {sender}: {exc}")
     if registered is not None and not same_uri(claimed, registered):
         return bad_request(f"context gives {claimed!r} for {sender!r} but the registry holds "
                            f"{registered!r}", "/context")
