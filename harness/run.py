@@ -32,7 +32,7 @@ from harness.certify.catalog_flow import FAN_OUT, CatalogFlow, CatalogFlowError
 from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
-from harness.report import document, html, terminal
+from harness.report import document, html, junit, terminal
 from harness.state import default_state_dir
 
 
@@ -177,6 +177,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
                             outcome.findings)
     document.write(run_dir, report)
+    junit.name_scenarios(run_dir / "junit.xml", outcome.results)
     html.write(run_dir, report)
     terminal.print_summary(report, run_dir)
     return outcome.exit_code

@@ -13,14 +13,17 @@ import json
 import re
 import time
 import tomllib
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.junitxml import mangle_test_address
 
+from harness.certify.plugin import ScenarioResult
 from harness.fault_matrix import CLEAN, Row
-from harness.report import exchanges, html
+from harness.report import exchanges, html, junit
 
 ROOT = Path(__file__).resolve().parent.parent
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -241,6 +244,46 @@ def test_the_templates_ship_with_the_package() -> None:
                                 ["project"]["dependencies"]).lower()
 
 
+# -- junit.xml ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nodeid", ["bpp.py::test_a_driver_walks_in",
+                                    "bpp.py::test_refused[signed with a key nobody registered]",
+                                    "steps/bap.py::test_x[a::b]"])
+def test_junit_names_are_those_pytest_writes(nodeid: str) -> None:
+    names = mangle_test_address(nodeid)
+    assert junit.pytest_names(nodeid) == (".".join(names[:-1]), names[-1])
+
+
+def test_junit_test_cases_are_named_after_scenarios_and_features(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+        '<testsuite name="pytest" tests="4">'
+        '<testcase classname="bpp" name="test_walk_in" time="0.1" />'
+        '<testcase classname="bpp" name="test_bad_signature[without a signature]" />'
+        '<testcase classname="bpp" name="test_bad_signature[with an expired one]">'
+        '<failure message="UBC-SIG-013">trace</failure></testcase>'
+        '<testcase classname="ubc-cert" name="could not run" />'
+        '</testsuite></testsuites>', encoding="utf-8")
+    results = [
+        ScenarioResult("bpp.py::test_walk_in", "Walk-in (TSD §11.1)", "A driver walks in"),
+        ScenarioResult("bpp.py::test_bad_signature[without a signature]", "Security",
+                       "A select with a bad signature is refused"),
+        ScenarioResult("bpp.py::test_bad_signature[with an expired one]", "Security",
+                       "A select with a bad signature is refused")]
+    assert junit.name_scenarios(path, results)
+    cases = [(c.get("classname"), c.get("name"))
+             for c in ET.parse(path).getroot().iter("testcase")]
+    assert cases == [
+        ("Walk-in (TSD §11.1)", "A driver walks in"),
+        ("Security", "A select with a bad signature is refused [without a signature]"),
+        ("Security", "A select with a bad signature is refused [with an expired one]"),
+        ("ubc-cert", "could not run")]
+    assert ET.parse(path).getroot().find("testsuite").get("name") == "ubc-conformance"
+    assert "trace" in path.read_text(encoding="utf-8")  # the rest is as pytest wrote it
+    assert not junit.name_scenarios(tmp_path / "absent.xml", results)
+
+
 # -- real runs: the fault matrix's (tests/conftest.py) ---------------------------------------
 
 @pytest.mark.network
@@ -266,3 +309,9 @@ def test_every_run_writes_a_readable_report_html(fault_matrix: dict[str, Row],
     assert {s["outcome"] for sc in report_data["scenarios"] for s in sc["steps"]} >= (
         {"passed"} if fault == CLEAN else {"passed", "failed"})
     assert "callback after" in text and "candidate → bap" in text  # the timelines
+    cases = list(ET.parse(run_dir / "junit.xml").getroot().iter("testcase"))
+    assert {c.get("name") for c in cases} >= {s["name"] for s in report_data["scenarios"]
+                                              if "Scenario Outline" not in s["name"]
+                                              and "bad signature" not in s["name"]}
+    assert not any(c.get("name", "").startswith("test_") for c in cases)
+    assert {c.get("classname") for c in cases} == {s["feature"] for s in report_data["scenarios"]}
