@@ -204,7 +204,7 @@ def test_a_report_that_lacks_fields_still_renders(tmp_path: Path) -> None:
     error."""
     (tmp_path / "report.json").write_text('{"verdict": "could not run", "reason": "no socket"}')
     text = visible(html.write(tmp_path).read_text(encoding="utf-8"))
-    assert "COULD NOT RUN" in text and "no socket" in text
+    assert "COULD NOT RUN" in text and "no socket" in text and "Nothing was judged" in text
     assert "no transcript.ndjson in the run directory" in text
     lines = [exchange(1), "not json", {"id": 3}]
     write_run(tmp_path / "odd", {"verdict": {"status": "partial_failed", "reason": "r"},
