@@ -55,6 +55,7 @@ def _summary(title: str, result: SelfTestResult) -> None:
         print(f"    {finding['rule']} {finding['message'][:110]}")
     if result.report_path is not None:
         run_dir = result.report_path.parent
+        print(f"  read:      {run_dir / 'report.html'}")
         print(f"  reports:   {run_dir}/  (report.json, junit.xml, allure-results/, "
               "transcript.ndjson)")
     else:

@@ -5,7 +5,7 @@ Loads the candidate file, brings up the mock network the candidate's role needs
 an empty registry of its own, prints what the candidate must be configured with
 (harness/identity.py), waits until the candidate answers, runs the role's features through the
 engine (harness/certify/engine.py), then writes the evidence into `<report-dir>/<run-id>/`:
-report.json, junit.xml, allure-results/, transcript.ndjson.
+report.json, report.html, junit.xml, allure-results/, transcript.ndjson.
 
 Exit codes (harness/exitcodes.py): 0 certified, 1 not certified, 2 could not run (bad candidate
 file, candidate not reachable, harness error).
@@ -32,7 +32,7 @@ from harness.certify.catalog_flow import FAN_OUT, CatalogFlow, CatalogFlowError
 from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
-from harness.report import document, terminal
+from harness.report import document, html, junit, terminal
 from harness.state import default_state_dir
 
 
@@ -156,8 +156,10 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
 
     def could_not_run(message: str) -> int:
         print(f"ubc-cert run: {message}", file=sys.stderr)
-        document.write(run_dir, document.build(facts, engine.COULD_NOT_RUN, message, [], []))
+        report = document.build(facts, engine.COULD_NOT_RUN, message, [], [])
+        document.write(run_dir, report)
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
+        html.write(run_dir, report)
         return exitcodes.COULD_NOT_RUN
     if not _reachable(cand.uri, args.wait):
         return could_not_run(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
@@ -175,5 +177,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
                             outcome.findings)
     document.write(run_dir, report)
+    junit.name_scenarios(run_dir / "junit.xml", outcome.results)
+    html.write(run_dir, report)
     terminal.print_summary(report, run_dir)
     return outcome.exit_code

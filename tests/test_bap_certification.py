@@ -40,6 +40,19 @@ def test_the_reference_bap_is_certified(matrix: dict[str, Row]) -> None:
     assert tokens and not any(token in text for token in tokens)  # the Bearer token is not
 
 
+def test_the_bap_runs_report_html_shows_the_drivers_calls(matrix: dict[str, Row]) -> None:
+    """report.html of the BAP runs: each scenario's timeline holds the driver's /v1 calls
+    beside the Beckn messages they caused, the fuzzing's server errors are findings with their
+    exchanges in full, and ~70 fuzzing calls still make a small page."""
+    for fault in (CLEAN, "crashes-on-bad-input"):
+        run_dir = (matrix[fault].result.report_path or Path()).parent
+        page = (run_dir / "report.html").read_text(encoding="utf-8")
+        assert "client-api → candidate" in page and "POST /v1/estimate" in page
+        assert "candidate → bpp" in page and "bpp → candidate" in page
+        assert len(page.encode()) < 1_000_000
+    assert "CERTIFIED" in page and "UBC-API-010" in page and '<div class="exchange" id="x' in page
+
+
 # accepts-bad-signature shows only in the security probes, crashes-on-bad-input and
 # no-auth-on-reads only in the fuzzing of the client API (harness.fault_matrix.shows_in).
 @pytest.mark.parametrize("fault", list(FAULTS))

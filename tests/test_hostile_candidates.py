@@ -144,10 +144,12 @@ def certify(tmp_path: Path, uri: str, tags: str, *, wait: float = 5.0, ack_bound
     reports = list((tmp_path / "reports").glob("*/report.json"))
     assert len(reports) == 1, done.stdout + done.stderr
     run_dir = reports[0].parent
-    expected = ("transcript.ndjson",) if done.returncode == 2 else (
-        "junit.xml", "transcript.ndjson", "allure-results")
+    expected = ("transcript.ndjson", "report.html") if done.returncode == 2 else (
+        "junit.xml", "transcript.ndjson", "allure-results", "report.html")
     for name in expected:
         assert (run_dir / name).exists(), name
+    # However much the candidate sent (10 MB answers, a storm of callbacks), the page is small.
+    assert (run_dir / "report.html").stat().st_size < 3_000_000
     return done.returncode, json.loads(reports[0].read_text()), elapsed
 
 
@@ -248,6 +250,8 @@ def test_unreachable_candidate_is_could_not_run(tmp_path: Path) -> None:
     assert code == 2
     assert report["verdict"] == "could not run"
     assert "not reachable" in report["reason"]
+    page = next((tmp_path / "reports").glob("*/report.html")).read_text(encoding="utf-8")
+    assert "COULD NOT RUN" in page and "not reachable" in page
 
 
 def test_a_202_ack_is_an_ack(runs: dict[str, Run | BaseException]) -> None:

@@ -69,6 +69,11 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
         "scenarios": [
             {"feature": r.feature, "name": r.name, "tags": r.tags, "status": r.status,
              "message": r.message, "duration_s": round(r.duration_s, 3),
+             # when it began, its Gherkin steps and its Beckn transactions: what report.html
+             # shows of it, with the transcript's exchanges of those transactions
+             "started": wire_time.format(r.started) if r.started else None,
+             "steps": [step.as_dict() for step in r.steps],
+             "transactions": r.transactions,
              "findings": [finding_dict(s, f) for s, f in findings if s == r.nodeid]}
             for r in results
         ],
