@@ -28,13 +28,12 @@ from harness.report import document, terminal
 CLEAR_SCREEN = "\x1b[2J\x1b[H"
 
 
-def _plain(lines: list[Text], width: int = 200) -> str:
-    """The lines as a pipe receives them."""
+def _plain(lines: list[Text], width: int = 60) -> str:
+    """The lines as a pipe receives them: whole, whatever the width."""
     out = io.StringIO()
     console = Console(file=out, width=width, soft_wrap=True, highlight=False, markup=False,
                       emoji=False)
-    for line in lines:
-        console.print(line)
+    terminal.print_lines(console, lines)
     return out.getvalue()
 
 
@@ -279,6 +278,31 @@ def test_scenarios_failed_by_the_sweeps_after_their_line_are_said_once() -> None
                _result(2, FAILED, "UBC-SIG-009 another")]
     line = terminal.revised_line(revised, terminal.UNICODE)
     assert line is not None and line.plain == (
-        "2 scenarios shown ✓ above failed after all: the end-of-scenario and end-of-run "
-        "sweeps found UBC-SIG-009 in their exchanges")
+        "2 scenarios shown ✓ above failed after all: the sweeps found UBC-SIG-009 in their "
+        "exchanges")
     assert terminal.revised_line([_result(3, NOT_EVALUATED)], terminal.UNICODE) is None
+
+
+def test_on_a_100_column_terminal_plan_scenarios_and_summary_fit_60_rows(
+        tmp_path: Path) -> None:
+    report, run_dir = _failing_report(tmp_path)
+    planned = listing.scenarios("bpp")
+    announce = ["point it at the registry  http://127.0.0.1:30556",
+                "harness BAP               bap.mock.ubc at http://127.0.0.1:30559/beckn, key id "
+                "bap.mock.ubc-20261129T214407Z",
+                "CDS                       http://127.0.0.1:30557/beckn"]
+    plan = terminal.plan_lines(
+        subscriber_id="cpo.example.com", role="bpp", uri="http://127.0.0.1:9000/beckn",
+        planned=planned, selected=planned, tags=None, ttl="PT30S", ack_bound_s=5,
+        announce=announce, state_dir=tmp_path / "a-rather-long-state-folder-name",
+        identity_shown=False)
+    scenarios = [terminal.cut(terminal.scenario_line(
+        r["status"], f"{r['feature']}: {r['name']} " * 3, r["duration_s"], r["message"],
+        terminal.UNICODE)) for r in report["scenarios"]]
+    out = io.StringIO()
+    console = Console(file=out, width=100, highlight=False, markup=False, emoji=False)
+    terminal.print_lines(console, [*plan, Text(""), *scenarios,
+                                   *terminal.summary_lines(report, run_dir)])
+    rows = out.getvalue().splitlines()
+    assert len(rows) <= 60, out.getvalue()
+    assert max(len(r) for r in rows) <= 100

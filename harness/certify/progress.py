@@ -92,8 +92,7 @@ class Display:
         if self.verbosity < at:
             return
         with self._lock:
-            for line in lines:
-                self.console.print(line if isinstance(line, Text) else Text(line))
+            terminal.print_lines(self.console, lines)
             self.stream.flush()
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 
 from harness.certify.listing import PlannedScenario
@@ -30,6 +31,24 @@ REPORT_FILES = ("report.html", "report.json", "junit.xml", "transcript.ndjson",
                 "allure-results", "certificate.json", "certificate.html", "result.json")
 _RULE_ID = re.compile(r"\bUBC-[A-Z]+-\d{3}\b")
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_]{40,}")  # digests, signatures, keys
+
+
+def cut(line: Text) -> Text:
+    """A line of detail: on a terminal it ends at the screen's edge instead of wrapping onto
+    more (the report has it whole); a pipe gets it whole anyway (`print_lines`)."""
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
+
+
+def print_lines(console: Console, lines: Iterable[Text | str]) -> None:
+    """Print lines: whole and unwrapped in a pipe (a soft-wrapping console), cut lines ending
+    at the edge of a terminal."""
+    for line in lines:
+        text = line if isinstance(line, Text) else Text(line)
+        if text.no_wrap and not console.soft_wrap:
+            console.print(text, no_wrap=True, overflow=text.overflow or "ellipsis")
+        else:
+            console.print(text)
 
 
 def printable(value: object) -> str:
@@ -94,8 +113,8 @@ def plan_lines(*, subscriber_id: str, role: str, uri: str, planned: Sequence[Pla
              Text(f"  {'tags':25} {', '.join(every_tag) or '-'}")]
     lines += [Text(f"  {printable(line)}") for line in announce]
     if not identity_shown:
-        lines.append(Text(f"  {'identity':25} --show-identity or --emit-config FILE (keys in "
-                          f"{state_dir})", style="dim"))
+        lines.append(cut(Text(f"  {'identity':25} --show-identity or --emit-config FILE (keys "
+                              f"in {state_dir})", style="dim")))
     return lines
 
 
@@ -143,8 +162,8 @@ def revised_line(revised: Sequence[Any], symbols: Symbols) -> Text | None:
     rules = list(dict.fromkeys(rule for r in failed for rule in rules_of(r.message)))
     return Text.assemble((f"{_times(len(failed), 'scenario')} shown {symbols.passed} above "
                           "failed after all", STYLE[FAILED]),
-                         ": the end-of-scenario and end-of-run sweeps found "
-                         + (", ".join(rules) if rules else "errors") + " in their exchanges")
+                         ": the sweeps found " + (", ".join(rules) if rules else "errors")
+                         + " in their exchanges")
 
 
 # -- the summary --------------------------------------------------------------------------------
@@ -247,7 +266,7 @@ def findings_lines(report: dict[str, Any], limit: int = MAX_RULES) -> list[Text]
                        f"[{printable(first.get('spec', ''))}]", style="dim"),
                   Text(f"      first: {found}")]
         if where:
-            lines.append(Text(f"      {where}", style="dim"))
+            lines.append(cut(Text(f"      {where}", style="dim")))
     rest = [rule for rule, _ in groups[limit:]]
     if rest:
         lines.append(Text(f"  and {_times(len(rest), 'more rule')}: {', '.join(rest)} "
@@ -294,7 +313,7 @@ def not_evaluated_lines(report: dict[str, Any], limit: int = MAX_REASONS) -> lis
     if reasons:
         lines.append(Text("Not evaluated (never a pass)", style="bold"))
         for why, count in list(reasons.items())[:limit]:
-            lines.append(Text(f"  {_times(count, 'scenario')}: {one_line(why, 160)}"))
+            lines.append(cut(Text(f"  {_times(count, 'scenario')}: {one_line(why, 160)}")))
         if len(reasons) > limit:
             lines.append(Text(f"  and {_times(len(reasons) - limit, 'more reason')} "
                               "(report.json, scenarios)", style="dim"))
