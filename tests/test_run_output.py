@@ -59,6 +59,7 @@ def test_a_failing_run_fits_on_a_screen_and_names_the_rule_and_the_fix(
     assert "Traceback" not in output and "def " not in output and "\x1b" not in output
     junit = (_latest_report(reference).parent / "junit.xml").read_text()
     assert "UBC-SIG-009" in junit and "Traceback" not in junit and "assert_clean" not in junit
+    assert "harness/steps" not in junit and "features/bpp/cancel.feature:" in junit
 
 
 def test_quiet_is_the_verdict_line(reference: ReferenceProcess) -> None:

@@ -39,6 +39,7 @@ from harness.certify.journey import CheckFailed, NotEvaluated
 from harness.certify.listing import display_name
 from harness.certify.plugin import ScenarioResult
 from harness.certify.waits import Awaited
+from harness.paths import ROOT
 from harness.report import terminal
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -268,6 +269,7 @@ class ProgressPlugin:
         self._examples: dict[str, dict[str, Any]] = {}
         self._failed_step: dict[str, str] = {}
         self.shown: dict[str, str] = {}  # node id -> the status its line showed
+        self._where: dict[str, tuple[str, int]] = {}  # node id -> its feature file and line
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
@@ -283,10 +285,14 @@ class ProgressPlugin:
             return nodeid.rpartition("::")[2].removeprefix("test_").replace("_", " ")
         return f"{result.feature}: {display_name(result.name, self._examples.get(nodeid, {}))}"
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)  # before a scenario that cannot be evaluated is skipped
     def pytest_bdd_before_scenario(self, request: Any, feature: Any, scenario: Any) -> None:
+        nodeid = request.node.nodeid
+        self._where[nodeid] = (os.path.relpath(feature.filename, ROOT),
+                               int(scenario.line_number))
         if self.display is not None:
-            self.display.scenario_started(self.title(request.node.nodeid))
+            self.display.scenario_started(
+                f"{feature.name}: {display_name(scenario.name, self._examples.get(nodeid, {}))}")
 
     def pytest_bdd_step_error(self, request: Any, feature: Any, scenario: Any, step: Any,
                               step_func: Any, step_func_args: Any, exception: Any) -> None:
@@ -296,10 +302,16 @@ class ProgressPlugin:
     def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:
         outcome = yield
         report = outcome.get_result()
-        if not self.clean_failures or call.excinfo is None or not report.failed:
+        if not self.clean_failures or call.excinfo is None:
             return
         # The innermost wrapper: junit.xml, Allure and the certification plugin all read the
-        # failure after this, as the findings that failed it rather than a traceback of steps.
+        # outcome after this, as the findings that failed it (or why it was not evaluated, at
+        # its place in the feature) rather than a traceback of the harness's steps.
+        where = self._where.get(item.nodeid)
+        if report.skipped and isinstance(report.longrepr, tuple) and where is not None:
+            report.longrepr = (*where, report.longrepr[2])
+        if not report.failed:
+            return
         if call.excinfo.errisinstance(CheckFailed):
             step = self._failed_step.get(item.nodeid)
             report.longrepr = (f"{step}\n" if step else "") + str(call.excinfo.value)
