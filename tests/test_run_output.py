@@ -12,8 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from harness.beckn import envelope, signing
+from harness.candidate import Candidate
 from harness.selftest import ReferenceProcess
+from harness.servers import ServerGroup
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 SCENARIO_MARKS = ("✓ ", "✗ ", "– ", "! ")
@@ -84,3 +91,34 @@ def test_verbose_shows_pytest_and_the_identity(reference: ReferenceProcess) -> N
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test session starts" in done.stdout and "PASSED" in done.stdout
     assert "[participants.bap]" in done.stdout  # the identity block, to paste
+
+
+def test_a_candidates_escape_sequences_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """A BPP whose NACKs carry a clear-screen, a bell and rich markup: the operator reads them
+    escaped, and the terminal is not cleared."""
+    hostile = "\x1b[2J\x1b[H\x07[bold red]gone[/bold red]\x1b]0;owned\x07"
+
+    async def nack(request: Request) -> Response:
+        return Response(json.dumps(envelope.nack("30000", hostile)).encode(), 400,
+                        media_type="application/json")
+
+    keys = signing.KeyPair.generate("hostile-bpp.example", "k1")
+    group = ServerGroup()
+    served = group.add("hostile", Starlette(routes=[Route("/beckn/{action}", nack,
+                                                          methods=["POST"])]))
+    group.start()
+    try:
+        candidate = Candidate("bpp", keys.subscriber_id, keys.key_id, keys.signing_public_key,
+                              f"{served.url}/beckn")
+        (tmp_path / "cand.toml").write_text(candidate.to_toml())
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "run", "--role", "bpp", "--candidate",
+             str(tmp_path / "cand.toml"), "--report-dir", str(tmp_path / "reports"), "--ttl",
+             "PT1S", "--wait", "5", "--tags", "support", "--ack-bound", "2"],
+            capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        group.stop()
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "\x1b" not in output and "\x07" not in output, output
+    assert "\\x1b[2J\\x1b[H\\x07[bold red]gone[/bold red]" in output, output
