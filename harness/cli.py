@@ -329,6 +329,48 @@ def _placement_options(parser: argparse.ArgumentParser) -> None:
                         "and {party} (default: http://<--host>:<port>)")
 
 
+RUN_EPILOG = """\
+what you see: the plan (the candidate, the scenarios, where the harness's parties listen), one
+line per scenario as it ends (✓ passed, ✗ failed with its rules, – not evaluated) and, on a
+terminal, what is being waited for; then the verdict, the findings by rule with their clause
+and first evidence, the root findings to fix first, and where the reports are. No colours nor
+redraws when stdout is not a terminal (FORCE_COLOR=1 forces colours, NO_COLOR=1 drops them).
+
+examples:
+  ubc-cert run --role bpp --candidate cand.toml
+  ubc-cert run --role bpp --candidate cand.toml --port-base 7400 --show-identity
+  ubc-cert run --role bpp --candidate cand.toml --tags "walk_in or security"
+  ubc-cert run --role bpp --candidate cand.toml --quiet        # one line: the verdict
+  ubc-cert run --role bpp --candidate cand.toml --format json > report.json
+  ubc-cert run --role bap --candidate bap.toml -v              # with pytest's own output
+  ubc-cert run --role bpp --list-scenarios --tags security     # nothing is started
+  ubc-cert run --role bap --list-tags
+
+exit codes: 0 certified, 1 not certified, 2 could not run (see README, Certifying a BPP)."""
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """What `ubc-cert run` prints, and what it lists instead of running."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="print the verdict line only")
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="also print the harness's identity and pytest's own output "
+                          "(tracebacks included)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: report.json on stdout and nothing else; the text goes to "
+                        "stderr (default: text)")
+    parser.add_argument("--show-identity", action="store_true",
+                        help="print the harness's identity as TOML to paste (-v does too; "
+                        "--emit-config FILE writes it)")
+    parser.add_argument("--list-scenarios", action="store_true",
+                        help="list feature, scenario and tags of the role (as --tags selects "
+                        "them), start nothing, exit")
+    parser.add_argument("--list-tags", action="store_true",
+                        help="list the role's tags with their scenario counts, start nothing, "
+                        "exit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ubc-cert", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -432,9 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
     _placement_options(serve)
     serve.set_defaults(func=cmd_serve)
 
-    run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories")
+    run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories",
+                             formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog=RUN_EPILOG)
     run_cmd.add_argument("--role", choices=("bpp", "bap"), required=True)
-    run_cmd.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
+    run_cmd.add_argument("--candidate", metavar="FILE",
+                         help="candidate TOML (required but to list scenarios or tags)")
     run_cmd.add_argument("--report-dir", default="reports", metavar="DIR",
                          help="write DIR/<run-id>/ (default: reports)")
     run_cmd.add_argument("--tags", metavar="EXPR",
@@ -462,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--operator-timeout", type=_positive_seconds, default=None,
                          metavar="SECONDS", help="with --interactive: how long each answer of "
                          "yours is awaited (default: 300)")
+    _output_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")

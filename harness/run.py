@@ -14,12 +14,15 @@ file, candidate not reachable, harness error).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import secrets
 import socket
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness import candidate as candidate_module
@@ -27,13 +30,16 @@ from harness import exitcodes, identity
 from harness.addresses import AddressError
 from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
-from harness.certify import engine
-from harness.certify.catalog_flow import FAN_OUT, CatalogFlow, CatalogFlowError
+from harness.certify import engine, listing
+from harness.certify.catalog_flow import FAN_OUT, PUBLISH_THEN_RUN, CatalogFlow, CatalogFlowError
+from harness.certify.progress import NORMAL, QUIET, VERBOSE, Display, Progress
 from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, html, junit, terminal
 from harness.state import default_state_dir
+
+PYTEST_TAIL_LINES = 25  # of pytest's own output, shown when pytest itself could not run
 
 
 def _reachable(uri: str, timeout: float) -> bool:
@@ -56,12 +62,54 @@ def _run_id() -> str:
 
 
 def _refuse(message: str) -> int:
-    print(f"ubc-cert run: {message}", file=sys.stderr)
+    print(f"ubc-cert run: {terminal.printable(message)}", file=sys.stderr)
     return exitcodes.COULD_NOT_RUN
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
+
+
+def _list(args: argparse.Namespace) -> int:
+    """--list-scenarios, --list-tags: what a run of the role would run, nothing started."""
+    planned = listing.scenarios(args.role)
+    try:
+        selected = listing.select(planned, args.tags)
+    except listing.TagExpressionError as exc:
+        return _refuse(str(exc))
+    if args.format == "json":
+        data: object = ([s.as_dict() for s in selected] if args.list_scenarios else
+                        {tag: {"scenarios": n, "description": listing.tag_descriptions()
+                               .get(tag, "")} for tag, n in listing.tags(selected).items()})
+        sys.stdout.write(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        return exitcodes.OK
+    display = Display.of_this_process(live=False)
+    try:
+        if args.list_scenarios:
+            display.say(*terminal.scenario_list_lines(args.role, selected, planned), at=QUIET)
+        if args.list_tags:
+            display.say(*terminal.tag_list_lines(args.role, listing.tags(selected),
+                                                 listing.tag_descriptions()), at=QUIET)
+    finally:
+        display.close()
+    return exitcodes.OK
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.time()
+    if args.list_scenarios or args.list_tags:
+        return _list(args)
+    if not args.candidate:
+        return _refuse("--candidate FILE is required (but not by --list-scenarios or "
+                       "--list-tags)")
+    if args.format == "json" and args.interactive:
+        return _refuse("--format json writes report.json to stdout, where an --interactive "
+                       "run prompts its operator: choose one")
+    try:
+        planned = listing.scenarios(args.role)
+        selected = listing.select(planned, args.tags)
+    except listing.TagExpressionError as exc:
+        return _refuse(str(exc))
     try:
         cand = candidate_module.load(args.candidate)
     except candidate_module.CandidateError as exc:
@@ -130,21 +178,30 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         network.stop()
         return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
+    # e-terminal: the run's human text goes to its own display (stderr when stdout carries
+    # report.json), live on a terminal, plain lines in a pipe; never redrawn under prompts.
+    display = Display.of_this_process(to_stderr=args.format == "json",
+                                      verbosity=_verbosity(args),
+                                      live=False if operator is not None else None)
     try:
-        return _certify(args, role, cand, network, run_dir, started, catalog, operator)
+        display.say(*terminal.plan_lines(
+            subscriber_id=cand.subscriber_id, role=cand.role, uri=cand.uri, planned=planned,
+            selected=selected, tags=args.tags, ttl=args.ttl, ack_bound_s=args.ack_bound,
+            announce=role.announce(network, catalog, operator), state_dir=network.state_dir,
+            identity_shown=args.show_identity or display.verbosity >= VERBOSE))
+        if args.show_identity or display.verbosity >= VERBOSE:
+            display.say(*terminal.identity_lines(identity.as_toml(identity.describe(network)),
+                                                 network.state_dir))
+        return _certify(args, role, cand, network, run_dir, started, catalog, operator,
+                        display)
     finally:
+        display.close()
         network.stop()
 
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
              network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow,
-             operator: Terminal | None) -> int:
-    print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
-    for line in role.announce(network, catalog, operator):
-        print(f"  {line}")
-    print(f"\nThe harness's identity (keys kept in {network.state_dir}; --fresh-keys makes new "
-          "ones under new key ids), ready to paste:\n")
-    print(identity.as_toml(identity.describe(network)), flush=True)
+             operator: Terminal | None, display: Display) -> int:
     facts = document.RunFacts(
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
@@ -155,29 +212,61 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
         network=[p.__dict__ for p in network.table()])
 
     def could_not_run(message: str) -> int:
-        print(f"ubc-cert run: {message}", file=sys.stderr)
+        _refuse(message)
         report = document.build(facts, engine.COULD_NOT_RUN, message, [], [])
-        document.write(run_dir, report)
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
+        path = document.write(run_dir, report)
         html.write(run_dir, report)
+        _show(args, display, report, path)
         return exitcodes.COULD_NOT_RUN
-    if not _reachable(cand.uri, args.wait):
+    with display.waiting(f"{cand.subscriber_id} to accept connections at {cand.uri}",
+                         args.wait):
+        reachable = _reachable(cand.uri, args.wait)
+    if not reachable:
         return could_not_run(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
     try:
-        settled = catalog.settle(network, cand)
+        with contextlib.ExitStack() as waiting:
+            if catalog.mode == PUBLISH_THEN_RUN:
+                waiting.enter_context(display.waiting(
+                    f"{cand.subscriber_id}'s catalog_publish at the CDS", catalog.wait_s))
+            settled = catalog.settle(network, cand)
     except CatalogFlowError as exc:
         return could_not_run(str(exc))
-    for line in settled:
-        print(f"  {line}")
+    display.say(*(f"  {terminal.printable(line)}" for line in settled))
     facts.options["catalog"]["outcome"] = settled
     certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound,
                                operator=operator)
-    outcome = engine.certify(role, certification, run_dir, args.tags)
+    certification.waits.subscribe(display.awaiting)
+    display.say("")
+    progress = Progress(display, verbose=display.verbosity >= VERBOSE,
+                        pytest_stream=sys.stderr if args.format == "json" else None)
+    outcome = engine.certify(role, certification, run_dir, args.tags, progress)
+    revised = terminal.revised_line(progress.revised(), display.symbols)
+    if revised is not None:
+        display.say(revised)
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
                             outcome.findings)
-    document.write(run_dir, report)
+    path = document.write(run_dir, report)
     junit.name_scenarios(run_dir / "junit.xml", outcome.results)
     html.write(run_dir, report)
-    terminal.print_summary(report, run_dir)
+    if outcome.exit_code == exitcodes.COULD_NOT_RUN and progress.text.strip():
+        tail = progress.text.rstrip().splitlines()[-PYTEST_TAIL_LINES:]
+        print("pytest's own output, its end (-v shows all of it):\n" + "\n".join(tail),
+              file=sys.stderr)
+    _show(args, display, report, path)
     return outcome.exit_code
+
+
+def _show(args: argparse.Namespace, display: Display, report: dict[str, Any],
+          path: Path) -> None:
+    """The end of a run: the summary (the verdict line alone with --quiet), and report.json
+    on stdout with --format json."""
+    if display.verbosity == QUIET:
+        display.say(terminal.verdict_line(report, path), at=QUIET)
+    else:
+        display.say(*terminal.summary_lines(report, path.parent))
+    if args.format == "json":
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+        sys.stdout.write("\n")
+        sys.stdout.flush()

@@ -22,6 +22,7 @@ from harness.certify.plugin import (
     CertificationPlugin,
     ScenarioResult,
 )
+from harness.certify.progress import Progress
 from harness.certify.role import Role
 from harness.findings import NOT_EVALUATED, Finding
 
@@ -38,12 +39,14 @@ class Outcome:
 
 
 def certify(role: Role, certification: Certification, run_dir: Path,
-            tags: str | None = None) -> Outcome:
+            tags: str | None = None, progress: Progress | None = None) -> Outcome:
     plugin = CertificationPlugin(certification)
+    progress = progress or Progress()  # e-terminal: the live display and pytest's output
     steps_dir = role.steps.parent
     pytest_args = [
         str(role.steps), "-c", str(steps_dir / "pytest.ini"),
-        "--rootdir", str(steps_dir), "-p", "no:cacheprovider", "-q", "--no-header",
+        "--rootdir", str(steps_dir), "-p", "no:cacheprovider", *progress.pytest_args(),
+        "--no-header",
         # Only the plugins a run needs: autoloading every installed one (schemathesis,
         # hypothesis...) and rewriting their asserts costs seconds per run.
         "--disable-plugin-autoload", "-p", "pytest_bdd.plugin", "-p", "allure_pytest.plugin",
@@ -52,7 +55,8 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     ]
     if tags:
         pytest_args += ["-m", tags]
-    code = pytest.main(pytest_args, plugins=[plugin])
+    with progress.pytest_output():  # e-terminal
+        code = pytest.main(pytest_args, plugins=[plugin, progress.plugin(plugin.results)])
     sweep = role.sweep(certification)
     results = list(plugin.results.values())
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep

@@ -28,6 +28,7 @@ from harness.beckn.order import Buyer, Order
 from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
 from harness.certify.hooks import Hooks, HookUnavailable
+from harness.certify.waits import Waits
 from harness.checks import consistency, context, refusal, state, timing
 from harness.checks.message import Message, Pipeline
 from harness.checks.registry import judge_message
@@ -83,6 +84,7 @@ class Certification:
         self.catalog_failed = ""  # the scenario whose discovery found no catalog, if any
         self.scenario_names: dict[str, str] = {}  # pytest node id -> "Feature: Scenario"
         self.transport_failures = 0  # consecutive requests the candidate did not answer
+        self.waits = Waits()  # what the run waits for now, shown live by `ubc-cert run`
         # Future slots of this run start on a random day, so repeated runs against one
         # long-running candidate do not collide with the bookings of earlier runs.
         today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -253,9 +255,15 @@ class Journey:
         self.stop_if_candidate_gone(action)
         candidate = self.candidate
         wait = self.cert.ttl_s + min(self.cert.ttl_s, 5.0)  # past the ttl: late vs missing
-        call = self.cert.run(self.cert.bap.send(
-            action, message, transaction_id=self.transaction_id, bpp_id=candidate.subscriber_id,
-            bpp_uri=candidate.uri, wait=expect_callback, timeout=wait, **options))
+        awaited = (f"{candidate.subscriber_id} to acknowledge {action} and send "
+                   f"{envelope.CALLBACK_OF[action]}" if expect_callback
+                   else f"the answer to {action}")
+        with self.cert.waits.awaiting(awaited, 2 * self.cert.ack_bound_s
+                                      + (wait if expect_callback else 0)):
+            call = self.cert.run(self.cert.bap.send(
+                action, message, transaction_id=self.transaction_id,
+                bpp_id=candidate.subscriber_id, bpp_uri=candidate.uri, wait=expect_callback,
+                timeout=wait, **options))
         self.calls.append(call)
         self.cert.record_transport(call.sent.exchange)
         self.add(self.answer_findings(call.sent.exchange))
@@ -339,8 +347,10 @@ class Journey:
                     and e.transaction_id == transaction_id and e.mono_time >= since
                     and e.message_id not in answered_by_it and e.status is not None
                     and (predicate is None or predicate(e.json())))
-        exchange = self.cert.run(self.cert.network.transcript.wait_for_async(
-            matches, self.cert.ttl_s, transaction_id=transaction_id))
+        with self.cert.waits.awaiting(f"an unsolicited {action} from "
+                                      f"{self.candidate.subscriber_id}", self.cert.ttl_s):
+            exchange = self.cert.run(self.cert.network.transcript.wait_for_async(
+                matches, self.cert.ttl_s, transaction_id=transaction_id))
         if exchange is None:
             self.add(timing.unsolicited_missing(action, transaction_id, self.cert.ttl_s))
             return None

@@ -74,7 +74,7 @@ class BapCertification(Certification):
                              "client_api_token, or with an operator")
         # A /v1 call waits for the Beckn round trips behind it: a few ttls, bounded.
         self.client = ClientApi(url, token, self.network.transcript,
-                                timeout=self.ttl_s * 4 + 10)
+                                timeout=self.ttl_s * 4 + 10, waits=self.waits)
 
     @property
     def by_hand(self) -> bool:
@@ -103,9 +103,10 @@ class BapCertification(Certification):
         """The first request of one of these actions the candidate sent since `since`
         (monotonic), waiting at most `timeout` seconds for it."""
         wanted, ours = set(actions), self._harness_subscribers()
-        return self.network.transcript.wait_for(
-            lambda e: e.direction == INBOUND and e.party in RECEIVERS and e.action in wanted
-            and e.mono_time >= since and _from(e, ours), timeout)
+        with self.waits.awaiting(f"the app to send {' or '.join(sorted(wanted))}", timeout):
+            return self.network.transcript.wait_for(
+                lambda e: e.direction == INBOUND and e.party in RECEIVERS
+                and e.action in wanted and e.mono_time >= since and _from(e, ours), timeout)
 
     def _harness_subscribers(self) -> set[str]:
         return {p.subscriber_id for role, p in self.network.participants.items()

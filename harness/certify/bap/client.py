@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from harness.certify.waits import Waits
 from harness.checks.client_api import CLIENT_API
 from harness.transcript import OUTBOUND, Exchange, Transcript
 
@@ -37,11 +38,12 @@ class ClientApi:
     """A bounded HTTP client of one app's /v1 API."""
 
     def __init__(self, base_url: str, token: str, transcript: Transcript, *,
-                 timeout: float) -> None:
+                 timeout: float, waits: Waits | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.transcript = transcript
         self.timeout = timeout
+        self.waits = waits or Waits()  # each call is announced there while it waits
         self._http: httpx.Client | None = None  # shared by the calls of `connection()`
 
     @contextlib.contextmanager
@@ -87,11 +89,14 @@ class ClientApi:
         exchange = self.transcript.begin(OUTBOUND, PARTY, method, url, recorded, content,
                                          note=note)
         exchange.transaction_id = transaction_id
+        bound = timeout or self.timeout
         try:
             with contextlib.ExitStack() as stack:
                 http = self._http or stack.enter_context(httpx.Client())
+                stack.enter_context(self.waits.awaiting(
+                    f"the app's answer to {method} {path.partition('?')[0]}", bound))
                 answer = http.request(method, url, headers=sent, content=content or None,
-                                      timeout=timeout or self.timeout)
+                                      timeout=bound)
         except httpx.HTTPError as exc:
             self.transcript.finish(exchange, None, {}, b"", "the app's client API did not "
                                    f"answer: {type(exc).__name__}: {exc}")

@@ -34,7 +34,7 @@ class BapRole:
         return [f"point it at the registry  {parties['registry'].url}",
                 f"and at the CDS            {parties['cds'].uri}  (reference BAP: --cds-url)",
                 f"harness BPP               {bpp.subscriber_id} at {bpp.uri}, key id "
-                f"{bpp.key_id}, public key {bpp.public_key}",
+                f"{bpp.key_id}",
                 "the harness drives the app through client_api_url with client_api_token"
                 if operator is None else "you drive the app by hand: the harness prompts you "
                 f"here, step by step, and awaits each answer {operator.answer_within_s:g} s"]

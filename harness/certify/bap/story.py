@@ -367,11 +367,13 @@ class BapStory:
         `after` (a monotonic time) and answered by the app; NotEvaluated when none comes
         within the ttl."""
         app, transactions = self.cert.candidate.uri.rstrip("/"), self.order_transactions()
-        found = self.cert.network.transcript.wait_for(
-            lambda e: e.direction == OUTBOUND and e.party == "bpp" and e.action == action
-            and e.url.startswith(app) and e.transaction_id in transactions
-            and e.mono_time >= after and e.status is not None
-            and (predicate is None or predicate(e.json())), self.cert.ttl_s + 2)
+        with self.cert.waits.awaiting(f"the harness BPP's {action} {what}, answered by the app",
+                                      self.cert.ttl_s + 2):
+            found = self.cert.network.transcript.wait_for(
+                lambda e: e.direction == OUTBOUND and e.party == "bpp" and e.action == action
+                and e.url.startswith(app) and e.transaction_id in transactions
+                and e.mono_time >= after and e.status is not None
+                and (predicate is None or predicate(e.json())), self.cert.ttl_s + 2)
         if found is None:
             raise NotEvaluated(f"the harness BPP sent the app no {action} {what}")
         return found

@@ -94,7 +94,10 @@ class Discovery:
         # The candidate is the only BPP of the certification network: its first catalog is
         # the answer; waiting longer would only slow every run down.
         transcript = self.j.cert.network.transcript
-        if transcript.wait_for(carries_candidate_catalog, self.j.cert.ttl_s) is None:
+        with self.j.cert.waits.awaiting(f"{self.j.candidate.subscriber_id}'s catalog in an "
+                                        "on_discover through the CDS", self.j.cert.ttl_s):
+            found = transcript.wait_for(carries_candidate_catalog, self.j.cert.ttl_s)
+        if found is None:
             # No catalog: give a late or malformed on_discover of the candidate the time to
             # reach the CDS, so it is judged (late, wrong ids, bad signature) rather than missed.
             candidate_id = self.j.candidate.subscriber_id

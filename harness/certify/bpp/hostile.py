@@ -51,10 +51,12 @@ class HostileRequests:
         raise ValueError(f"harness bug: no hostile request for {defect!r}")
 
     def _send(self, message: dict[str, Any], **options: Any) -> Exchange:
-        call = self.j.cert.run(self.j.cert.bap.send(
-            "select", message, transaction_id=self.j.transaction_id,
-            bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri, wait=False,
-            **options))
+        with self.j.cert.waits.awaiting(f"{self.j.candidate.subscriber_id} to answer a select",
+                                        2 * self.j.cert.ack_bound_s):
+            call = self.j.cert.run(self.j.cert.bap.send(
+                "select", message, transaction_id=self.j.transaction_id,
+                bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri,
+                wait=False, **options))
         self.j.cert.record_transport(call.sent.exchange)
         return call.sent.exchange
 

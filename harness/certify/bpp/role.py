@@ -30,8 +30,8 @@ class BppRole:
         lines = [f"point it at the registry  {parties['registry'].url}"]
         for role, title in (("bap", "harness BAP"), ("other-bap", "second BAP")):
             p = parties[role]
-            lines.append(f"{title:25} {p.subscriber_id} at {p.uri}, key id {p.key_id}, "
-                         f"public key {p.public_key}")
+            # The public keys are in the identity (--show-identity, --emit-config).
+            lines.append(f"{title:25} {p.subscriber_id} at {p.uri}, key id {p.key_id}")
         lines.append(f"CDS                       {cds}")
         candidate = parties.get("candidate-bpp")
         if candidate is not None:
