@@ -129,6 +129,19 @@ def cmd_verify_signature(args: argparse.Namespace) -> int:
     return EXIT_OK if result.valid else EXIT_FAIL
 
 
+def cmd_verify_certificate(args: argparse.Namespace) -> int:
+    from harness.report import certificate
+
+    try:
+        result = certificate.verify(Path(args.run_dir), args.operator_public_key)
+    except certificate.Unreadable as exc:
+        raise UsageError(str(exc)) from None
+    except signing.InvalidKey as exc:
+        raise UsageError(f"--operator-public-key: {exc}") from None
+    print("\n".join(result.lines()))
+    return EXIT_OK if result.valid else EXIT_FAIL
+
+
 # -- validate -----------------------------------------------------------------------------------
 
 
@@ -364,6 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("body_file", metavar="BODY_FILE", help="exact bytes received ('-' = stdin)")
     verify.set_defaults(func=cmd_verify_signature)
 
+    verify_cert = sub.add_parser(
+        "verify-certificate", help="check a run's signed certificate (or result) offline",
+        description="Check RUN_DIR's certificate.json (or result.json): canonical, signed by "
+        "the operator key it names (or the expected one), and report.json and "
+        "transcript.ndjson unchanged. Exit 0 valid, 1 invalid (each mismatch is named), 2 "
+        "nothing to check.")
+    verify_cert.add_argument("run_dir", metavar="RUN_DIR", help="a run's report folder")
+    verify_cert.add_argument("--operator-public-key", metavar="B64",
+                             help="the operator key it must be signed with (base64 ed25519 "
+                             "public key; default: the key the certificate names)")
+    verify_cert.set_defaults(func=cmd_verify_certificate)
+
     validate = sub.add_parser("validate", help="validate messages, folders or NDJSON captures")
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.add_argument("--format", choices=("text", "json"), default="text")
@@ -462,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--operator-timeout", type=_positive_seconds, default=None,
                          metavar="SECONDS", help="with --interactive: how long each answer of "
                          "yours is awaited (default: 300)")
+    run_cmd.add_argument("--operator-key", metavar="FILE",
+                         help="sign the run's certificate or result with this key file (ubc-cert"
+                         " keys new --out FILE; default: the operator key in the state folder)")
+    run_cmd.add_argument("--waivers", metavar="FILE",
+                         help="TOML of accepted findings: rule, subscriber_id, reason, "
+                         "approved_by, expires (see README)")
     run_cmd.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")

@@ -33,6 +33,7 @@ from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, terminal
+from harness.report.seal import Sealing, SealingError
 from harness.state import default_state_dir
 
 
@@ -93,6 +94,12 @@ def run(args: argparse.Namespace) -> int:
         duration_seconds(args.ttl)
     except ValueError as exc:
         return _refuse(f"--ttl: {exc}")
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:  # e-certificate: the waivers and the operator key, refused before anything runs
+        sealing = Sealing.prepare(cand, state_dir=state_dir, started=started, tags=args.tags,
+                                  operator_key=args.operator_key, waiver_file=args.waivers)
+    except SealingError as exc:
+        return _refuse(str(exc))
     try:
         if args.emit_config:
             identity.config_format(args.emit_config)
@@ -100,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
         # The registry is the run's own: nothing an earlier run registered can answer a lookup.
         network = MockNetwork(NetworkConfig(
             port_base=args.port_base, ttl=args.ttl, roles=role.plays,
-            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
-            fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
+            state_dir=state_dir, fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
             public_url=args.public_url, send_timeout_s=2 * args.ack_bound))
     except (identity.ConfigFormatError, AddressError) as exc:
         return _refuse(str(exc))
@@ -131,16 +137,17 @@ def run(args: argparse.Namespace) -> int:
         network.stop()
         return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
     try:
-        return _certify(args, role, cand, network, run_dir, started, catalog, operator)
+        return _certify(args, role, cand, network, run_dir, started, catalog, operator,
+                        sealing)
     finally:
         network.stop()
 
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
              network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow,
-             operator: Terminal | None) -> int:
+             operator: Terminal | None, sealing: Sealing) -> int:
     print(f"Certifying {cand.subscriber_id} ({cand.role}) at {cand.uri}")
-    for line in role.announce(network, catalog, operator):
+    for line in role.announce(network, catalog, operator) + sealing.announce():
         print(f"  {line}")
     print(f"\nThe harness's identity (keys kept in {network.state_dir}; --fresh-keys makes new "
           "ones under new key ids), ready to paste:\n")
@@ -156,8 +163,11 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
 
     def could_not_run(message: str) -> int:
         print(f"ubc-cert run: {message}", file=sys.stderr)
-        document.write(run_dir, document.build(facts, engine.COULD_NOT_RUN, message, [], []))
+        report = document.build(facts, engine.COULD_NOT_RUN, message, [], [])
+        document.write(run_dir, report)
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
+        for line in sealing.finish(run_dir, report):  # e-certificate: redacted, then signed
+            print(line)
         return exitcodes.COULD_NOT_RUN
     if not _reachable(cand.uri, args.wait):
         return could_not_run(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
@@ -170,10 +180,15 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     facts.options["catalog"]["outcome"] = settled
     certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound,
                                operator=operator)
+    certification.waivers = sealing.waivers  # e-certificate
     outcome = engine.certify(role, certification, run_dir, args.tags)
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
                             outcome.findings)
+    if sealing.waivers is not None:  # e-certificate
+        report["waivers"] = sealing.report_section()
     document.write(run_dir, report)
     terminal.print_summary(report, run_dir)
+    for line in sealing.finish(run_dir, report):  # e-certificate: last, after every artifact
+        print(line)
     return outcome.exit_code
