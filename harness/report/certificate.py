@@ -30,7 +30,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
@@ -212,6 +211,8 @@ def seal(run_dir: Path, report: dict[str, Any], candidate: Candidate, operator: 
 
 def render_html(body: dict[str, Any], signature_b64: str) -> str:
     """certificate.html: the certificate for people, one self-contained file."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape  # only when sealing
+
     environment = Environment(loader=FileSystemLoader(TEMPLATES),
                               autoescape=select_autoescape(default=True, default_for_string=True))
     return environment.get_template("certificate.html.j2").render(
