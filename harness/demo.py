@@ -72,7 +72,7 @@ def _signed(run_dir: Path) -> None:
         print(f"  signed:    nothing: {exc}")
         return
     state = "valid" if checked.valid else "INVALID: " + "; ".join(checked.problems)
-    print(f"  signed:    {checked.kind}.json, {state} (ubc-cert verify-certificate {run_dir.name})")
+    print(f"  signed:    {checked.kind}.json, {state} (ubc-cert verify-certificate {run_dir})")
 
 
 def run(args: argparse.Namespace) -> int:
