@@ -19,6 +19,12 @@ from harness import exitcodes, rules, schemas, validation
 from harness.addresses import HOST, AddressError
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
+from harness.cli_options import (
+    RUN_EPILOG,
+    identity_options,
+    placement_options,
+    run_options,
+)
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
 
@@ -40,17 +46,6 @@ def _read_bytes(path: str, what: str) -> bytes:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-
-
-def _positive_seconds(text: str) -> float:
-    """An argparse type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
-    return value
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -126,6 +121,19 @@ def cmd_verify_signature(args: argparse.Namespace) -> int:
               f"expires {result.header.expires}; digest {signing.digest(body)}")
     elif not result.valid and args.verbose:
         print(f"computed digest of the {len(body)} body bytes: {signing.digest(body)}")
+    return EXIT_OK if result.valid else EXIT_FAIL
+
+
+def cmd_verify_certificate(args: argparse.Namespace) -> int:
+    from harness.report import certificate
+
+    try:
+        result = certificate.verify(Path(args.run_dir), args.operator_public_key)
+    except certificate.Unreadable as exc:
+        raise UsageError(str(exc)) from None
+    except signing.InvalidKey as exc:
+        raise UsageError(f"--operator-public-key: {exc}") from None
+    print("\n".join(result.lines()))
     return EXIT_OK if result.valid else EXIT_FAIL
 
 
@@ -309,68 +317,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(args)
 
 
-def _identity_options(parser: argparse.ArgumentParser, state_help: str) -> None:
-    parser.add_argument("--state-dir", metavar="DIR",
-                        help=f"{state_help} (default: {default_state_dir()})".replace("%", "%%"))
-    parser.add_argument("--fresh-keys", action="store_true",
-                        help="replace the harness's keys by new ones under new key ids")
-    parser.add_argument("--emit-config", metavar="FILE",
-                        help="write the harness's identity (registry, CDS, subscriber ids, key "
-                        "ids, public keys, URIs) to FILE: .json, .toml or .env")
-
-
-def _placement_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=HOST,
-                        help="address every party binds (default 127.0.0.1; 0.0.0.0: every "
-                        "address, with --public-url)")
-    parser.add_argument("--public-url", metavar="URL",
-                        help="the base URL the candidate must use to reach the harness: "
-                        "http://HOST (each party on its own port), or a template with {port} "
-                        "and {party} (default: http://<--host>:<port>)")
-
-
-RUN_EPILOG = """\
-what you see: the plan (the candidate, the scenarios, where the harness's parties listen), one
-line per scenario as it ends (✓ passed, ✗ failed with its rules, – not evaluated) and, on a
-terminal, what is being waited for; then the verdict, the findings by rule with their clause
-and first evidence, the root findings to fix first, and where the reports are. No colours nor
-redraws when stdout is not a terminal (FORCE_COLOR=1 forces colours, NO_COLOR=1 drops them).
-
-examples:
-  ubc-cert run --role bpp --candidate cand.toml
-  ubc-cert run --role bpp --candidate cand.toml --port-base 7400 --show-identity
-  ubc-cert run --role bpp --candidate cand.toml --tags "walk_in or security"
-  ubc-cert run --role bpp --candidate cand.toml --quiet        # one line: the verdict
-  ubc-cert run --role bpp --candidate cand.toml --format json > report.json
-  ubc-cert run --role bap --candidate bap.toml -v              # with pytest's own output
-  ubc-cert run --role bpp --list-scenarios --tags security     # nothing is started
-  ubc-cert run --role bap --list-tags
-
-exit codes: 0 certified, 1 not certified, 2 could not run (see README, Certifying a BPP)."""
-
-
-def _output_options(parser: argparse.ArgumentParser) -> None:
-    """What `ubc-cert run` prints, and what it lists instead of running."""
-    loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument("-q", "--quiet", action="store_true",
-                          help="print the verdict line only")
-    loudness.add_argument("-v", "--verbose", action="store_true",
-                          help="also print the harness's identity and pytest's own output "
-                          "(tracebacks included)")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="json: report.json on stdout and nothing else; the text goes to "
-                        "stderr (default: text)")
-    parser.add_argument("--show-identity", action="store_true",
-                        help="print the harness's identity as TOML to paste (-v does too; "
-                        "--emit-config FILE writes it)")
-    parser.add_argument("--list-scenarios", action="store_true",
-                        help="list feature, scenario and tags of the role (as --tags selects "
-                        "them), start nothing, exit")
-    parser.add_argument("--list-tags", action="store_true",
-                        help="list the role's tags with their scenario counts, start nothing, "
-                        "exit")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ubc-cert", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -405,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print the parsed header and the computed digest")
     verify.add_argument("body_file", metavar="BODY_FILE", help="exact bytes received ('-' = stdin)")
     verify.set_defaults(func=cmd_verify_signature)
+
+    verify_cert = sub.add_parser(
+        "verify-certificate", help="check a run's signed certificate (or result) offline",
+        description="Check RUN_DIR's certificate.json (or result.json): canonical, signed by "
+        "the operator key it names (or the expected one), and report.json and "
+        "transcript.ndjson unchanged. Exit 0 valid, 1 invalid (each mismatch is named), 2 "
+        "nothing to check.")
+    verify_cert.add_argument("run_dir", metavar="RUN_DIR", help="a run's report folder")
+    verify_cert.add_argument("--operator-public-key", metavar="B64",
+                             help="the operator key it must be signed with (base64 ed25519 "
+                             "public key; default: the key the certificate names)")
+    verify_cert.set_defaults(func=cmd_verify_certificate)
 
     validate = sub.add_parser("validate", help="validate messages, folders or NDJSON captures")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -470,44 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="registry on this port, then CDS +1, BPP +2, BAP +3, charger +4")
     serve.add_argument("--candidate", action="append", metavar="FILE",
                        help="register this candidate file (repeatable)")
-    _identity_options(serve, "keep the harness's keys and the registry database here")
-    _placement_options(serve)
+    identity_options(serve, "keep the harness's keys and the registry database here")
+    placement_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories",
                              formatter_class=argparse.RawDescriptionHelpFormatter,
                              epilog=RUN_EPILOG)
-    run_cmd.add_argument("--role", choices=("bpp", "bap"), required=True)
-    run_cmd.add_argument("--candidate", metavar="FILE",
-                         help="candidate TOML (required but to list scenarios or tags)")
-    run_cmd.add_argument("--report-dir", default="reports", metavar="DIR",
-                         help="write DIR/<run-id>/ (default: reports)")
-    run_cmd.add_argument("--tags", metavar="EXPR",
-                         help="only scenarios whose tags match, e.g. 'walk_in or security'")
-    run_cmd.add_argument("--port-base", type=int, default=None,
-                         help="mock network ports from here (default: free ports)")
-    run_cmd.add_argument("--ttl", default="PT30S",
-                         help="ttl the harness puts in its requests and holds the candidate to")
-    run_cmd.add_argument("--ack-bound", type=float, default=5.0, metavar="SECONDS",
-                         help="bound on the synchronous ACK (default: 5)")
-    run_cmd.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
-                         help="how long to wait for the candidate to be reachable")
-    _identity_options(run_cmd, "keep the harness's keys here across runs, so a candidate "
-                      "that caches registry lookups meets the same keys")
-    _placement_options(run_cmd)
-    run_cmd.add_argument("--wait-catalog", type=float, default=None, metavar="SECONDS",
-                         help="a BPP that publishes its catalog: wait up to SECONDS for its "
-                         "catalog_publish at the CDS before discovery (default: fan-out)")
-    run_cmd.add_argument("--catalog", default=None, metavar="FILE",
-                         help="publish this catalog JSON to the CDS on the candidate's behalf "
-                         "(unsigned; see README)")
-    run_cmd.add_argument("--interactive", action="store_true",
-                         help="a BAP without client_api_url: you work the app by hand, "
-                         "prompted here step by step (see README)")
-    run_cmd.add_argument("--operator-timeout", type=_positive_seconds, default=None,
-                         metavar="SECONDS", help="with --interactive: how long each answer of "
-                         "yours is awaited (default: 300)")
-    _output_options(run_cmd)
+    run_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import exitcodes
+from harness.report import certificate
 from harness.selftest import SelfTestResult, certify_reference
 
 
@@ -58,8 +59,21 @@ def _summary(title: str, result: SelfTestResult) -> None:
         print(f"  read:      {run_dir / 'report.html'}")
         print(f"  reports:   {run_dir}/  (report.json, junit.xml, allure-results/, "
               "transcript.ndjson)")
+        _signed(run_dir)
     else:
         print(result.output[-2000:])
+
+
+def _signed(run_dir: Path) -> None:
+    """The run's certificate (or signed result), checked as `ubc-cert verify-certificate`
+    would check it (e-certificate)."""
+    try:
+        checked = certificate.verify(run_dir)
+    except certificate.Unreadable as exc:
+        print(f"  signed:    nothing: {exc}")
+        return
+    state = "valid" if checked.valid else "INVALID: " + "; ".join(checked.problems)
+    print(f"  signed:    {checked.kind}.json, {state} (ubc-cert verify-certificate {run_dir})")
 
 
 def run(args: argparse.Namespace) -> int:

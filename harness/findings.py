@@ -8,6 +8,9 @@ from typing import Any
 from harness import rules
 
 NOT_EVALUATED = "not-evaluated"
+# A failed finding an approved waiver covers (harness/waivers.py): kept as evidence, with its
+# waiver, and no longer an error, so it fails neither its step nor the run.
+WAIVED = "waived"
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Finding:
     evidence: list[str] = field(default_factory=list)
     severity: str = ""
     status: str = "failed"  # or NOT_EVALUATED: the check could not look, which is never a pass
+    waiver: dict[str, str] | None = None  # the waiver that covers it (status WAIVED)
 
     def __post_init__(self) -> None:
         rule = rules.get(self.rule)  # an unknown rule id is a harness bug: fail loudly
@@ -42,7 +46,8 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
-        return self.severity == rules.ERROR
+        """An error that counts against the candidate: error severity, and not waived."""
+        return self.severity == rules.ERROR and self.status != WAIVED
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -60,6 +65,8 @@ class Finding:
             data["actual"] = self.actual
         if self.evidence:
             data["evidence"] = list(self.evidence)
+        if self.waiver is not None:
+            data["waiver"] = dict(self.waiver)
         return data
 
 

@@ -37,6 +37,7 @@ from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, html, junit, terminal
+from harness.report.seal import Sealing, SealingError
 from harness.state import default_state_dir
 
 PYTEST_TAIL_LINES = 25  # of pytest's own output, shown when pytest itself could not run
@@ -141,6 +142,12 @@ def run(args: argparse.Namespace) -> int:
         duration_seconds(args.ttl)
     except ValueError as exc:
         return _refuse(f"--ttl: {exc}")
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    try:  # e-certificate: the waivers and the operator key, refused before anything runs
+        sealing = Sealing.prepare(cand, state_dir=state_dir, started=started, tags=args.tags,
+                                  operator_key=args.operator_key, waiver_file=args.waivers)
+    except SealingError as exc:
+        return _refuse(str(exc))
     try:
         if args.emit_config:
             identity.config_format(args.emit_config)
@@ -148,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
         # The registry is the run's own: nothing an earlier run registered can answer a lookup.
         network = MockNetwork(NetworkConfig(
             port_base=args.port_base, ttl=args.ttl, roles=role.plays,
-            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
-            fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
+            state_dir=state_dir, fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
             public_url=args.public_url, send_timeout_s=2 * args.ack_bound))
     except (identity.ConfigFormatError, AddressError) as exc:
         return _refuse(str(exc))
@@ -187,13 +193,14 @@ def run(args: argparse.Namespace) -> int:
         display.say(*terminal.plan_lines(
             subscriber_id=cand.subscriber_id, role=cand.role, uri=cand.uri, planned=planned,
             selected=selected, tags=args.tags, ttl=args.ttl, ack_bound_s=args.ack_bound,
-            announce=role.announce(network, catalog, operator), state_dir=network.state_dir,
+            announce=role.announce(network, catalog, operator) + sealing.announce(),
+            state_dir=network.state_dir,
             identity_shown=args.show_identity or display.verbosity >= VERBOSE))
         if args.show_identity or display.verbosity >= VERBOSE:
             display.say(*terminal.identity_lines(identity.as_toml(identity.describe(network)),
                                                  network.state_dir))
         return _certify(args, role, cand, network, run_dir, started, catalog, operator,
-                        display)
+                        display, sealing)
     finally:
         display.close()
         network.stop()
@@ -201,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
              network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow,
-             operator: Terminal | None, display: Display) -> int:
+             operator: Terminal | None, display: Display, sealing: Sealing) -> int:
     facts = document.RunFacts(
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
@@ -217,7 +224,9 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
         network.transcript.write_ndjson(run_dir / "transcript.ndjson")
         path = document.write(run_dir, report)
         html.write(run_dir, report)
+        sealed = sealing.finish(run_dir, report)  # last: redacted, then signed
         _show(args, display, report, path)
+        display.say(*sealed)
         return exitcodes.COULD_NOT_RUN
     with display.waiting(f"{cand.subscriber_id} to accept connections at {cand.uri}",
                          args.wait):
@@ -237,6 +246,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound,
                                operator=operator)
     certification.waits.subscribe(display.awaiting)
+    certification.waivers = sealing.waivers
     display.say("")
     progress = Progress(display, verbose=display.verbosity >= VERBOSE,
                         pytest_stream=sys.stderr if args.format == "json" else None)
@@ -247,14 +257,18 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
                             outcome.findings)
+    if sealing.waivers is not None:
+        report["waivers"] = sealing.report_section()
     path = document.write(run_dir, report)
     junit.name_scenarios(run_dir / "junit.xml", outcome.results)
     html.write(run_dir, report)
+    sealed = sealing.finish(run_dir, report)  # last, after every artifact: redacted, signed
     if outcome.exit_code == exitcodes.COULD_NOT_RUN and progress.text.strip():
         tail = progress.text.rstrip().splitlines()[-PYTEST_TAIL_LINES:]
         print("pytest's own output, its end (-v shows all of it):\n" + "\n".join(tail),
               file=sys.stderr)
     _show(args, display, report, path)
+    display.say(*sealed)
     return outcome.exit_code
 
 

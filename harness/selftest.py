@@ -44,7 +44,7 @@ class SelfTestResult:
     @property
     def error_rules(self) -> set[str]:
         return {f["rule"] for f in self.report.get("findings", [])
-                if f.get("severity") == "error"}
+                if f.get("severity") == "error" and f.get("status") != "waived"}
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ from harness import audit, exitcodes, schemas
 from harness.certify.bap.fuzz import WRONG_TOKEN, plan
 from harness.fault_matrix import CLEAN, Row, run_matrix
 from harness.findings import NOT_EVALUATED
+from harness.report import certificate
 from harness.selftest import SelfTestResult
 from mocks.bap import FAULTS
+from tests import secret_scan
 
 pytestmark = pytest.mark.network
 
@@ -192,3 +194,45 @@ def test_a_bap_that_quotes_a_rejected_select_fails_only_the_overlap(matrix: dict
     assert [s["name"] for s in failed] == [
         "An overlapping slot is refused, and the app tells the driver so (§12.4)"], failed
     assert "UBC-API-009" in failed[0]["message"]
+
+
+# -- the same runs, sealed: a certificate for the clean run, a signed result for each fault run,
+# and no secret in any file of any of them ------------------------------------------------------
+
+def test_the_clean_bap_run_is_certified_by_a_signed_certificate(matrix: dict[str, Row]) -> None:
+    result = matrix[CLEAN].result
+    run_dir = (result.report_path or Path()).parent
+    assert {"certificate.json", "certificate.sig", "certificate.html"} <= \
+        {p.name for p in run_dir.iterdir()}, result.output
+    verified = certificate.verify(run_dir)
+    assert verified.valid and verified.kind == certificate.CERTIFICATE, verified.lines()
+    assert verified.statement["candidate"]["role"] == "bap"
+    assert "Certificate: " in result.output and "verify-certificate" in result.output
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_faulty_bap_run_gets_a_signed_result_and_no_certificate(matrix: dict[str, Row],
+                                                                  fault: str) -> None:
+    run_dir = (matrix[fault].result.report_path or Path()).parent
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"result.json", "result.sig"} <= names and not names & {
+        "certificate.json", "certificate.sig", "certificate.html"}, names
+    verified = certificate.verify(run_dir)
+    assert verified.valid and verified.statement["verdict"] != "certified", verified.lines()
+
+
+def test_no_bap_run_leaks_a_private_key_or_the_client_api_token(matrix: dict[str, Row]) -> None:
+    """Every file of every run folder of the matrix (report, junit, transcript, Allure,
+    certificate or result), searched for every private key the harness kept (its parties' and
+    the operator's) and the app's Bearer token; and none was left for the redaction to catch."""
+    root = (matrix[CLEAN].result.report_path or Path()).parents[3]
+    secrets = secret_scan.secrets_under(root)
+    assert any("operator-keys.json" in label for label in secrets), secrets.keys()
+    assert any("client_api_token" in label for label in secrets), secrets.keys()
+    folders = secret_scan.run_folders(root)
+    assert len(folders) == len(matrix)
+    leaked = [f"{folder.name}/{leak}" for folder in folders
+              for leak in secret_scan.leaks(folder, secrets)]
+    assert leaked == []
+    assert not [row.fault for row in matrix.values() if "harness bug: a secret" in
+                row.result.output]

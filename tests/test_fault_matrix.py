@@ -5,6 +5,7 @@ findings of the scenarios where the fault shows."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 
 from harness.fault_matrix import CLEAN, Row, shows_in
+from harness.report import certificate
 from mocks.bpp import FAULTS
+from tests import secret_scan
 
 # The matrix (a dozen and more certification runs, two at a time) is built once per session
 # (tests/conftest.py `fault_matrix`); the audit tests below read the same runs.
@@ -92,3 +95,58 @@ def test_a_fault_switch_shows_its_rule_in_the_audit(fault_matrix: dict[str, Row]
     assert result.report_path is not None, result.output[-2000:]
     data = audited(result.report_path.parent)
     assert data["exit_code"] == 1 and rule in error_rules(data), error_rules(data)
+
+
+# -- the same runs, sealed: the clean run's certificate holds until a byte changes, each fault run
+# has a signed result, and no file of any run holds a secret --------------------------------------
+
+def verify_certificate(run_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", "verify-certificate",
+                           str(run_dir), *options], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+@pytest.mark.parametrize("name", ["report.json", "transcript.ndjson", "certificate.json",
+                                  "certificate.sig"])
+def test_the_clean_run_certificate_fails_after_a_byte_changes(fault_matrix: dict[str, Row],
+                                                              tmp_path: Path, name: str) -> None:
+    result = fault_matrix[CLEAN].result
+    assert result.report_path is not None, result.output[-2000:]
+    run_dir = shutil.copytree(result.report_path.parent, tmp_path / "run")
+    statement = json.loads((run_dir / "certificate.json").read_text())
+    key = statement["operator"]["public_key"]
+    assert certificate.verify(run_dir, key).valid  # in process; the command on the change
+    changed = bytearray((run_dir / name).read_bytes())
+    changed[len(changed) // 2] ^= 0x01
+    (run_dir / name).write_bytes(bytes(changed))
+    checked = verify_certificate(run_dir, "--operator-public-key", key)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    failures = [line for line in checked.stdout.splitlines() if "FAIL" in line]
+    assert any(name in line for line in failures), checked.stdout
+
+
+def test_a_faulty_bpp_run_gets_a_signed_result_and_no_certificate(
+        fault_matrix: dict[str, Row]) -> None:
+    for fault, row in fault_matrix.items():
+        if fault == CLEAN:
+            continue
+        run_dir = (row.result.report_path or Path()).parent
+        assert not (run_dir / "certificate.json").exists(), fault
+        checked = certificate.verify(run_dir)  # in process: a command per fault costs seconds
+        assert checked.valid and checked.kind == certificate.RESULT, checked.lines()
+        assert "not a certificate" in checked.lines()[-1]
+
+
+def test_no_bpp_run_leaks_a_private_key(fault_matrix: dict[str, Row]) -> None:
+    """Every file of every run folder of the matrix, searched for every private key the
+    harness kept (its parties' and the operator's)."""
+    root = (fault_matrix[CLEAN].result.report_path or Path()).parents[3]
+    secrets = secret_scan.secrets_under(root)
+    assert any("operator-keys.json" in label for label in secrets), secrets.keys()
+    folders = secret_scan.run_folders(root)
+    assert len(folders) == len(fault_matrix)
+    leaked = [f"{folder.name}/{leak}" for folder in folders
+              for leak in secret_scan.leaks(folder, secrets)]
+    assert leaked == []
+    assert not [f for f, row in fault_matrix.items() if "harness bug: a secret" in
+                row.result.output]

@@ -60,6 +60,8 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     sweep = role.sweep(certification)
     results = list(plugin.results.values())
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep
+    if certification.waivers is not None:  # e-certificate: the sweep's findings too
+        certification.waivers.apply(f for _, f in findings)
     # A scenario whose steps passed fails still when its end-of-scenario or end-of-run sweep
     # found an error (a duplicate callback, a callback to a refused request...).
     for scenario_id, finding in findings:

@@ -35,6 +35,7 @@ from harness.checks.registry import judge_message
 from harness.findings import NOT_EVALUATED, Finding
 from harness.network import MockNetwork
 from harness.transcript import INBOUND, Exchange
+from harness.waivers import Waivers
 from mocks.bap import Call, ReferenceBap
 
 T = TypeVar("T")
@@ -69,6 +70,9 @@ class Certification:
     ack_bound_s: float = timing.DEFAULT_ACK_BOUND_S
     journeys: list[Journey] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    # e-certificate: `run --waivers`; a waived finding fails no step, so the scenario goes on
+    # and its later steps are judged as in any run.
+    waivers: Waivers | None = None
 
     def __post_init__(self) -> None:
         self.hooks = Hooks(self.candidate.control_url)
@@ -195,6 +199,8 @@ class Journey:
         """Error findings added since the last step ended."""
         fresh = self.findings[self._reported:]
         self._reported = len(self.findings)
+        if self.cert.waivers is not None:
+            self.cert.waivers.apply(fresh)
         return [f for f in fresh if f.is_error or f.status == NOT_EVALUATED]
 
     def assert_clean(self) -> None:

@@ -14,7 +14,7 @@ from harness.beckn import time as wire_time
 from harness.candidate import Candidate
 from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED, ScenarioResult
 from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
-from harness.findings import Finding
+from harness.findings import WAIVED, Finding
 from harness.report.roots import as_dicts, roots
 
 PROFILE = "ubc-2.0.0-rc"
@@ -62,7 +62,9 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
             "not_evaluated": sum(r.status == NOT_EVALUATED for r in results),
             "harness_errors": sum(r.status == HARNESS_ERROR for r in results),
             "errors": len(errors),
-            "warnings": sum(1 for r in found if not r.finding.is_error),
+            "warnings": sum(1 for r in found if not r.finding.is_error
+                            and r.finding.status != WAIVED),
+            "waived": sum(1 for r in found if r.finding.status == WAIVED),  # e-certificate
             "findings_seen": len(findings),
             "rules": sorted({f.rule for f in errors}),
         },

@@ -1,0 +1,123 @@
+"""The command line's shared options, and those of `ubc-cert run` (harness/cli.py builds the
+parser): apart, so that neither module grows past what one can read."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.addresses import HOST
+from harness.state import default_state_dir
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def identity_options(parser: argparse.ArgumentParser, state_help: str) -> None:
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help=f"{state_help} (default: {default_state_dir()})".replace("%", "%%"))
+    parser.add_argument("--fresh-keys", action="store_true",
+                        help="replace the harness's keys by new ones under new key ids")
+    parser.add_argument("--emit-config", metavar="FILE",
+                        help="write the harness's identity (registry, CDS, subscriber ids, key "
+                        "ids, public keys, URIs) to FILE: .json, .toml or .env")
+
+
+def placement_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=HOST,
+                        help="address every party binds (default 127.0.0.1; 0.0.0.0: every "
+                        "address, with --public-url)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the base URL the candidate must use to reach the harness: "
+                        "http://HOST (each party on its own port), or a template with {port} "
+                        "and {party} (default: http://<--host>:<port>)")
+
+
+RUN_EPILOG = """\
+what you see: the plan (the candidate, the scenarios, where the harness's parties listen), one
+line per scenario as it ends (✓ passed, ✗ failed with its rules, – not evaluated) and, on a
+terminal, what is being waited for; then the verdict, the findings by rule with their clause
+and first evidence, the root findings to fix first, and where the reports are. No colours nor
+redraws when stdout is not a terminal (FORCE_COLOR=1 forces colours, NO_COLOR=1 drops them).
+
+examples:
+  ubc-cert run --role bpp --candidate cand.toml
+  ubc-cert run --role bpp --candidate cand.toml --port-base 7400 --show-identity
+  ubc-cert run --role bpp --candidate cand.toml --tags "walk_in or security"
+  ubc-cert run --role bpp --candidate cand.toml --quiet        # one line: the verdict
+  ubc-cert run --role bpp --candidate cand.toml --format json > report.json
+  ubc-cert run --role bap --candidate bap.toml -v              # with pytest's own output
+  ubc-cert run --role bpp --list-scenarios --tags security     # nothing is started
+  ubc-cert run --role bap --list-tags
+
+exit codes: 0 certified, 1 not certified, 2 could not run (see README, Certifying a BPP)."""
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    """What `ubc-cert run` prints, and what it lists instead of running."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true",
+                          help="print the verdict line only")
+    loudness.add_argument("-v", "--verbose", action="store_true",
+                          help="also print the harness's identity and pytest's own output "
+                          "(tracebacks included)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: report.json on stdout and nothing else; the text goes to "
+                        "stderr (default: text)")
+    parser.add_argument("--show-identity", action="store_true",
+                        help="print the harness's identity as TOML to paste (-v does too; "
+                        "--emit-config FILE writes it)")
+    parser.add_argument("--list-scenarios", action="store_true",
+                        help="list feature, scenario and tags of the role (as --tags selects "
+                        "them), start nothing, exit")
+    parser.add_argument("--list-tags", action="store_true",
+                        help="list the role's tags with their scenario counts, start nothing, "
+                        "exit")
+
+
+def run_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of `ubc-cert run`."""
+    parser.add_argument("--role", choices=("bpp", "bap"), required=True)
+    parser.add_argument("--candidate", metavar="FILE",
+                         help="candidate TOML (required but to list scenarios or tags)")
+    parser.add_argument("--report-dir", default="reports", metavar="DIR",
+                         help="write DIR/<run-id>/ (default: reports)")
+    parser.add_argument("--tags", metavar="EXPR",
+                         help="only scenarios whose tags match, e.g. 'walk_in or security'")
+    parser.add_argument("--port-base", type=int, default=None,
+                         help="mock network ports from here (default: free ports)")
+    parser.add_argument("--ttl", default="PT30S",
+                         help="ttl the harness puts in its requests and holds the candidate to")
+    parser.add_argument("--ack-bound", type=float, default=5.0, metavar="SECONDS",
+                         help="bound on the synchronous ACK (default: 5)")
+    parser.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                         help="how long to wait for the candidate to be reachable")
+    identity_options(parser, "keep the harness's keys here across runs, so a candidate "
+                      "that caches registry lookups meets the same keys")
+    placement_options(parser)
+    parser.add_argument("--wait-catalog", type=float, default=None, metavar="SECONDS",
+                         help="a BPP that publishes its catalog: wait up to SECONDS for its "
+                         "catalog_publish at the CDS before discovery (default: fan-out)")
+    parser.add_argument("--catalog", default=None, metavar="FILE",
+                         help="publish this catalog JSON to the CDS on the candidate's behalf "
+                         "(unsigned; see README)")
+    parser.add_argument("--interactive", action="store_true",
+                         help="a BAP without client_api_url: you work the app by hand, "
+                         "prompted here step by step (see README)")
+    parser.add_argument("--operator-timeout", type=positive_seconds, default=None,
+                         metavar="SECONDS", help="with --interactive: how long each answer of "
+                         "yours is awaited (default: 300)")
+    parser.add_argument("--operator-key", metavar="FILE",
+                         help="sign the run's certificate or result with this key file (ubc-cert"
+                         " keys new --out FILE; default: the operator key in the state folder)")
+    parser.add_argument("--waivers", metavar="FILE",
+                         help="TOML of accepted findings: rule, subscriber_id, reason, "
+                         "approved_by, expires (see README)")
+    output_options(parser)
