@@ -10,8 +10,7 @@ from harness.certify.plugin import PASSED
 
 def print_summary(report: dict[str, Any], run_dir: Path) -> None:
     summary = report["summary"]
-    print(f"\nVerdict: {report['verdict'].upper()}"
-          + (f" ({report['reason']})" if report["reason"] else ""))
+    print(f"\nVerdict: {report['verdict'].replace('_', ' ').upper()} ({report['reason']})")
     print(f"Scenarios: {summary['passed']} passed, {summary['failed']} failed, "
           f"{summary['not_evaluated']} not evaluated; findings: {summary['errors']} error(s), "
           f"{summary['warnings']} warning(s)")
