@@ -17,6 +17,7 @@ from harness.fault_matrix import CLEAN, Row, run_matrix
 from harness.findings import NOT_EVALUATED
 from harness.selftest import SelfTestResult
 from mocks.bap import FAULTS
+from tests.test_fault_matrix import assert_the_scenarios_are_named_and_tagged
 
 pytestmark = pytest.mark.network
 
@@ -31,6 +32,7 @@ def test_the_reference_bap_is_certified(matrix: dict[str, Row]) -> None:
     result = matrix[CLEAN].result
     assert result.exit_code == exitcodes.OK, result.output
     assert result.report["verdict"] == "certified"
+    assert_the_scenarios_are_named_and_tagged(result.report, "bap")
     transcript = (result.report_path or Path()).parent / "transcript.ndjson"
     text = transcript.read_text()
     assert '"party":"client-api"' in text.replace(" ", "")  # the /v1 calls are evidence
