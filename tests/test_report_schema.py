@@ -13,6 +13,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from pytest_bdd.parser import FeatureParser
@@ -34,7 +35,7 @@ from harness.certify.plugin import (
 from harness.cli import main
 from harness.findings import Finding
 from harness.paths import FEATURES_DIR
-from harness.report import document, plan, schema
+from harness.report import document, junit, plan, schema
 
 CANDIDATE = Candidate("bpp", "cpo.example.com", "cpo.example.com-k1", "A" * 43 + "=",
                       "http://127.0.0.1:9000/beckn")
@@ -207,3 +208,50 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"ubc-cert {harness.version()}\n"
     assert harness.version() == metadata.version("ubc-conformance")
+
+
+# -- junit.xml ----------------------------------------------------------------------------------
+
+PYTEST_JUNIT = ('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+                '<testsuite name="pytest" errors="0" failures="1" skipped="0" tests="3" '
+                'time="4.2"><testcase classname="bpp" name="test_a" time="1.0"><failure '
+                'message="UBC-SIG-009">UBC-SIG-009</failure></testcase><testcase classname="bpp" '
+                'name="test_b" time="0.5" /><testcase time="0.001" /></testsuite></testsuites>')
+
+
+def _counts(path: Path) -> dict[str, str | None]:
+    suite = ElementTree.parse(path).getroot().find("testsuite")
+    assert suite is not None
+    return {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")}
+
+
+def test_a_run_that_could_not_run_gets_one_errored_case(tmp_path: Path) -> None:
+    path = junit.complete(tmp_path / "junit.xml",
+                          verdicts.could_not_run("candidate not reachable at http://x"), [])
+    assert _counts(path) == {"tests": "1", "failures": "0", "errors": "1", "skipped": "0"}
+    [error] = ElementTree.parse(path).getroot().iter("error")
+    assert error.get("message") == "candidate not reachable at http://x"
+
+
+def test_a_stopped_run_adds_what_it_cut_short_and_did_not_run(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(PYTEST_JUNIT)
+    results = [ScenarioResult("t::a", "F", "A", [], FAILED),
+               ScenarioResult("t::b", "F", "B", [], PASSED),
+               ScenarioResult("t::c", "F", "C", [], INTERRUPTED, "interrupted by SIGTERM"),
+               ScenarioResult("t::d", "F", "D", [], NOT_RUN)]
+    stop = Stop(SIGTERM, "interrupted by SIGTERM", 3.0)
+    junit.complete(path, verdicts.judge(2, results, [], None, stop=stop), results)
+    # pytest's nameless stub of the scenario cut short is replaced by the scenario, named
+    assert _counts(path) == {"tests": "4", "failures": "1", "errors": "1", "skipped": "1"}
+    names = [c.get("name") for c in ElementTree.parse(path).getroot().iter("testcase")]
+    assert names == ["test_a", "test_b", "C", "D"]
+
+
+def test_a_run_that_ran_to_its_end_keeps_the_junit_of_pytest(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(PYTEST_JUNIT.replace('<testcase time="0.001" />', ""))
+    results = [ScenarioResult("t::a", "F", "A", [], FAILED),
+               ScenarioResult("t::b", "F", "B", [], PASSED)]
+    junit.complete(path, verdicts.judge(1, results, [], None), results)
+    assert path.read_text() == PYTEST_JUNIT.replace('<testcase time="0.001" />', "")
