@@ -62,6 +62,15 @@ def test_a_scenario_not_evaluated_is_never_a_certification() -> None:
                               "control_url)")
 
 
+def test_a_long_reason_for_not_evaluating_is_cut_at_a_word() -> None:
+    why = "not evaluated: blocked by the candidate's catalog not reaching the BAP through the " \
+          "CDS in \"Asking for support (TSD §11.1): The driver asks for support\""
+    verdict = verdicts.judge(0, [scenario(1, NOT_EVALUATED, why)], [], None)
+    assert verdict.reason == ("1 scenario not evaluated (blocked by the candidate's catalog not "
+                              "reaching the BAP through the CDS in \"Asking for support (TSD "
+                              "§11.1): The driver …)")
+
+
 def test_an_error_of_the_end_of_run_sweep_is_no_certification() -> None:
     verdict = verdicts.judge(0, [scenario(1, PASSED)], [("", error("UBC-TIME-004"))], None)
     assert verdict.name == "not_certified"

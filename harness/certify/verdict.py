@@ -71,6 +71,13 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
+def _shortened(text: str, limit: int = 120) -> str:
+    """`text`, cut at a word before `limit` characters when longer."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
+
+
 def _rules_of(results: list[ScenarioResult], findings: list[tuple[str, Finding]],
               statuses: tuple[str, ...]) -> str:
     """"UBC-SIG-009 (2), UBC-TIME-003": the error rules of the scenarios with these statuses,
@@ -95,7 +102,7 @@ def _what_went_wrong(results: list[ScenarioResult],
     unjudged = [r for r in results if r.status == NOT_EVALUATED]
     if unjudged:
         first = unjudged[0].message.removeprefix("not evaluated: ").splitlines()
-        why = f" ({first[0][:120]})" if first and first[0] else ""
+        why = f" ({_shortened(first[0])})" if first and first[0] else ""
         parts.append(f"{len(unjudged)} not evaluated{why}" if failed
                      else f"{_count(len(unjudged), 'scenario')} not evaluated{why}")
     ids = {r.nodeid for r in results}
