@@ -1,7 +1,8 @@
 """`ubc-cert`: the command line of the UBC conformance harness.
 
-Exit codes are part of the interface: 0 success (valid, certified), 1 a finding or invalid
-signature, 2 a usage or I/O error (the harness could not do what was asked).
+Exit codes are part of the interface (harness/exitcodes.py): 0 success (valid, certified), 1 a
+finding or invalid signature, 2 a usage or I/O error (the harness could not do what was asked);
+`run` also 3 (a partial run passed), 124 (--max-time), 130 (SIGINT), 143 (SIGTERM).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import harness
 from harness import exitcodes, rules, schemas, validation
 from harness.addresses import HOST, AddressError
 from harness.beckn import signing
@@ -39,6 +41,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _Version(argparse.Action):
+    """--version, read from the package metadata only when asked for (the lookup costs ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"{parser.prog} {harness.version()}")
+        parser.exit(EXIT_OK)
 
 
 def _read_bytes(path: str, what: str) -> bytes:
@@ -319,6 +330,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ubc-cert", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the harness's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     keys = sub.add_parser("keys", help="signing keys")
@@ -491,12 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ubc-cert {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.SIGINT
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 141
+        return exitcodes.BROKEN_PIPE
     except Exception as exc:  # a harness bug: exit 2, never disguised as a verdict
         if os.environ.get("UBC_CERT_DEBUG"):
             raise

@@ -57,7 +57,8 @@ examples:
   ubc-cert run --role bpp --list-scenarios --tags security     # nothing is started
   ubc-cert run --role bap --list-tags
 
-exit codes: 0 certified, 1 not certified, 2 could not run (see README, Certifying a BPP)."""
+exit codes: 0 certified, 1 not certified (or a partial run that failed), 2 could not run,
+3 a partial run that passed, 124 --max-time, 130 SIGINT, 143 SIGTERM (see README)."""
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +115,12 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operator-timeout", type=positive_seconds, default=None,
                          metavar="SECONDS", help="with --interactive: how long each answer of "
                          "yours is awaited (default: 300)")
+    parser.add_argument("-x", "--exitfirst", action="store_true",
+                        help="stop at the first failed scenario (the rest not run; never a "
+                        "certification)")
+    parser.add_argument("--max-time", type=positive_seconds, default=None, metavar="SECONDS",
+                        help="stop the run after SECONDS, keeping the report of what ran "
+                        "(verdict interrupted, exit 124)")
     parser.add_argument("--operator-key", metavar="FILE",
                          help="sign the run's certificate or result with this key file (ubc-cert"
                          " keys new --out FILE; default: the operator key in the state folder)")

@@ -43,8 +43,11 @@ def _summary(title: str, result: SelfTestResult) -> None:
     report = result.report
     summary = report.get("summary", {})
     print(f"\n{title}")
-    print(f"  verdict:   {str(report.get('verdict', 'no report')).upper()} "
+    verdict = str(report.get("verdict", "no report")).replace("_", " ").upper()
+    print(f"  verdict:   {verdict} "
           f"(exit {result.exit_code}, {result.wall_s:.1f} s including server start)")
+    if report.get("reason"):
+        print(f"  reason:    {report['reason']}")
     if summary:
         print(f"  scenarios: {summary['passed']} passed, {summary['failed']} failed, "
               f"{summary['not_evaluated']} not evaluated")

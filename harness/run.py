@@ -5,10 +5,16 @@ Loads the candidate file, brings up the mock network the candidate's role needs
 an empty registry of its own, prints what the candidate must be configured with
 (harness/identity.py), waits until the candidate answers, runs the role's features through the
 engine (harness/certify/engine.py), then writes the evidence into `<report-dir>/<run-id>/`:
-report.json, report.html, junit.xml, allure-results/, transcript.ndjson.
+report.json, report.html, junit.xml, allure-results/, transcript.ndjson, and the run's signed
+certificate (or result).
 
-Exit codes (harness/exitcodes.py): 0 certified, 1 not certified, 2 could not run (bad candidate
-file, candidate not reachable, harness error).
+Once the run folder exists every way out writes report.json, junit.xml and transcript.ndjson:
+a verdict, a run that could not run (the reason as an errored JUnit case), a harness error, and
+a run stopped by SIGINT, SIGTERM or `--max-time` (harness/certify/interruption.py), which keeps
+the scenarios it ran and lists the rest as not run.
+
+Exit codes (harness/exitcodes.py): 0 certified, 1 not certified (or a partial run failed),
+2 could not run, 3 a partial run passed, 124 --max-time ran out, 130 SIGINT, 143 SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,22 +31,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import harness
 from harness import candidate as candidate_module
 from harness import exitcodes, identity
 from harness.addresses import AddressError
 from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
 from harness.certify import engine, listing
+from harness.certify import verdict as verdicts
 from harness.certify.catalog_flow import FAN_OUT, PUBLISH_THEN_RUN, CatalogFlow, CatalogFlowError
+from harness.certify.interruption import Interrupted, StopSignals
 from harness.certify.progress import NORMAL, QUIET, VERBOSE, Display, Progress
 from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
 from harness.network import MockNetwork, NetworkConfig
-from harness.report import document, html, junit, terminal
+from harness.report import document, html, junit, plan, terminal
 from harness.report.seal import Sealing, SealingError
 from harness.state import default_state_dir
 
 PYTEST_TAIL_LINES = 25  # of pytest's own output, shown when pytest itself could not run
+
+
+class CouldNotRun(Exception):
+    """Nothing could be judged: the message says why (the verdict's reason)."""
 
 
 def _reachable(uri: str, timeout: float) -> bool:
@@ -97,7 +110,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.time()
+    started, started_mono = time.time(), time.monotonic()
     if args.list_scenarios or args.list_tags:
         return _list(args)
     if not args.candidate:
@@ -167,72 +180,111 @@ def run(args: argparse.Namespace) -> int:
         return _refuse("--wait-catalog and --catalog are for a BPP: a BAP publishes no catalog")
     run_dir = Path(args.report_dir) / _run_id()
     run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        network.build()
-        network.register_candidate(cand)
-        network.start()
-    except InvalidKey as exc:
-        network.stop()
-        return _refuse(f"{exc} (--fresh-keys replaces the harness's keys)")
-    except OSError as exc:
-        network.stop()
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _refuse(f"cannot start the mock network: {where}{exc.strerror or exc}")
-    try:
-        if args.emit_config:
-            identity.emit(network, args.emit_config)
-    except OSError as exc:
-        network.stop()
-        return _refuse(f"--emit-config {args.emit_config}: cannot write: {exc.strerror or exc}")
-    # e-terminal: the run's human text goes to its own display (stderr when stdout carries
-    # report.json), live on a terminal, plain lines in a pipe; never redrawn under prompts.
-    display = Display.of_this_process(to_stderr=args.format == "json",
-                                      verbosity=_verbosity(args),
-                                      live=False if operator is not None else None)
-    try:
-        display.say(*terminal.plan_lines(
-            subscriber_id=cand.subscriber_id, role=cand.role, uri=cand.uri, planned=planned,
-            selected=selected, tags=args.tags, ttl=args.ttl, ack_bound_s=args.ack_bound,
-            announce=role.announce(network, catalog, operator) + sealing.announce(),
-            state_dir=network.state_dir,
-            identity_shown=args.show_identity or display.verbosity >= VERBOSE))
-        if args.show_identity or display.verbosity >= VERBOSE:
-            display.say(*terminal.identity_lines(identity.as_toml(identity.describe(network)),
-                                                 network.state_dir))
-        return _certify(args, role, cand, network, run_dir, started, catalog, operator,
-                        display, sealing)
-    finally:
-        display.close()
-        network.stop()
-
-
-def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
-             network: MockNetwork, run_dir: Path, started: float, catalog: CatalogFlow,
-             operator: Terminal | None, display: Display, sealing: Sealing) -> int:
     facts = document.RunFacts(
         role=args.role, candidate=cand, started=started,
         options={"tags": args.tags, "ttl": args.ttl, "ack_bound_s": args.ack_bound,
                  "state_dir": str(network.state_dir), "host": args.host,
                  "public_url": args.public_url, "catalog": catalog.as_option(),
                  "interactive": operator is not None,
-                 "operator_timeout_s": operator.answer_within_s if operator else None},
-        network=[p.__dict__ for p in network.table()])
+                 "operator_timeout_s": operator.answer_within_s if operator else None,
+                 "exitfirst": args.exitfirst, "max_time_s": args.max_time},
+        plan=plan.of_role(args.role).as_dict())
+    # The run's human text goes to its own display (stderr when stdout carries report.json),
+    # live on a terminal, plain lines in a pipe; never redrawn under an operator's prompts.
+    display = Display.of_this_process(to_stderr=args.format == "json",
+                                      verbosity=_verbosity(args),
+                                      live=False if operator is not None else None)
+    with StopSignals(args.max_time, started=started_mono) as signals:
+        try:
+            try:
+                _start(args, network, cand)
+                facts.network = [p.__dict__ for p in network.table()]
+                display.say(*terminal.plan_lines(
+                    subscriber_id=cand.subscriber_id, role=cand.role, uri=cand.uri,
+                    planned=planned, selected=selected, tags=args.tags, ttl=args.ttl,
+                    ack_bound_s=args.ack_bound,
+                    announce=[f"plan {facts.plan['sha256'][:16]}: "
+                              f"{len(facts.plan['features'])} features, "
+                              f"{facts.plan['rules']} rules; harness {harness.version()}",
+                              *role.announce(network, catalog, operator),
+                              *sealing.announce()],
+                    state_dir=network.state_dir,
+                    identity_shown=args.show_identity or display.verbosity >= VERBOSE))
+                if args.show_identity or display.verbosity >= VERBOSE:
+                    display.say(*terminal.identity_lines(
+                        identity.as_toml(identity.describe(network)), network.state_dir))
+                outcome = _certify(args, role, cand, network, run_dir, facts, catalog,
+                                   operator, signals, display, sealing)
+            except CouldNotRun as exc:
+                _refuse(str(exc))
+                outcome = engine.Outcome(verdicts.could_not_run(str(exc)))
+            except Interrupted as exc:  # before the scenarios began
+                outcome = engine.interrupted_before_start(exc.stop)
+            except Exception as exc:  # a harness bug: still evidence, then exit 2 as one
+                _write(run_dir, facts, network, engine.Outcome(verdicts.could_not_run(
+                    f"harness error: {type(exc).__name__}: {exc}")), sealing)
+                raise
+            signals.hold()
+            report, path, sealed = _write(run_dir, facts, network, outcome, sealing)
+            _show(args, display, report, path)
+            display.say(*sealed)
+            if outcome.verdict.stop is not None:
+                _refuse(f"{outcome.verdict.reason}; the report is complete for what ran: "
+                        f"{run_dir}")
+        finally:
+            signals.hold()
+            display.close()
+            network.stop()
+    return outcome.exit_code
 
-    def could_not_run(message: str) -> int:
-        _refuse(message)
-        report = document.build(facts, engine.COULD_NOT_RUN, message, [], [])
-        network.transcript.write_ndjson(run_dir / "transcript.ndjson")
-        path = document.write(run_dir, report)
-        html.write(run_dir, report)
-        sealed = sealing.finish(run_dir, report)  # last: redacted, then signed
-        _show(args, display, report, path)
-        display.say(*sealed)
-        return exitcodes.COULD_NOT_RUN
+
+def _start(args: argparse.Namespace, network: MockNetwork,
+           cand: candidate_module.Candidate) -> None:
+    """Bring the mock network up, the candidate registered; CouldNotRun when it cannot."""
+    try:
+        network.build()
+        network.register_candidate(cand)
+        network.start()
+    except InvalidKey as exc:
+        raise CouldNotRun(f"{exc} (--fresh-keys replaces the harness's keys)") from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CouldNotRun(f"cannot start the mock network: {where}{exc.strerror or exc}"
+                          ) from None
+    try:
+        if args.emit_config:
+            identity.emit(network, args.emit_config)
+    except OSError as exc:
+        raise CouldNotRun(f"--emit-config {args.emit_config}: cannot write: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _write(run_dir: Path, facts: document.RunFacts, network: MockNetwork,
+           outcome: engine.Outcome, sealing: Sealing
+           ) -> tuple[dict[str, Any], Path, list[str]]:
+    """Every artifact of the run, whatever its outcome: transcript, report.json, junit.xml,
+    report.html; then, last, the folder swept for secrets and sealed (signed). The report,
+    its path and what the sealing said."""
+    network.transcript.write_ndjson(run_dir / "transcript.ndjson")
+    report = document.build(facts, outcome.verdict, outcome.results, outcome.findings)
+    if sealing.waivers is not None:
+        report["waivers"] = sealing.report_section()
+    path = document.write(run_dir, report)
+    junit.complete(run_dir / "junit.xml", outcome.verdict, outcome.results)
+    junit.name_scenarios(run_dir / "junit.xml", outcome.results)
+    html.write(run_dir, report)
+    return report, path, list(sealing.finish(run_dir, report))
+
+
+def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candidate,
+             network: MockNetwork, run_dir: Path, facts: document.RunFacts,
+             catalog: CatalogFlow, operator: Terminal | None, signals: StopSignals,
+             display: Display, sealing: Sealing) -> engine.Outcome:
     with display.waiting(f"{cand.subscriber_id} to accept connections at {cand.uri}",
                          args.wait):
         reachable = _reachable(cand.uri, args.wait)
     if not reachable:
-        return could_not_run(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
+        raise CouldNotRun(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
     try:
         with contextlib.ExitStack() as waiting:
             if catalog.mode == PUBLISH_THEN_RUN:
@@ -240,7 +292,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
                     f"{cand.subscriber_id}'s catalog_publish at the CDS", catalog.wait_s))
             settled = catalog.settle(network, cand)
     except CatalogFlowError as exc:
-        return could_not_run(str(exc))
+        raise CouldNotRun(str(exc)) from None
     display.say(*(f"  {terminal.printable(line)}" for line in settled))
     facts.options["catalog"]["outcome"] = settled
     certification = role.begin(network, cand, ttl=args.ttl, ack_bound_s=args.ack_bound,
@@ -250,26 +302,16 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
     display.say("")
     progress = Progress(display, verbose=display.verbosity >= VERBOSE,
                         pytest_stream=sys.stderr if args.format == "json" else None)
-    outcome = engine.certify(role, certification, run_dir, args.tags, progress)
+    outcome = engine.certify(role, certification, run_dir, args.tags, progress,
+                             exitfirst=args.exitfirst, signals=signals)
     revised = terminal.revised_line(progress.revised(), display.symbols)
     if revised is not None:
         display.say(revised)
-    network.transcript.write_ndjson(run_dir / "transcript.ndjson")
-    report = document.build(facts, outcome.verdict, outcome.reason, outcome.results,
-                            outcome.findings)
-    if sealing.waivers is not None:
-        report["waivers"] = sealing.report_section()
-    path = document.write(run_dir, report)
-    junit.name_scenarios(run_dir / "junit.xml", outcome.results)
-    html.write(run_dir, report)
-    sealed = sealing.finish(run_dir, report)  # last, after every artifact: redacted, signed
     if outcome.exit_code == exitcodes.COULD_NOT_RUN and progress.text.strip():
         tail = progress.text.rstrip().splitlines()[-PYTEST_TAIL_LINES:]
         print("pytest's own output, its end (-v shows all of it):\n" + "\n".join(tail),
               file=sys.stderr)
-    _show(args, display, report, path)
-    display.say(*sealed)
-    return outcome.exit_code
+    return outcome
 
 
 def _show(args: argparse.Namespace, display: Display, report: dict[str, Any],

@@ -12,7 +12,6 @@ address, another network namespace) and tells the harness which address to adver
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -23,10 +22,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 
 from harness.addresses import HOST, Addresses, local_url
+from harness.report import schema as report_schema
 
 RUN_PORT_OFFSETS = (0, 1, 2, 3, 4)  # registry, CDS, BPP, BAP, charger of a certification network
 START_BOUND_S = 20.0
@@ -175,7 +176,11 @@ class ReferenceProcess:
         done = subprocess.run(run, capture_output=True, text=True, timeout=timeout,
                               env=self.env, check=False)
         reports = sorted(set(report_dir.glob("*/report.json")) - already)
-        report = json.loads(reports[-1].read_text()) if reports else {}
+        # Every report the self-test makes is held to the published schema, and its junit.xml
+        # must parse: a report that breaks either is a harness bug, raised as one.
+        report = report_schema.load_checked(reports[-1]) if reports else {}
+        if reports:
+            ElementTree.parse(reports[-1].parent / "junit.xml")
         result = SelfTestResult(self.faults, done.returncode, report,
                                 time.monotonic() - started, done.stdout + done.stderr)
         result.report_path = reports[-1] if reports else None

@@ -151,7 +151,11 @@ class ServerGroup:
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run a coroutine on the servers' loop from another thread and wait for it."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()  # timed out or interrupted: the work must not outlive its wait
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         for served in self.served.values():

@@ -20,7 +20,7 @@ from harness import cli
 from harness.beckn.keys import write_key_file
 from harness.beckn.signing import InvalidKey, KeyPair
 from harness.candidate import Candidate
-from harness.certify import engine
+from harness.certify import verdict as verdicts
 from harness.report import certificate
 
 CANDIDATE_KEY = KeyPair.generate("cpo.example.com", "cpo.example.com-k1")
@@ -50,7 +50,7 @@ WAIVER = {"rule": "UBC-API-001", "subscriber_id": "cpo.example.com", "reason": "
           "approved_by": "A. Operator", "expires": "2099-12-31", "findings": 2}
 
 
-def _sealed(tmp_path: Path, verdict: str = engine.CERTIFIED,
+def _sealed(tmp_path: Path, verdict: str = verdicts.CERTIFIED,
             candidate: Candidate | None = None) -> tuple[Path, certificate.OperatorKey]:
     run_dir = tmp_path / "20250101T000000Z-abcdef"
     run_dir.mkdir()
@@ -186,12 +186,12 @@ def test_a_certificate_signed_by_another_key_is_refused_against_the_expected_one
 
 def test_a_failed_run_gets_a_signed_result_and_no_certificate(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_dir, _ = _sealed(tmp_path, verdict=engine.NOT_CERTIFIED)
+    run_dir, _ = _sealed(tmp_path, verdict=verdicts.NOT_CERTIFIED)
     names = {p.name for p in run_dir.iterdir()}
     assert {"result.json", "result.sig"} <= names
     assert not names & {"certificate.json", "certificate.sig", "certificate.html"}
     body = json.loads((run_dir / "result.json").read_bytes())
-    assert body["kind"] == "result" and body["verdict"] == engine.NOT_CERTIFIED
+    assert body["kind"] == "result" and body["verdict"] == verdicts.NOT_CERTIFIED
     code, out = _verify(run_dir, capsys=capsys)
     assert code == 0 and "VALID signed result, not a certificate" in out, out
     # Renamed, a result does not pass for a certificate.
@@ -233,4 +233,4 @@ def test_an_operator_key_file_of_keys_new_signs_and_a_bad_one_is_refused(tmp_pat
 
 
 def test_the_certificate_is_earned_by_the_engine_s_certified_verdict() -> None:
-    assert certificate.CERTIFIED == engine.CERTIFIED
+    assert certificate.CERTIFIED == verdicts.CERTIFIED

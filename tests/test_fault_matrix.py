@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.fault_matrix import CLEAN, Row, shows_in
-from harness.report import certificate
+from harness.report import certificate, plan
 from mocks.bpp import FAULTS
 from tests import secret_scan
 
@@ -34,6 +34,21 @@ def test_the_clean_reference_bpp_is_certified(matrix: dict[str, Row]) -> None:
     assert clean.report["verdict"] == "certified"
     assert clean.report["summary"]["errors"] == 0
     assert clean.report["summary"]["not_evaluated"] == 0
+    assert clean.report["reason"] == (f"all {clean.report['summary']['scenarios']} scenarios "
+                                      "passed with no error finding")
+    assert_the_scenarios_are_named_and_tagged(clean.report, "bpp")
+
+
+def assert_the_scenarios_are_named_and_tagged(report: dict[str, Any], role: str) -> None:
+    """A full run's report (held to its schema by the self-test) names every scenario once,
+    an outline's examples by their row, with its Gherkin tags, and the plan it followed."""
+    names = [s["name"] for s in report["scenarios"]]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert any(n.endswith(" [without a signature]") for n in names), names
+    assert all(s["tags"] for s in report["scenarios"]), report["scenarios"]
+    tags = {t for s in report["scenarios"] for t in s["tags"]}
+    assert {"walk_in", "reservation", "cancel", "security", "corner_cases"} <= tags, tags
+    assert report["plan"] == plan.of_role(role).as_dict()
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import exitcodes
 from harness.selftest import Placement, ReferenceProcess
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -90,7 +91,7 @@ def test_a_bpp_in_another_namespace_is_certified_through_host_and_public_url(
     emitted = tmp_path / "harness.json"
     with ReferenceProcess(tmp_path, placement=placement) as reference:
         result = reference.certify(tags=TAGS, options=("--emit-config", str(emitted)))
-    assert result.exit_code == 0, result.output[-3000:]
+    assert result.exit_code == exitcodes.PARTIAL_PASSED, result.output[-3000:]
     report = result.report
     assert (report["summary"]["failed"], report["summary"]["not_evaluated"]) == (0, 0)
     assert report["summary"]["passed"] >= 2

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import exitcodes
 from harness.selftest import certify_reference
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -16,7 +17,9 @@ def test_without_test_hooks_scenarios_are_not_evaluated_and_never_certified(
     result = certify_reference(tmp_path, tags="walk_in or security", hooks=False)
     assert result.exit_code == 1, result.output[-2000:]
     report = result.report
-    assert report["verdict"] == "not certified"
+    assert report["verdict"] == "partial_failed"  # of a run limited by tags
+    assert "not evaluated (the candidate declares no control_url" in report["reason"], report[
+        "reason"]
     assert report["summary"]["not_evaluated"] >= 1
     skipped = [s for s in report["scenarios"] if s["status"] == "not evaluated"]
     assert all("control_url" in s["message"] for s in skipped)
@@ -25,8 +28,10 @@ def test_without_test_hooks_scenarios_are_not_evaluated_and_never_certified(
 
 def test_a_partial_run_is_not_a_certification(tmp_path: Path) -> None:
     result = certify_reference(tmp_path, tags="security")
-    assert result.exit_code == 0, result.output[-2000:]
-    assert result.report["verdict"].startswith("passed (partial run")
+    assert result.exit_code == exitcodes.PARTIAL_PASSED == 3, result.output[-2000:]
+    assert result.report["verdict"] == "partial_passed"
+    assert result.report["reason"] == ("partial run (tags 'security'): not a certification; "
+                                       "all 8 scenarios passed with no error finding")
     assert {s["feature"] for s in result.report["scenarios"]} == {
         "The BPP refuses what it must not accept (BECKN-006, TSD §13)"}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harness import exitcodes
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
 from harness.selftest import ReferenceProcess, SelfTestResult
@@ -28,7 +29,7 @@ def harness_bap(result: SelfTestResult) -> dict[str, Any]:
 
 
 def assert_passed(result: SelfTestResult) -> None:
-    assert result.exit_code == 0, result.output[-3000:]
+    assert result.exit_code == exitcodes.PARTIAL_PASSED, result.output[-3000:]  # tags: partial
     summary = result.report["summary"]
     assert (summary["failed"], summary["not_evaluated"], summary["errors"]) == (0, 0, 0)
 

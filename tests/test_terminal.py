@@ -18,6 +18,7 @@ from rich.text import Text
 
 from harness.candidate import Candidate
 from harness.certify import listing, progress
+from harness.certify import verdict as verdicts
 from harness.certify.plugin import FAILED, NOT_EVALUATED, PASSED, ScenarioResult
 from harness.certify.waits import Waits
 from harness.cli import main
@@ -67,7 +68,8 @@ def _failing_report(tmp_path: Path, *, hostile: str = "") -> tuple[dict[str, Any
     findings += [(f"bpp.py::test_{n}", blocked) for n in range(4, 20)]
     facts = document.RunFacts(role="bpp", candidate=_candidate(), started=time.time() - 3,
                               options={})
-    report = document.build(facts, "not certified", "", results, findings)
+    report = document.build(facts, verdicts.Verdict(verdicts.NOT_CERTIFIED, "4 failed"),
+                            results, findings)
     run_dir = tmp_path / "20250101T000000Z-abcdef"
     run_dir.mkdir()
     document.write(run_dir, report)
@@ -105,7 +107,8 @@ def test_a_failing_summary_names_its_rules_their_clause_and_what_to_fix_on_a_scr
 def test_a_certified_summary_is_short(tmp_path: Path) -> None:
     facts = document.RunFacts(role="bpp", candidate=_candidate(), started=time.time(),
                               options={})
-    report = document.build(facts, "certified", "", [_result(1, PASSED)], [])
+    report = document.build(facts, verdicts.Verdict(verdicts.CERTIFIED, "all passed"),
+                            [_result(1, PASSED)], [])
     text = _plain(terminal.summary_lines(report, tmp_path))
     assert text.splitlines()[1].startswith("CERTIFIED  cpo.example.com (bpp): 1 passed")
     assert "by rule" not in text and "Fix these first" not in text

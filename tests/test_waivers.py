@@ -14,7 +14,7 @@ import pytest
 from harness import cli, waivers
 from harness.beckn.signing import KeyPair
 from harness.candidate import Candidate
-from harness.certify import engine
+from harness.certify import verdict as verdicts
 from harness.certify.plugin import PASSED, ScenarioResult
 from harness.findings import NOT_EVALUATED, WAIVED, Finding
 from harness.report import document
@@ -139,16 +139,17 @@ def test_a_waived_finding_fails_neither_the_verdict_nor_the_error_count(tmp_path
     waived = Finding("UBC-API-001", "the estimate shows 120.00")
     chosen.apply([waived])
     findings = [("features/x.feature::s", waived)]
-    assert engine.verdict(0, [_result()], findings, None)[0] == engine.CERTIFIED
+    assert verdicts.judge(0, [_result()], findings, None).name == verdicts.CERTIFIED
     other = Finding("UBC-API-011", "unauthenticated read")
     chosen.apply([other])
-    assert engine.verdict(1, [_result()], [*findings, ("s", other)], None)[0] == \
-        engine.NOT_CERTIFIED
+    assert verdicts.judge(1, [_result()], [*findings, ("s", other)], None).name == \
+        verdicts.NOT_CERTIFIED
     candidate = Candidate(role="bap", subscriber_id="app.example.com", key_id="k",
                           signing_public_key=KeyPair.generate("a", "k").signing_public_key,
                           uri="http://127.0.0.1:1/beckn")
-    report = document.build(document.RunFacts("bap", candidate, time.time(), {}), "certified",
-                            "", [_result()], findings)
+    report = document.build(document.RunFacts("bap", candidate, time.time(), {}),
+                            verdicts.Verdict(verdicts.CERTIFIED, "every scenario passed"),
+                            [_result()], findings)
     assert (report["summary"]["errors"], report["summary"]["warnings"],
             report["summary"]["waived"]) == (0, 0, 1)
     assert report["findings"][0]["status"] == "waived" and report["summary"]["rules"] == []

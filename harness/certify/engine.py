@@ -2,8 +2,10 @@
 
 pytest-bdd runs the features with the certification plugin; the end-of-run sweep adds what
 only the whole transcript shows; a scenario whose steps passed still fails when a sweep found
-an error in it. The verdict: certified only when every scenario passed and no error or
-not-evaluated finding remains; a run limited by tags is never a certification.
+an error in it. The verdict (verdict.py): certified only when every scenario passed and no
+error or not-evaluated finding remains; a run limited by tags is never a certification; a run
+stopped by a signal or `--max-time` (interruption.py) is interrupted, with the scenarios it ran
+judged and the rest listed as not run.
 """
 
 from __future__ import annotations
@@ -13,35 +15,36 @@ from pathlib import Path
 
 import pytest
 
-from harness import exitcodes
+from harness.certify import verdict as verdicts
+from harness.certify.interruption import Stop, StopSignals
 from harness.certify.journey import Certification
-from harness.certify.plugin import (
-    FAILED,
-    HARNESS_ERROR,
-    PASSED,
-    CertificationPlugin,
-    ScenarioResult,
-)
+from harness.certify.plugin import FAILED, PASSED, CertificationPlugin, ScenarioResult
 from harness.certify.progress import Progress
 from harness.certify.role import Role
 from harness.findings import NOT_EVALUATED, Finding
 
-CERTIFIED, NOT_CERTIFIED, COULD_NOT_RUN = "certified", "not certified", "could not run"
-
 
 @dataclass
 class Outcome:
-    verdict: str
-    exit_code: int
-    reason: str = ""
+    verdict: verdicts.Verdict
     results: list[ScenarioResult] = field(default_factory=list)
     findings: list[tuple[str, Finding]] = field(default_factory=list)  # (scenario, finding)
 
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
 
 def certify(role: Role, certification: Certification, run_dir: Path,
-            tags: str | None = None, progress: Progress | None = None) -> Outcome:
-    plugin = CertificationPlugin(certification)
-    progress = progress or Progress()  # e-terminal: the live display and pytest's output
+            tags: str | None = None, progress: Progress | None = None, *,
+            exitfirst: bool = False, signals: StopSignals | None = None) -> Outcome:
+    """Run the role's scenarios (those matching `tags`); `exitfirst` stops at the first that
+    fails. With `signals`, a stop signal ends the run early and its evidence is kept."""
+    plugin = CertificationPlugin(certification, exitfirst=exitfirst,
+                                 on_finish=signals.hold if signals else None)
+    progress = progress or Progress()  # the live display and pytest's output
+    if signals is not None:
+        signals.when_stopping(lambda stop: certification.stop_waiting())
     steps_dir = role.steps.parent
     pytest_args = [
         str(role.steps), "-c", str(steps_dir / "pytest.ini"),
@@ -55,8 +58,17 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     ]
     if tags:
         pytest_args += ["-m", tags]
-    with progress.pytest_output():  # e-terminal
-        code = pytest.main(pytest_args, plugins=[plugin, progress.plugin(plugin.results)])
+    try:
+        with progress.pytest_output():
+            code: int | pytest.ExitCode = pytest.main(
+                pytest_args, plugins=[plugin, progress.plugin(plugin.results)])
+    except KeyboardInterrupt:  # a stop that reached past pytest's own handling of it
+        code = pytest.ExitCode.INTERRUPTED
+    if signals is not None:
+        signals.hold()
+    stop = signals.stop if signals else None
+    if stop is not None:
+        plugin.cut_short(stop.description)
     sweep = role.sweep(certification)
     results = list(plugin.results.values())
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep
@@ -69,21 +81,11 @@ def certify(role: Role, certification: Certification, run_dir: Path,
             if result.nodeid == scenario_id and result.status == PASSED and finding.is_error \
                     and finding.status != NOT_EVALUATED:
                 result.status, result.message = FAILED, f"{finding.rule} {finding.message}"
-    return Outcome(*verdict(code, results, findings, tags), results=results, findings=findings)
+    return Outcome(verdicts.judge(code, results, findings, tags, stop=stop,
+                                  stopped_at=plugin.stopped_at),
+                   results=results, findings=findings)
 
 
-def verdict(pytest_code: int | pytest.ExitCode, results: list[ScenarioResult],
-            findings: list[tuple[str, Finding]], tags: str | None) -> tuple[str, int, str]:
-    """(verdict, exit code, reason) of a run that ran."""
-    if pytest_code not in (0, 1) or any(r.status == HARNESS_ERROR for r in results) \
-            or not results:
-        reason = next((r.message for r in results if r.status == HARNESS_ERROR),
-                      f"pytest exited {pytest_code}" if results else "no scenario ran")
-        return COULD_NOT_RUN, exitcodes.COULD_NOT_RUN, reason
-    if all(r.status == PASSED for r in results) and not any(
-            f.is_error or f.status == NOT_EVALUATED for _, f in findings):
-        if tags:
-            return (f"passed (partial run, tags {tags!r}: not a certification)",
-                    exitcodes.OK, "")
-        return CERTIFIED, exitcodes.OK, ""
-    return NOT_CERTIFIED, exitcodes.FAILED, ""
+def interrupted_before_start(stop: Stop) -> Outcome:
+    """The outcome of a run stopped before its scenarios began."""
+    return Outcome(verdicts.interrupted(stop, [], []))

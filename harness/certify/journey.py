@@ -41,6 +41,7 @@ from mocks.bap import Call, ReferenceBap
 T = TypeVar("T")
 CERTIFICATION = pytest.StashKey["Certification"]()  # how `ubc-cert run` hands the run to steps
 GIVE_UP_AFTER = 2
+STOPPING_BOUND_S = 1.0  # how long anything may still wait once the run is stopping
 
 
 class NotEvaluated(Exception):
@@ -89,6 +90,7 @@ class Certification:
         self.scenario_names: dict[str, str] = {}  # pytest node id -> "Feature: Scenario"
         self.transport_failures = 0  # consecutive requests the candidate did not answer
         self.waits = Waits()  # what the run waits for now, shown live by `ubc-cert run`
+        self.stopping = False  # a stop signal came: the cleanup that follows waits briefly
         # Future slots of this run start on a random day, so repeated runs against one
         # long-running candidate do not collide with the bookings of earlier runs.
         today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -137,8 +139,15 @@ class Certification:
         return duration_seconds(self.ttl)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run a coroutine on the network's event loop, bounded."""
-        return self.network.group.run(coro, timeout or self.ttl_s * 3 + 30)
+        """Run a coroutine on the network's event loop, bounded (briefly, once stopping)."""
+        bound = timeout or self.ttl_s * 3 + 30
+        return self.network.group.run(coro, min(bound, STOPPING_BOUND_S) if self.stopping
+                                      else bound)
+
+    def stop_waiting(self) -> None:
+        """The run is stopping (a signal, --max-time): the cleanup of the scenario it cut
+        short gets moments, not a ttl, for what it still sends."""
+        self.stopping = True
 
     def record_transport(self, exchange: Exchange) -> None:
         if exchange.to_candidate_failed:

@@ -26,24 +26,23 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-from harness import rules
+import harness
 from harness.beckn import signing
 from harness.beckn import time as wire_time
 from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
-from harness.paths import FEATURES_DIR
+from harness.report import plan
 from harness.state import Keyring
 
 CERTIFICATE, RESULT = "certificate", "result"
 FORMAT = "ubc-conformance/statement/1"
-CERTIFIED = "certified"  # the verdict of harness/certify/engine.py that earns a certificate
+CERTIFIED = "certified"  # the verdict (harness/certify/verdict.py) that earns a certificate
 HASHED = ("report.json", "transcript.ndjson")
 OPERATOR_ROLE, OPERATOR_ID = "operator", "operator.ubc-cert"  # <state>/operator-keys.json
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -72,24 +71,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-# MERGE(e-verdict): the plan hash and the harness version are report.json's
-# (harness/report/plan.py); point these two at theirs, so report and certificate agree.
 def plan_hash(role: str, tags: str | None) -> str:
-    """SHA-256 over what the run was held to: the role's feature files, the tag selection
-    and the rule catalogue."""
-    digest = hashlib.sha256()
-    for path in sorted((FEATURES_DIR / role).glob("*.feature")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(f"tags={tags or ''}\0".encode())
-    digest.update(canonical([rule.as_dict() for rule in rules.RULES]))
-    return "sha256:" + digest.hexdigest()
+    """What the run was held to: report.json's plan hash (harness/report/plan.py: the role's
+    feature files and the rule catalogue), and the tag selection when there was one."""
+    base = plan.of_role(role).sha256
+    if not tags:
+        return "sha256:" + base
+    return "sha256:" + hashlib.sha256(f"{base}\0tags={tags}".encode()).hexdigest()
 
 
 def harness_version() -> str:
-    try:
-        return metadata.version("ubc-conformance")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return harness.version()
 
 
 # -- the operator's key -------------------------------------------------------------------------

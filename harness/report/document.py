@@ -1,5 +1,9 @@
 """report.json: the verdict at the top, every scenario with its findings, every finding with
-rule, severity, expected, actual, evidence ids and spec clause, and the network it ran on."""
+rule, severity, expected, actual, evidence ids and spec clause, and the network it ran on.
+
+Its shape is published as a JSON Schema, schemas/report.schema.json (report/schema.py), which
+every report the test suite makes is held to.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import harness
 from harness import rules
 from harness.beckn import time as wire_time
 from harness.candidate import Candidate
-from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED, ScenarioResult
+from harness.certify.plugin import (
+    FAILED,
+    HARNESS_ERROR,
+    INTERRUPTED,
+    NOT_EVALUATED,
+    NOT_RUN,
+    PASSED,
+    ScenarioResult,
+)
+from harness.certify.verdict import Verdict
 from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
 from harness.findings import WAIVED, Finding
 from harness.report.roots import as_dicts, roots
@@ -29,6 +43,7 @@ class RunFacts:
     started: float  # epoch seconds
     options: dict[str, Any]
     network: list[dict[str, Any]] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)  # report/plan.py Plan.as_dict()
 
 
 def finding_dict(scenario: str, finding: Finding) -> dict[str, Any]:
@@ -40,15 +55,19 @@ def finding_dict(scenario: str, finding: Finding) -> dict[str, Any]:
     return data
 
 
-def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResult],
+def build(facts: RunFacts, verdict: Verdict, results: list[ScenarioResult],
           findings: list[tuple[str, Finding]]) -> dict[str, Any]:
     titles = {r.nodeid: f"{r.feature}: {r.name}" for r in results}
     found = roots([(titles.get(s, s), f) for s, f in findings])
     errors = [r.finding for r in found if r.finding.is_error]
     return {
         "run_id": "",
-        "verdict": verdict,
-        "reason": reason,
+        "verdict": verdict.name,
+        "reason": verdict.reason,
+        "exit_code": verdict.exit_code,
+        "stopped_by": verdict.stopped_by or None,
+        "harness_version": harness.version(),
+        "plan": facts.plan,
         "profile": PROFILE,
         "role": facts.role,
         "candidate": facts.candidate.as_dict(),
@@ -61,6 +80,8 @@ def build(facts: RunFacts, verdict: str, reason: str, results: list[ScenarioResu
             "failed": sum(r.status == FAILED for r in results),
             "not_evaluated": sum(r.status == NOT_EVALUATED for r in results),
             "harness_errors": sum(r.status == HARNESS_ERROR for r in results),
+            "interrupted": sum(r.status == INTERRUPTED for r in results),
+            "not_run": sum(r.status == NOT_RUN for r in results),
             "errors": len(errors),
             "warnings": sum(1 for r in found if not r.finding.is_error
                             and r.finding.status != WAIVED),
