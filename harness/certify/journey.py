@@ -28,7 +28,7 @@ from harness.beckn.order import Buyer, Order
 from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
 from harness.certify.hooks import Hooks, HookUnavailable
-from harness.checks import consistency, context, refusal, state, timing
+from harness.checks import consistency, context, ownership, refusal, state, timing
 from harness.checks.message import Message, Pipeline
 from harness.checks.registry import judge_message
 from harness.findings import NOT_EVALUATED, Finding
@@ -59,6 +59,31 @@ class Refusal:
 
 
 @dataclass
+class OrderWatch:
+    """An order of the harness's BAP another BAP asked about: from `since` (monotonic) to the
+    end of the run, no callback naming it may reach that BAP but the answers to its own
+    requests (`answers`: message_id, action); `reported` holds the ids already found."""
+
+    scenario: str
+    transaction_id: str
+    order_id: str | None
+    since: float
+    answers: set[tuple[str, str]] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+
+    def findings(self, received: list[Exchange]) -> list[Finding]:
+        """UBC-CTX-029 for what the other BAP received about the order since the watch
+        began, once each."""
+        fresh = [e for e in received if e.mono_time >= self.since and e.id not in self.reported
+                 and e.status is not None]
+        found = ownership.callbacks_stay_with_owner(fresh, self.transaction_id, self.order_id,
+                                                    self.answers)
+        for finding in found:
+            self.reported.update(finding.evidence)
+        return found
+
+
+@dataclass
 class Certification:
     """One run: the network, the candidate, and every journey's findings."""
 
@@ -68,6 +93,7 @@ class Certification:
     ack_bound_s: float = timing.DEFAULT_ACK_BOUND_S
     journeys: list[Journey] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
+    watches: list[OrderWatch] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.hooks = Hooks(self.candidate.control_url)
@@ -125,6 +151,12 @@ class Certification:
     def bap(self) -> ReferenceBap:
         assert self.network.bap is not None
         return self.network.bap
+
+    @property
+    def other_bap(self) -> ReferenceBap:
+        """The second registered BAP, which asks about the harness BAP's orders."""
+        assert self.network.other_bap is not None
+        return self.network.other_bap
 
     @property
     def ttl_s(self) -> float:
@@ -308,7 +340,7 @@ class Journey:
     def missing_callback(self, call: Call, expected_action: str) -> list[Finding]:
         """No matching callback within ttl + grace: say what did arrive, if anything."""
         near = [e for e in self.cert.network.transcript.query(
-                    party="bap", direction=INBOUND, action=expected_action,
+                    party=call.sent.exchange.party, direction=INBOUND, action=expected_action,
                     since=call.sent.exchange.mono_time)
                 if e.message_id == call.message_id or e.transaction_id == call.transaction_id]
         findings = []
