@@ -113,7 +113,7 @@ def callbacks_stay_with_owner(callbacks: list[Exchange], transaction_id: str,
         if not names_order:
             continue
         findings.append(Finding(
-            "UBC-CTX-029", f"a {exchange.action or 'callback'} about the order went to another "
+            "UBC-CTX-029", f"{exchange.action or 'a callback'} about the order went to another "
             "BAP than the one that placed it", expected="the order's own bap_uri",
             actual=exchange.url, evidence=[exchange.id]))
     return findings
