@@ -7,11 +7,13 @@ Feature: The BPP refuses what it must not accept (BECKN-006, TSD §13)
   its requests about that order is refused, with a NACK or with a callback carrying an error
   and nothing of the order.
   A refusal counts only beside a control: the same BPP, in the same run, acknowledges a
-  correctly signed, valid select, or serves the order to the BAP that placed it; if it does
+  correctly signed, valid select (and serves an order to the BAP that placed it); if it does
   not, the probes are not evaluated and the report says why.
 
-  Scenario Outline: A select with a bad signature is refused with 401
+  Background:
     Given the BPP acknowledges a correctly signed, valid select from the harness's BAP
+
+  Scenario Outline: A select with a bad signature is refused with 401
     When the BAP sends a select <defect>
     Then the BPP refuses it with HTTP 401, a NACK and a WWW-Authenticate header
     And no on_select comes back for it
@@ -26,13 +28,11 @@ Feature: The BPP refuses what it must not accept (BECKN-006, TSD §13)
       | signed by a subscriber other than bap_id |
 
   Scenario: A replayed select is refused
-    Given the BPP acknowledges a correctly signed, valid select from the harness's BAP
     When the BAP replays a select the BPP already accepted
     Then the BPP refuses the replay with HTTP 401 and a NACK
     And only one on_select comes back
 
   Scenario: A schema-invalid select is refused with 400, not answered
-    Given the BPP acknowledges a correctly signed, valid select from the harness's BAP
     When the BAP sends a select whose order has no items
     Then the BPP refuses it with HTTP 400 and a NACK carrying the error
     And no on_select comes back for it

@@ -205,6 +205,14 @@ class Journey:
         self.transaction_ids.append(envelope.new_id())
         return self.transaction_ids[-1]
 
+    def side_transaction(self) -> str:
+        """A transaction of its own for a request beside the scenario's (a control), so an
+        order the scenario places after it starts clean. Counted among the journey's
+        transactions (the sweeps, the transcript of a failed step) but put first, so the
+        current one stays current."""
+        self.transaction_ids.insert(0, envelope.new_id())
+        return self.transaction_ids[0]
+
     @property
     def title(self) -> str:
         """The scenario as an operator reads it."""

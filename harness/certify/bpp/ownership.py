@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.beckn import envelope
 from harness.beckn.order import Buyer, Fulfillment, Order, dig
+from harness.certify.bpp.story import order_transaction
 from harness.certify.journey import Journey, NotEvaluated, OrderWatch
 from harness.checks import ownership, timing
 from harness.transcript import INBOUND, Exchange
@@ -75,7 +76,7 @@ class ForeignRequests:
         awaited (bounded) with its callback and judged as any exchange is."""
         other = self.j.cert.other_bap
         candidate = self.j.candidate
-        transaction_id = self.j.transaction_ids[0]  # the one the order was placed in
+        transaction_id = order_transaction(self.j)
         watch = OrderWatch(self.j.scenario, transaction_id, self.order.id, time.monotonic())
         self.j.cert.watches.append(watch)
         wait = self.j.cert.ttl_s + min(self.j.cert.ttl_s, 5.0)
