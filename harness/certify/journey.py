@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -118,6 +118,11 @@ class Certification:
         """Why a scenario with these tags (its feature's too) cannot be evaluated in this run
         at all; "" when it can."""
         return ""
+
+    def pipeline_at(self, exchange: Exchange) -> Pipeline:
+        """The per-message pipeline as of the exchange's arrival: a callback judged later (at
+        the end of the run, on a loaded machine) is not found expired for the wait."""
+        return replace(self.pipeline, now=exchange.wall_time)
 
     def _candidate_key(self, subscriber_id: str, key_id: str) -> str | None:
         candidate = self.candidate
@@ -338,7 +343,7 @@ class Journey:
     def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
         """The per-message pipeline on one callback from the candidate, and its sender."""
         self.cert.judged.add(callback.id)
-        findings = judge_message(self.cert.pipeline, Message(
+        findings = judge_message(self.cert.pipeline_at(callback), Message(
             callback.request_body, callback.request_headers, expected_action,
             evidence=[callback.id]))
         findings += context.sender_is_candidate(callback, self.candidate.subscriber_id,

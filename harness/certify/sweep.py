@@ -77,7 +77,7 @@ def _unjudged_callbacks(certification: Certification) -> list[tuple[str, Finding
             continue
         certification.judged.add(exchange.id)
         scenario = _scenario_of(certification, exchange)
-        judged = judge_message(certification.pipeline, Message(
+        judged = judge_message(certification.pipeline_at(exchange), Message(
             exchange.request_body, exchange.request_headers, exchange.action,
             evidence=[exchange.id]))
         judged += context.sender_is_candidate(exchange, candidate.subscriber_id, candidate.uri)
