@@ -183,3 +183,4 @@ def test_a_watch_reports_each_callback_once_and_only_after_it_began() -> None:
     [finding] = watch.findings([before, after])
     assert finding.evidence == [after.id]
     assert watch.findings([before, after]) == []
+
