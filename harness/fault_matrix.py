@@ -17,10 +17,11 @@ from pathlib import Path
 from harness.selftest import ReferenceProcess, SelfTestResult
 
 CLEAN = "(none)"
-# Where a fault of the reference BPP shows: refusals in the security scenarios, everything else
-# in the walk-in journey, which sends every kind of request and waits for every callback.
+# Where a fault of the reference BPP shows: refusals (and another BAP's requests about an
+# order) in the security scenarios, everything else in the walk-in journey, which sends every
+# kind of request and waits for every callback.
 SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signature",
-                             "acks-schema-invalid-request"})
+                             "acks-schema-invalid-request", "serves-any-bap"})
 # ... and refusals of what cannot be done (an impossible start, an overlapping slot) in the
 # corner cases, which the walk-in never asks for.
 REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})

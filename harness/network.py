@@ -83,6 +83,7 @@ class MockNetwork:
         self._keyring: Keyring | None = None
         self.store: registry_module.RegistryStore | None = None
         self.bap: bap_module.ReferenceBap | None = None
+        self.other_bap: bap_module.ReferenceBap | None = None  # served by the BAP's server
         self.bpp: Any = None
         self.cds: Any = None
         self.charger: charger_module.Charger | None = None
@@ -154,7 +155,9 @@ class MockNetwork:
         if "bap" in roles:
             # A second BAP, registered and trusted, whose key signs the wrong-signer probe: a
             # candidate must refuse it because it is not the context's bap_id, not because it
-            # cannot look the key up.
+            # cannot look the key up. Signing as itself, it asks about the first BAP's orders
+            # (features/bpp/security.feature), and its callbacks are received and recorded
+            # (party "other-bap") by the BAP's server at its own URI.
             other = Identity.create(SUBSCRIBERS["other-bap"], "bap",
                                     identities["bap"].uri + "/other", self.keys_for("other-bap"))
             self.participants["other-bap"] = self._participant(
@@ -200,7 +203,12 @@ class MockNetwork:
                                      foreign_signer=other.signer),
                 self.transcript, directory=directory("bap"), schemas=schema_set,
                 http=httpx.AsyncClient())
-            self.group.attach("bap", bap_module.create_app(self.bap))
+            self.other_bap = bap_module.ReferenceBap(
+                bap_module.BapConfig(identity=other, ttl=self.config.ttl,
+                                     send_timeout_s=self.config.send_timeout_s),
+                self.transcript, directory=directory("other-bap"), schemas=schema_set,
+                http=httpx.AsyncClient(), party="other-bap")
+            self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
 
     def _retire_old_keys(self, identity: Identity) -> None:
@@ -243,8 +251,9 @@ class MockNetwork:
     async def _close_clients(self) -> None:
         for client in self._clients:
             await client.aclose()
-        if self.bap is not None:
-            await self.bap.aclose()
+        for bap in (self.bap, self.other_bap):
+            if bap is not None:
+                await bap.aclose()
 
     def stop(self) -> None:
         self.group.stop()

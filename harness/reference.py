@@ -147,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
     if candidate.client_api_url:
         print(f"client API {candidate.client_api_url}, Bearer token "
               f"{candidate.client_api_token}")
+    if args.role == "bpp":  # the one control route that shows every BAP's orders
+        print(f"orders listing {public}/_control/orders, Bearer token "
+              f"{participant.state.bpp.config.control_token}")
     if args.write_candidate:
         print(f"candidate file: {args.write_candidate}")
     sys.stdout.flush()

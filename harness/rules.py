@@ -165,6 +165,27 @@ RULES: tuple[Rule, ...] = (
          "has left",
          ERROR, f"{_CORE} Context.timestamp; {_TSD} §10, §12.2; {_STATES}",
          applies_to=("bap",)),
+    # Order ownership. No clause says in words that an order is its BAP's; the reading: a
+    # request and its callback are a contract between two parties (BECKN-006 Context), whose
+    # sender the signature authenticates (Subscriber Authentication), so the BPP knows which
+    # BAP asks; the order confirmed is a contract with the BAP of its select, init and
+    # confirm (context.bap_id), and to any other BAP it is an order the BPP cannot find
+    # (BECKN-005 30010, a value error that travels in the callback, TSD §13). The bap_uri of
+    # the BAP's requests is where callbacks for it are accepted (Context.bap_uri), so an
+    # order's callbacks go there and nowhere else. An order's details (buyer, items, bill,
+    # payment, session) are the driver's (TSD §8.3: the BAP views and tracks its sessions).
+    Rule("UBC-CTX-028", "A BPP serves an order only to the BAP that placed it: status, track, "
+         "update and cancel about it from another registered BAP, correctly signed as itself, "
+         "are refused (a 4xx NACK, or a callback carrying an error) without revealing the "
+         "order, and leave it unchanged", ERROR,
+         f"{_B6} Context (a request/callback pair is a contract between two parties), "
+         f"Subscriber Authentication; BECKN-005 30010 (Order not found); {_TSD} §8.3, §13; "
+         "Beckn core API, Context.bap_id", applies_to=("bpp",)),
+    Rule("UBC-CTX-029", "A BPP sends an order's callbacks only to the BAP that placed it, "
+         "never to another BAP that asked about the order", ERROR,
+         "Beckn core API, Context.bap_uri (the BAP's URL for accepting callbacks from BPPs); "
+         f"{_B6} Context (a request/callback pair is a contract between two parties); "
+         f"{_TSD} §9.1", applies_to=("bpp",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),

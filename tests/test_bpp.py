@@ -48,6 +48,7 @@ pytestmark = pytest.mark.network
 
 BPP_ID = "bpp.ecopower.example"
 BAP_ID = "bap.test.example"
+OTHER_BAP_ID = "other-bap.test.example"  # a second registered BAP, for ownership
 CDS_ID = "cds.test.example"
 DC = "CCS2-A"  # 60 kW CCS2 at 18 INR/kWh
 WAIT_S = 5.0  # the bound on every wait for a callback
@@ -71,6 +72,8 @@ class Network:
     bap_outbox: Outbox
     bap_uri: str
     bpp_uri: str
+    other_bap_outbox: Outbox
+    other_bap_uri: str
     bpp_url: str
     cds: Identity | None = None
     sent_ids: set[str] = field(default_factory=set)
@@ -85,23 +88,27 @@ class Network:
         return self.group.run(call(), timeout=WAIT_S)
 
     def request(self, action: str, message: dict[str, Any], *, txn: str | None = None,
-                ttl: str = "PT5S", **send: Any) -> tuple[dict[str, Any], Sent]:
+                ttl: str = "PT5S", by_other_bap: bool = False,
+                **send: Any) -> tuple[dict[str, Any], Sent]:
+        """Send as the BAP, or `by_other_bap` as the second one (signed as itself)."""
+        bap_id, bap_uri, outbox = (OTHER_BAP_ID, self.other_bap_uri, self.other_bap_outbox) \
+            if by_other_bap else (BAP_ID, self.bap_uri, self.bap_outbox)
         ctx = envelope.context(
-            action, transaction_id=txn or envelope.new_id(), bap_id=BAP_ID,
-            bap_uri=self.bap_uri, bpp_id=None if action == "discover" else BPP_ID,
+            action, transaction_id=txn or envelope.new_id(), bap_id=bap_id,
+            bap_uri=bap_uri, bpp_id=None if action == "discover" else BPP_ID,
             bpp_uri=None if action == "discover" else self.bpp_uri, ttl=ttl)
         doc = {"context": ctx, "message": message}
         self.sent_ids.add(ctx["message_id"])
-        sent = self.group.run(self.bap_outbox.send(self.bpp_uri, action, doc, **send),
-                              timeout=WAIT_S)
+        sent = self.group.run(outbox.send(self.bpp_uri, action, doc, **send), timeout=WAIT_S)
         return doc, sent
 
     def callback_exchange(self, request: dict[str, Any], timeout: float = WAIT_S
                           ) -> Exchange | None:
         ctx = request["context"]
         expected = envelope.CALLBACK_OF[ctx["action"]]
+        party = "other-bap" if ctx["bap_id"] == OTHER_BAP_ID else "bap"
         return self.transcript.wait_for(
-            lambda e: e.direction == INBOUND and e.party == "bap" and e.action == expected
+            lambda e: e.direction == INBOUND and e.party == party and e.action == expected
             and e.transaction_id == ctx["transaction_id"]
             and e.message_id == ctx["message_id"] and e.status is not None, timeout)
 
@@ -140,6 +147,16 @@ class Network:
     def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with httpx.Client(base_url=self.bpp_url, timeout=WAIT_S) as client:
             return client.request(method, path, **kwargs)
+
+    def orders_listed(self) -> list[dict[str, Any]]:
+        """GET /_control/orders with the BPP's control token."""
+        token = self.bpp.config.control_token
+        response = self.control("GET", "/_control/orders",
+                                headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        listed = response.json()
+        assert isinstance(listed, list)
+        return listed
 
     def set_faults(self, *names: str) -> None:
         response = self.control("PUT", "/_control/faults", json={"faults": list(names)})
@@ -182,17 +199,19 @@ class TestBap:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, identity: Identity, network_parts: dict[str, Any]) -> None:
+    def __init__(self, identity: Identity, network_parts: dict[str, Any],
+                 party: str = "bap") -> None:
         self.identity = identity
         callbacks = {a: self._record for a in envelope.REQUEST_OF if a != "on_catalog_publish"}
         self.inbox = Inbox(identity, network_parts["directory"], network_parts["transcript"],
-                           network_parts["schemas"], callbacks, party="bap")
+                           network_parts["schemas"], callbacks, party=party)
 
     async def _record(self, inbound: Inbound) -> None:
         pass  # the transcript holds it already
 
-    def app(self) -> Starlette:
-        return Starlette(routes=self.inbox.routes())
+    def app(self, *others: TestBap) -> Starlette:
+        """Its inbox, and those of `others` served by the same server at their own paths."""
+        return Starlette(routes=[r for bap in (self, *others) for r in bap.inbox.routes()])
 
 
 class TestCds:
@@ -237,8 +256,10 @@ def build_network(*, with_cds: bool = False, **overrides: Any
         group.reserve(name)
     bpp_identity = Identity.create(BPP_ID, "bpp", f"{group.url('bpp')}/bpp")
     bap_identity = Identity.create(BAP_ID, "bap", f"{group.url('bap')}/bap")
+    other_identity = Identity.create(OTHER_BAP_ID, "bap", f"{group.url('bap')}/other")
     _register(store, bpp_identity, "BPP")
     _register(store, bap_identity, "BAP")
+    _register(store, other_identity, "BAP")
     directory = RegistryClient(group.url("registry"))
     http = httpx.AsyncClient(verify=TLS)  # one client for every party of the network
     parts = {"transcript": transcript, "directory": directory, "schemas": schemas.load(),
@@ -256,7 +277,8 @@ def build_network(*, with_cds: bool = False, **overrides: Any
                      schemas=parts["schemas"], http=http)
     group.attach("registry", registry_app(store))
     group.attach("bpp", app)
-    group.attach("bap", TestBap(bap_identity, parts).app())
+    group.attach("bap", TestBap(bap_identity, parts).app(
+        TestBap(other_identity, parts, party="other-bap")))
     # the BPP's tasks end before the clients they use close
     closers = [app.state.bpp.aclose, directory.aclose, http.aclose]
 
@@ -276,7 +298,8 @@ def build_network(*, with_cds: bool = False, **overrides: Any
     net = Network(group=group, transcript=transcript, registry=store, directory=directory,
                   charger=charger, bpp=app.state.bpp, bap_outbox=bap_outbox,
                   bap_uri=bap_identity.uri, bpp_uri=bpp_identity.uri,
-                  bpp_url=group.url("bpp"), cds=cds)
+                  other_bap_outbox=Outbox(other_identity, transcript, http, party="other-bap"),
+                  other_bap_uri=other_identity.uri, bpp_url=group.url("bpp"), cds=cds)
     return net, stop
 
 
@@ -596,7 +619,7 @@ def test_a_session_reaching_its_limit_completes_unsolicited_without_refund(
     assert _states(done) == ("COMPLETED", "COMPLETED", "COMPLETED")
     total, _ = _value(_order(done))
     assert total == booking.order["beckn:payment"]["beckn:amount"]["value"]
-    summary = net.control("GET", "/_control/orders").json()[0]
+    summary = net.orders_listed()[0]
     assert summary["refund"] == 0 and summary["billed"] == summary["paid"]
     net.assert_all_conform()
 
@@ -675,6 +698,81 @@ def test_provider_cancel_sends_an_unsolicited_on_cancel_with_a_full_refund(
     again = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
     assert again.status_code == 409
     net.assert_all_conform()
+
+
+# --- an order is its BAP's --------------------------------------------------------------------
+
+
+def _about_the_order(booking: Booking) -> list[tuple[str, dict[str, Any]]]:
+    """Status, track, start and cancel naming the order, as another BAP would send them."""
+    return [("status", reference(booking)), ("track", reference(booking)),
+            ("update", {"order": _with_session(booking.order, "PENDING")}),
+            ("cancel", reference(booking))]
+
+
+def _callbacks_to_other_bap(net: Network, txn: str) -> list[Exchange]:
+    return [e for e in net.transcript.entries() if e.direction == INBOUND
+            and e.party == "other-bap" and e.transaction_id == txn]
+
+
+def test_another_bap_can_neither_see_nor_change_an_order_nor_get_its_callbacks(
+        net: Network) -> None:
+    booking = book(net)
+    net.on_loop(lambda: net.charger.plug_in(DC))  # a start would find a car
+    answers = []
+    for action, message in _about_the_order(booking):
+        request, sent = net.request(action, message, txn=booking.txn, by_other_bap=True)
+        assert sent.acked, sent.exchange.response_body
+        answers.append(request["message"])
+        callback = net.callback(request)
+        # the same words as for an order that does not exist: nothing of it is revealed
+        assert callback["error"] == {"code": "30010", "message": "Order not found",
+                                     "details": {"description": "no such order"}}, action
+        assert callback["message"] == {} and booking.order_id not in str(callback), action
+    _, own = net.ask("status", reference(booking), txn=booking.txn)
+    assert _states(own) == ("CONFIRMED", "PENDING", "COMPLETED")
+    # its later callbacks still go to its own BAP, not to the one that asked last
+    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
+    assert cancelled.status_code == 200, cancelled.text
+    assert order_status(_order(net.unsolicited(booking.txn, "on_cancel"))) == "CANCELLED"
+    assert len(_callbacks_to_other_bap(net, booking.txn)) == len(answers)
+    net.assert_all_conform()
+
+
+def test_another_bap_naming_the_same_transaction_places_an_order_of_its_own(
+        net: Network) -> None:
+    booking = book(net)
+    _, on_select = net.ask("select", {"order": order_for(net, buyer=Buyer(id="other-driver"))},
+                           txn=booking.txn, by_other_bap=True)
+    assert order_status(_order(on_select)) == "CREATED"
+    assert _order(on_select)["beckn:buyer"]["beckn:id"] == "other-driver"
+    _, own = net.ask("status", reference(booking), txn=booking.txn)
+    assert _states(own) == ("CONFIRMED", "PENDING", "COMPLETED")
+    rating = {"@context": bpp_module.CORE_CONTEXT, "@type": "beckn:RatingInput",
+              "id": booking.order_id, "ratingValue": 1, "bestRating": 5, "worstRating": 1,
+              "category": "ORDER"}
+    support = {"refId": booking.order_id, "refType": "ORDER",
+               "support": {"@context": bpp_module.CORE_CONTEXT, "@type": "beckn:SupportInfo",
+                           "name": "Mallory", "channels": ["PHONE"]}}
+    # neither rated nor supported: to that BAP, the order does not exist
+    for action, message, code in (("rating", {"ratings": [rating]}, "30014"),
+                                  ("support", support, "30010")):
+        request, sent = net.request(action, message, txn=booking.txn, by_other_bap=True)
+        assert sent.acked, (action, sent.exchange.response_body)
+        assert net.callback(request)["error"]["code"] == code, action
+    net.assert_all_conform()
+
+
+def test_the_orders_listing_needs_the_control_token(probe_net: Network,
+                                                    openapi: dict[str, Any]) -> None:
+    net = probe_net
+    for headers in ({}, {"Authorization": "Bearer not-the-token"},
+                    {"Authorization": f"Basic {net.bpp.config.control_token}"}):
+        refused = net.control("GET", "/_control/orders", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert_documented(openapi, "Error", refused.json())
+    assert isinstance(net.orders_listed(), list)
 
 
 def test_unknown_item_is_answered_with_30004_in_the_callback(probe_net: Network) -> None:
@@ -795,7 +893,7 @@ def test_payment_can_wait_for_the_control_api(
     again = net.control("POST", f"/_control/orders/{order_id}/payment-completed")
     assert again.status_code == 409 and again.json()["error"]["code"] == "NOT_AWAITING_PAYMENT"
     assert_documented(openapi, "Error", again.json())
-    orders = net.control("GET", "/_control/orders").json()
+    orders = net.orders_listed()
     for order in orders:
         assert_documented(openapi, "OrderSummary", order)
     assert [(o["order_id"], o["status"]) for o in orders] == [(order_id, "PENDING")]
@@ -1066,6 +1164,21 @@ def symptom_refuses_with_generic_code(net: Network) -> None:
     _, on_select = net.ask("select", {"order": order})
     assert on_select["error"]["code"] == "50000"  # not 30004, item not found
     assert order_status(_order(on_select)) == "REJECTED"
+
+
+def symptom_serves_any_bap(net: Network) -> None:
+    booking = book(net)
+    request, sent = net.request("status", reference(booking), txn=booking.txn,
+                                by_other_bap=True)
+    assert sent.acked
+    shown = net.callback(request)
+    assert "error" not in shown and _order(shown)["beckn:id"] == booking.order_id
+    # and the order's next callback goes to the BAP that asked last
+    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
+    assert cancelled.status_code == 200, cancelled.text
+    assert net.transcript.wait_for(
+        lambda e: e.direction == INBOUND and e.party == "other-bap" and e.action == "on_cancel"
+        and e.transaction_id == booking.txn, WAIT_S) is not None
 
 
 SYMPTOMS: dict[str, Callable[[Network], None]] = {

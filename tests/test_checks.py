@@ -12,8 +12,13 @@ import pytest
 
 from harness.beckn import signing
 from harness.beckn.time import duration_seconds
+from harness.candidate import Candidate
+from harness.certify.journey import Certification
 from harness.checks import consistency, context, signature, state, timing
+from harness.checks.message import Message, Pipeline
+from harness.checks.registry import judge_message
 from harness.findings import NOT_EVALUATED
+from harness.network import MockNetwork
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "ubc-examples"
@@ -309,3 +314,23 @@ def test_bill_may_split_excess_units_into_a_fee_as_the_tsd_does() -> None:
     assert consistency.bill_matches_energy(exchange(overcharge), 5.0, 45.0) == []
     assert rules(consistency.bill_matches_energy(exchange(overcharge), 6.0, 45.0)) == [
         "UBC-CONS-006"]
+
+
+def test_a_callback_judged_after_its_signature_window_is_judged_as_of_its_arrival() -> None:
+    """A run judges some callbacks only at its end (the sweep): their signature's window is
+    measured at arrival, as `audit` does, not when the sweep gets to them."""
+    keys = signing.KeyPair.generate("cpo.example", "k1")
+    candidate = Candidate("bpp", "cpo.example", "k1", keys.signing_public_key,
+                          "http://cpo.example/beckn")
+    certification = Certification(MockNetwork(), candidate)
+    arrived = time.time() - 60
+    raw = json.dumps({"context": {"action": "on_status"}, "message": {}}).encode()
+    headers = {"Authorization": signing.Signer.from_keypair(keys).sign(
+        raw, int(arrived) - 1, int(arrived) + 2)}
+    late = exchange(raw, at=arrived, headers=headers)
+
+    def judged(pipeline: Pipeline) -> list[str]:
+        return rules(judge_message(pipeline, Message(raw, headers, "on_status")))
+    assert "UBC-SIG-007" in judged(certification.pipeline)  # a minute later, it has expired
+    assert "UBC-SIG-007" not in judged(certification.pipeline_at(late))
+

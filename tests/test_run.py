@@ -31,7 +31,7 @@ def test_a_partial_run_is_not_a_certification(tmp_path: Path) -> None:
     assert result.exit_code == exitcodes.PARTIAL_PASSED == 3, result.output[-2000:]
     assert result.report["verdict"] == "partial_passed"
     assert result.report["reason"] == ("partial run (tags 'security'): not a certification; "
-                                       "all 8 scenarios passed with no error finding")
+                                       "all 9 scenarios passed with no error finding")
     assert {s["feature"] for s in result.report["scenarios"]} == {
         "The BPP refuses what it must not accept (BECKN-006, TSD §13)"}
 

@@ -240,11 +240,11 @@ def test_pytest_output_is_kept_unless_verbose() -> None:
 def test_an_outline_is_listed_by_its_examples_and_tags_select_as_pytest_does() -> None:
     planned = listing.scenarios("bpp")
     security = listing.select(planned, "security")
-    assert len(security) == 8 and all("security" in s.tags for s in security)
+    assert len(security) == 9 and all("security" in s.tags for s in security)
     titles = [s.title for s in security]
     assert "A select with a bad signature is refused with 401 (without a signature)" in titles
     assert len(set(titles)) == len(titles)
-    assert len(listing.select(planned, "not security")) == len(planned) - 8
+    assert len(listing.select(planned, "not security")) == len(planned) - 9
     with pytest.raises(listing.TagExpressionError, match="--tags 'walk_in and'"):
         listing.select(planned, "walk_in and")
 
@@ -253,14 +253,14 @@ def test_list_scenarios_and_tags_need_no_candidate(capsys: pytest.CaptureFixture
     assert main(["run", "--role", "bpp", "--list-scenarios", "--tags", "walk_in"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [
-        "bpp: 1 of 20 scenarios", "Walk-in charging without a reservation (TSD §11.1)",
+        "bpp: 1 of 21 scenarios", "Walk-in charging without a reservation (TSD §11.1)",
         "  A driver walks in, charges for a money limit and stops  @walk_in"]
     assert main(["run", "--role", "bap", "--list-tags"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^  client_api +2 scenarios  a BAP's client API", out, re.M), out
     assert main(["run", "--role", "bap", "--list-scenarios", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {"feature", "scenario", "tags"} <= set(listed[0]) and len(listed) == 20
+    assert {"feature", "scenario", "tags"} <= set(listed[0]) and len(listed) == 20  # the BAP role
 
 
 def test_a_run_without_a_candidate_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ from harness.beckn.time import duration_seconds
 from harness.candidate import Candidate
 from harness.certify.hooks import Hooks, HookUnavailable
 from harness.certify.waits import Waits
-from harness.checks import consistency, context, refusal, state, timing
+from harness.checks import consistency, context, ownership, refusal, state, timing
 from harness.checks.message import Message, Pipeline
 from harness.checks.registry import judge_message
 from harness.findings import NOT_EVALUATED, Finding
@@ -62,6 +62,31 @@ class Refusal:
 
 
 @dataclass
+class OrderWatch:
+    """An order of the harness's BAP another BAP asked about: from `since` (monotonic) to the
+    end of the run, no callback naming it may reach that BAP but the answers to its own
+    requests (`answers`: message_id, action); `reported` holds the ids already found."""
+
+    scenario: str
+    transaction_id: str
+    order_id: str | None
+    since: float
+    answers: set[tuple[str, str]] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+
+    def findings(self, received: list[Exchange]) -> list[Finding]:
+        """UBC-CTX-029 for what the other BAP received about the order since the watch
+        began, once each."""
+        fresh = [e for e in received if e.mono_time >= self.since and e.id not in self.reported
+                 and e.status is not None]
+        found = ownership.callbacks_stay_with_owner(fresh, self.transaction_id, self.order_id,
+                                                    self.answers)
+        for finding in found:
+            self.reported.update(finding.evidence)
+        return found
+
+
+@dataclass
 class Certification:
     """One run: the network, the candidate, and every journey's findings."""
 
@@ -74,6 +99,7 @@ class Certification:
     # e-certificate: `run --waivers`; a waived finding fails no step, so the scenario goes on
     # and its later steps are judged as in any run.
     waivers: Waivers | None = None
+    watches: list[OrderWatch] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.hooks = Hooks(self.candidate.control_url)
@@ -100,6 +126,11 @@ class Certification:
         """Why a scenario with these tags (its feature's too) cannot be evaluated in this run
         at all; "" when it can."""
         return ""
+
+    def pipeline_at(self, exchange: Exchange) -> Pipeline:
+        """The per-message pipeline as of the exchange's arrival: a callback judged later (at
+        the end of the run, on a loaded machine) is not found expired for the wait."""
+        return replace(self.pipeline, now=exchange.wall_time)
 
     def _candidate_key(self, subscriber_id: str, key_id: str) -> str | None:
         candidate = self.candidate
@@ -133,6 +164,12 @@ class Certification:
     def bap(self) -> ReferenceBap:
         assert self.network.bap is not None
         return self.network.bap
+
+    @property
+    def other_bap(self) -> ReferenceBap:
+        """The second registered BAP, which asks about the harness BAP's orders."""
+        assert self.network.other_bap is not None
+        return self.network.other_bap
 
     @property
     def ttl_s(self) -> float:
@@ -187,6 +224,14 @@ class Journey:
     def new_transaction(self) -> str:
         self.transaction_ids.append(envelope.new_id())
         return self.transaction_ids[-1]
+
+    def side_transaction(self) -> str:
+        """A transaction of its own for a request beside the scenario's (a control), so an
+        order the scenario places after it starts clean. Counted among the journey's
+        transactions (the sweeps, the transcript of a failed step) but put first, so the
+        current one stays current."""
+        self.transaction_ids.insert(0, envelope.new_id())
+        return self.transaction_ids[0]
 
     @property
     def title(self) -> str:
@@ -321,7 +366,7 @@ class Journey:
     def message_findings(self, callback: Exchange, expected_action: str) -> list[Finding]:
         """The per-message pipeline on one callback from the candidate, and its sender."""
         self.cert.judged.add(callback.id)
-        findings = judge_message(self.cert.pipeline, Message(
+        findings = judge_message(self.cert.pipeline_at(callback), Message(
             callback.request_body, callback.request_headers, expected_action,
             evidence=[callback.id]))
         findings += context.sender_is_candidate(callback, self.candidate.subscriber_id,
@@ -331,7 +376,7 @@ class Journey:
     def missing_callback(self, call: Call, expected_action: str) -> list[Finding]:
         """No matching callback within ttl + grace: say what did arrive, if anything."""
         near = [e for e in self.cert.network.transcript.query(
-                    party="bap", direction=INBOUND, action=expected_action,
+                    party=call.sent.exchange.party, direction=INBOUND, action=expected_action,
                     since=call.sent.exchange.mono_time)
                 if e.message_id == call.message_id or e.transaction_id == call.transaction_id]
         findings = []

@@ -1,7 +1,8 @@
 """The end-of-run sweep: what only the whole transcript can show, judged once all scenarios
 ran — every callback no step looked at (NACKed, retried, duplicated, unsolicited), the same
 bytes arriving twice, callbacks to requests the candidate had to refuse, callbacks sent to a
-wrong address, and callbacks for transactions the harness never started."""
+wrong address, callbacks for transactions the harness never started, and callbacks about an
+order that reached another BAP than the one that placed it."""
 
 from __future__ import annotations
 
@@ -15,16 +16,20 @@ from harness.checks.registry import judge_message
 from harness.findings import Finding
 from harness.transcript import INBOUND, Exchange
 
-REFUSAL_GRACE_S = 1.0  # how long after the last refused request a stray callback is awaited
+# how long after the last refused request (or request about another BAP's order) a stray
+# callback is awaited
+REFUSAL_GRACE_S = 1.0
 
 
 def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
     """Run-level findings, each paired with the scenario it belongs to ("" for none)."""
     transcript = certification.network.transcript
     findings: list[tuple[str, Finding]] = []
-    if certification.refusals:
-        last = max(r.exchange.mono_time for r in certification.refusals)
-        transcript.wait_for(lambda e: False, max(0.0, last + REFUSAL_GRACE_S - time.monotonic()))
+    probed = [r.exchange.mono_time for r in certification.refusals] + \
+        [w.since for w in certification.watches]
+    if probed:
+        transcript.wait_for(lambda e: False,
+                            max(0.0, max(probed) + REFUSAL_GRACE_S - time.monotonic()))
     for refused in certification.refusals:
         request = refused.exchange
         answers = transcript.query(party="bap", direction=INBOUND, message_id=request.message_id,
@@ -36,6 +41,10 @@ def run_sweep(certification: Certification) -> list[tuple[str, Finding]]:
         scenario = next((j.scenario for j in certification.journeys
                          if exchange.transaction_id in j.transaction_ids), "")
         findings += [(scenario, f) for f in context.sent_to_wrong_address(exchange, bap_uri)]
+    if certification.watches:
+        received = transcript.query(party=certification.other_bap.party, direction=INBOUND)
+        findings += [(w.scenario, f) for w in certification.watches
+                     for f in w.findings(received)]
     findings += _unjudged_callbacks(certification)
     findings += _repeated_bytes(certification)
     known = {t for j in certification.journeys for t in j.transaction_ids} | set(
@@ -68,7 +77,7 @@ def _unjudged_callbacks(certification: Certification) -> list[tuple[str, Finding
             continue
         certification.judged.add(exchange.id)
         scenario = _scenario_of(certification, exchange)
-        judged = judge_message(certification.pipeline, Message(
+        judged = judge_message(certification.pipeline_at(exchange), Message(
             exchange.request_body, exchange.request_headers, exchange.action,
             evidence=[exchange.id]))
         judged += context.sender_is_candidate(exchange, candidate.subscriber_id, candidate.uri)

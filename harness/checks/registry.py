@@ -13,7 +13,8 @@ fails the suite. Scopes:
 - flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
   the callback and transaction checks above, applied without the run that sent the requests;
   of a run that certified a BAP, the initiated and probe checks too (harness/checks/app_flow.py);
-- probe: how a hostile request was refused;
+- probe: how a hostile request was refused (harness/checks/refusal.py), and another BAP's
+  request about an order (harness/checks/ownership.py);
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
   shown.py, relayed.py), and how it answers malformed and unauthenticated calls
@@ -37,6 +38,7 @@ from harness.checks import (
     flow,
     initiator,
     message,
+    ownership,
     readings,
     refusal,
     relayed,
@@ -109,6 +111,7 @@ CHECKS: tuple[Check, ...] = (
     # run
     _check("run", "SIG-013 SCH-011 SIG-016 TIME-004", refusal.refused_request_unanswered),
     _check("run", "CTX-018", context.sent_to_wrong_address),
+    _check("run", "CTX-029", ownership.callbacks_stay_with_owner),
     _check("run", "TIME-005", timing.unexpected_callback),
     _check("run", "TIME-006", timing.not_sent),
     # flow: in this order (the order of the findings of each transaction)
@@ -131,6 +134,8 @@ CHECKS: tuple[Check, ...] = (
     _check("probe", "SIG-014", refusal.challenge_given),
     _check("probe", "CTX-025..026 TIME-004 SCH-009", refusal.unknown_transaction_refused),
     _check("probe", "API-004", refusal.shown_order_unchanged),
+    _check("probe", "CTX-028 SCH-009", ownership.foreign_request_refused),
+    _check("probe", "CTX-028", ownership.order_unchanged),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),

@@ -12,6 +12,7 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from harness.certify.bpp.hostile import HostileRequests
+from harness.certify.bpp.ownership import ForeignRequests
 from harness.certify.bpp.story import BppStory
 from harness.certify.journey import CERTIFICATION, Certification
 from harness.paths import FEATURES_DIR
@@ -38,6 +39,11 @@ def story(certification: Certification, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def hostile(story: BppStory) -> HostileRequests:
     return HostileRequests(story.j)
+
+
+@pytest.fixture
+def foreign(story: BppStory) -> ForeignRequests:
+    return ForeignRequests(story.j)
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -392,3 +398,31 @@ def _replay_refused(story: BppStory, hostile: HostileRequests) -> None:
 @then("only one on_select comes back")
 def _one_callback(story: BppStory, hostile: HostileRequests) -> None:
     checked(lambda _: hostile.expect_no_callback())(story)
+
+
+# -- another BAP's requests about the BAP's order ----------------------------------------------
+
+@given("the BPP answers the BAP's own status request with the order")
+def _own_status(story: BppStory, foreign: ForeignRequests) -> None:
+    checked(lambda _: foreign.control())(story)
+
+
+@when("a second registered BAP, signing as itself, asks for the status of the order, tracks "
+      "it, starts its charging session and cancels it")
+def _foreign_requests(story: BppStory, foreign: ForeignRequests) -> None:
+    checked(lambda _: foreign.send())(story)
+
+
+@then("the BPP refuses each of them without revealing the order")
+def _foreign_refused(story: BppStory, foreign: ForeignRequests) -> None:
+    checked(lambda _: foreign.refused())(story)
+
+
+@then("the BAP's own status request still shows the order as it was")
+def _order_unchanged(story: BppStory, foreign: ForeignRequests) -> None:
+    checked(lambda _: foreign.unchanged())(story)
+
+
+@then("no callback about the order goes to the second BAP")
+def _no_foreign_callbacks(story: BppStory, foreign: ForeignRequests) -> None:
+    checked(lambda _: foreign.no_callbacks_to_other())(story)

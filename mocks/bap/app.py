@@ -5,7 +5,7 @@ probe; any other request is recorded as a stray and answered 404."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -30,8 +30,10 @@ def faults_view(bap: ReferenceBap) -> dict[str, Any]:
                            "description": fault.description} for name, fault in FAULTS.items()]}
 
 
-def create_app(bap: ReferenceBap) -> Starlette:
-    """The BAP's app; the driver's app behind `/v1` is `app.state.driver_app`."""
+def create_app(bap: ReferenceBap, *, others: Sequence[ReferenceBap] = ()) -> Starlette:
+    """The BAP's app; the driver's app behind `/v1` is `app.state.driver_app`. `others`
+    are more BAPs whose Beckn callbacks the same server receives, each at the path of its own
+    URI (the harness's second BAP); only their inboxes are served."""
     driver_app = DriverApp(bap)
 
     async def health(request: Request) -> Response:
@@ -56,7 +58,9 @@ def create_app(bap: ReferenceBap) -> Starlette:
         finally:
             await driver_app.aclose()
 
-    routes = [*bap.inbox.routes(record_strays=True), *client_routes(driver_app),
+    # theirs first: a path under this BAP's (/beckn/other) would be a stray of /beckn
+    routes = [*(r for other in others for r in other.inbox.routes(record_strays=True)),
+              *bap.inbox.routes(record_strays=True), *client_routes(driver_app),
               Route("/_health", health), Route("/_control/faults", faults, methods=["GET", "PUT"]),
               Route("/{rest:path}", bap.inbox.stray, methods=STRAY_METHODS)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

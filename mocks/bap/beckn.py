@@ -96,18 +96,19 @@ class ReferenceBap:
 
     def __init__(self, config: BapConfig, transcript: Transcript, *, directory: Directory,
                  schemas: SchemaSet, http: httpx.AsyncClient | None = None,
-                 ) -> None:
+                 party: str = "bap") -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
+        self.party = party  # how the transcript names what it sends and receives
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
         self.http = http or httpx.AsyncClient()
-        self.outbox = Outbox(self.identity, transcript, self.http, party="bap",
+        self.outbox = Outbox(self.identity, transcript, self.http, party=party,
                              timeout_s=config.send_timeout_s)
         self.inbox = Inbox(self.identity, directory, transcript, schemas,
                            {action: self._on_callback for action in CALLBACKS},
-                           party="bap", admission=self._admit)
+                           party=party, admission=self._admit)
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults,
                                       foreign_signer=config.foreign_signer)
         self._observers: list[Observer] = []
@@ -235,7 +236,7 @@ class ReferenceBap:
         """The callback answering `call`, waiting at most `timeout` (default: the ttl)."""
         expected = envelope.CALLBACK_OF[call.action]
         call.callback_exchange = await self.transcript.wait_for_async(
-            _answers(call, expected), self.ttl_s if timeout is None else timeout,
+            _answers(call, expected, self.party), self.ttl_s if timeout is None else timeout,
             transaction_id=call.transaction_id)
         return call.callback_exchange
 
@@ -243,7 +244,7 @@ class ReferenceBap:
         """The callback answering `call` that the inbox accepted (ACKed), waiting at most
         `timeout` (default: the ttl); a refused one does not count."""
         exchange = await self.transcript.wait_for_async(
-            _accepted(_answers(call, envelope.CALLBACK_OF[call.action])),
+            _accepted(_answers(call, envelope.CALLBACK_OF[call.action], self.party)),
             self.ttl_s if timeout is None else timeout, transaction_id=call.transaction_id)
         doc = exchange.json() if exchange is not None else None
         return doc if isinstance(doc, dict) else None
@@ -255,7 +256,7 @@ class ReferenceBap:
         `timeout` (default: the ttl) in all."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.ttl_s if timeout is None else timeout)
-        answering = _accepted(_answers(call, envelope.CALLBACK_OF[call.action]))
+        answering = _accepted(_answers(call, envelope.CALLBACK_OF[call.action], self.party))
         seen: dict[str, dict[str, Any]] = {}
         first = True
         while (remaining := deadline - loop.time()) > 0:
@@ -279,7 +280,7 @@ class ReferenceBap:
             ours = set(self.transactions.get(transaction_id, Transaction("")).message_ids)
 
         def matches(exchange: Exchange) -> bool:
-            return (exchange.direction == INBOUND and exchange.party == "bap"
+            return (exchange.direction == INBOUND and exchange.party == self.party
                     and exchange.action == action and exchange.transaction_id == transaction_id
                     and exchange.message_id not in ours and exchange.mono_time >= after
                     and exchange.status == 200
@@ -352,9 +353,9 @@ def _accepted(matches: Callable[[Exchange], bool]) -> Callable[[Exchange], bool]
     return lambda exchange: exchange.status == 200 and matches(exchange)
 
 
-def _answers(call: Call, callback_action: str) -> Any:
+def _answers(call: Call, callback_action: str, party: str) -> Any:
     def matches(exchange: Exchange) -> bool:
-        return (exchange.direction == INBOUND and exchange.party == "bap"
+        return (exchange.direction == INBOUND and exchange.party == party
                 and exchange.action == callback_action
                 and exchange.transaction_id == call.transaction_id
                 and exchange.message_id == call.message_id)

@@ -3,6 +3,7 @@ faults it starts with."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from harness.beckn import envelope
@@ -45,6 +46,8 @@ class BppConfig:
     vehicle_battery_kwh: float = 40.0
     vehicle_soc_start: float = 20.0
     tick_interval_s: float | None = 0.5  # real seconds between charger ticks on a running clock
+    # `Authorization: Bearer <it>` lists the orders of every BAP (GET /_control/orders)
+    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     def __post_init__(self) -> None:
         check_known(self.faults)

@@ -5,10 +5,15 @@ operator cancel, a connector fault and its repair), so the BPP can be certified 
 candidate with `control_url = <root>/_control/hooks`.
 
 Errors answer in the one shape of mocks/stack/http.py: `{"error": {"code", "message"}}`.
+
+The listing of every order (`GET /_control/orders`) names the orders of every BAP, so it
+answers only `Authorization: Bearer <BppConfig.control_token>` (`ubc-cert reference` prints
+it); the hooks and switches act on an order or item the caller already names.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -134,6 +139,12 @@ def control_routes(bpp: ReferenceBpp) -> list[BaseRoute]:
         return json_response(await play(bpp, request.path_params["hook"], body))
 
     async def list_orders(request: Request) -> Response:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+                token.strip().encode(), bpp.config.control_token.encode()):
+            raise ApiError(401, "UNAUTHORIZED", "listing the orders of every BAP needs the "
+                           "control token (Authorization: Bearer <token>)",
+                           headers={"WWW-Authenticate": 'Bearer realm="_control"'})
         return json_response([record.summary() for record in bpp.orders])
 
     async def payment_completed(request: Request) -> Response:

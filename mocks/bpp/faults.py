@@ -15,7 +15,8 @@ The hook points:
 - `signature`: how each copy is signed (`Signature`: key, window, unsigned, altered bytes);
 - `quote`: the order on_select carries; `confirmation`: the order on_confirm carries;
 - `init_price`: the unit price on_init quotes;
-- `refusal_code`: the error code a refused request's callback carries.
+- `refusal_code`: the error code a refused request's callback carries;
+- `serves`: whether a request about an order is served, given whether its BAP placed it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Fault:
     confirmation: Callable[[OrderDoc], OrderDoc] | None = None
     init_price: Callable[[float], float] | None = None
     refusal_code: Callable[[str], str] | None = None
+    serves: Callable[[bool], bool] | None = None
 
 
 # --- the transforms -----------------------------------------------------------------------------
@@ -195,6 +197,10 @@ FAULTS: dict[str, Fault] = {
         "UBC-STATE-007", "every refusal (an impossible start, an overlapping slot, a late "
         "cancel) carries the generic 50000 instead of the code the TSD prescribes",
         refusal_code=lambda code: "50000"),
+    "serves-any-bap": Fault(
+        "UBC-CTX-028", "an order is served to any BAP that names its id or transaction "
+        "(status, track, update, cancel, rating, support), and its later callbacks go to the "
+        "BAP that asked last", serves=lambda placed_it: True),
 }
 
 
@@ -249,3 +255,6 @@ class FaultSwitches(Switches[Fault]):
 
     def refusal_code(self, code: str) -> str:
         return self._through(lambda fault: fault.refusal_code, code)
+
+    def serves(self, placed_it: bool) -> bool:
+        return self._through(lambda fault: fault.serves, placed_it)

@@ -1,10 +1,15 @@
-"""The orders the reference BPP holds: one `OrderRecord` per transaction, drafted from what a
-select or init asks for, found again by later requests, and the refusals that travel in a
-callback's `error` (TSD §13)."""
+"""The orders the reference BPP holds: one `OrderRecord` per transaction of a BAP, drafted from
+what a select or init asks for, found again by later requests, and the refusals that travel in
+a callback's `error` (TSD §13).
+
+An order belongs to the BAP that placed it (the `bap_id` of its select): a transaction id is
+the BAP's own, so two BAPs naming the same one hold two orders, and a request of another BAP
+about an order finds nothing (harness/rules.py UBC-CTX-028 gives the reading).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +68,12 @@ class Outstanding:
 
 @dataclass
 class OrderRecord:
-    """One order journey as the BPP holds it, keyed by transaction id."""
+    """One order journey as the BPP holds it, keyed by its BAP and transaction id."""
 
     transaction_id: str
-    context: dict[str, Any]  # the last request's context: where unsolicited callbacks go
+    bap_id: str  # the BAP that placed the order: the only one it is served to
+    # the last context of a request it was served to: where unsolicited callbacks go
+    context: dict[str, Any]
     item_id: str
     connector_id: str
     unit_price: float
@@ -143,42 +150,50 @@ class OrderRecord:
 
 
 class OrderBook:
-    """Every order journey the BPP holds, one per transaction, oldest first."""
+    """Every order journey the BPP holds, one per transaction of a BAP, oldest first."""
 
     def __init__(self) -> None:
-        self._by_transaction: dict[str, OrderRecord] = {}
+        self._held: dict[tuple[str, str], OrderRecord] = {}  # (bap_id, transaction_id)
 
     def __iter__(self) -> Iterator[OrderRecord]:
-        return iter(self._by_transaction.values())
+        return iter(self._held.values())
 
-    def of_transaction(self, transaction_id: str) -> OrderRecord | None:
-        return self._by_transaction.get(transaction_id)
+    def of_transaction(self, bap_id: str, transaction_id: str) -> OrderRecord | None:
+        """The order this BAP holds in its transaction."""
+        return self._held.get((bap_id, transaction_id))
 
     def hold(self, record: OrderRecord) -> None:
         """Keep `record` as its transaction's order (replacing an earlier draft)."""
-        self._by_transaction[record.transaction_id] = record
+        self._held[(record.bap_id, record.transaction_id)] = record
 
     def lookup(self, key: str) -> OrderRecord | None:
-        """An order by its id or its transaction id."""
+        """An order by its id or its transaction id, whichever BAP placed it: the operator's
+        view (control API, test hooks), never a BAP's."""
         for record in self:
             if record.order_id == key:
                 return record
-        return self._by_transaction.get(key)
+        return next((r for r in self if r.transaction_id == key), None)
 
     def referable(self, key: str) -> OrderRecord | None:
         """`lookup`, but only orders with an id (from on_init on) can be referred to."""
         record = self.lookup(key)
         return record if record is not None and record.order_id is not None else None
 
-    def about(self, ctx: Mapping[str, Any], order: Mapping[str, Any]) -> OrderRecord | None:
+    def about(self, ctx: Mapping[str, Any], order: Mapping[str, Any],
+              serves: Callable[[OrderRecord, str], bool]) -> OrderRecord | None:
         """The order a post-init request is about: by its id, else by the transaction; only
-        orders that have an id can be referred to. Its BAP is now where the request came from."""
+        orders that have an id can be referred to, and only those `serves(record, bap_id)`
+        lets the requesting BAP have (its own). Served, its callbacks now go where the request
+        came from; not served, it is as unknown as an order that does not exist."""
+        requester = str(ctx.get("bap_id") or "")
         order_id = order.get("beckn:id")
+        transaction_id = str(ctx.get("transaction_id"))
         if isinstance(order_id, str):
             record = next((r for r in self if r.order_id == order_id), None)
         else:
-            record = self._by_transaction.get(str(ctx.get("transaction_id")))
-        if record is None or record.order_id is None:
+            record = self.of_transaction(requester, transaction_id) or next(
+                (r for r in self if r.transaction_id == transaction_id), None)
+        if record is None or record.order_id is None or not serves(record, requester):
             return None
         record.context = dict(ctx)
         return record
@@ -187,12 +202,10 @@ class OrderBook:
         """The order whose charging session this is."""
         return next((r for r in self if r.session_id == session_id), None)
 
-    def known_ids(self) -> set[str]:
-        """Every order and fulfillment id, the things of an order a buyer may rate."""
-        ids: set[str] = set()
-        for record in self:
-            ids |= {record.order_id or "", record.fulfillment_id}
-        return ids
+    def placed_by(self, bap_id: str,
+                  serves: Callable[[OrderRecord, str], bool]) -> list[OrderRecord]:
+        """The orders `serves` lets this BAP refer to (rating, support): its own."""
+        return [r for r in self if serves(r, bap_id)]
 
 
 # --- reading a select or init -------------------------------------------------------------------
@@ -240,7 +253,8 @@ def draft(ctx: Mapping[str, Any], order: Mapping[str, Any], site: SiteCatalog, *
     charger = site.charger
     tariff = charger.tariff(connector.tariff_id)
     record = OrderRecord(
-        transaction_id=str(ctx.get("transaction_id")), context=dict(ctx),
+        transaction_id=str(ctx.get("transaction_id")), bap_id=str(ctx.get("bap_id") or ""),
+        context=dict(ctx),
         item_id=item_id(connector), connector_id=connector.id,
         unit_price=tariff.price_per_kwh, currency=tariff.currency,
         buyer=_dict(order.get("beckn:buyer")))

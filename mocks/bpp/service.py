@@ -13,6 +13,12 @@ Two readings the examples leave open, taken here:
   (14_01_update), and to start otherwise (09_update says PENDING).
 - The order gets its `beckn:id` at `on_init` (06_on_init) and keeps it; the unsolicited
   payment `on_status` already needs it.
+
+An order belongs to the BAP that placed it (the `bap_id` of its select, init and confirm):
+status, track, update, cancel, rating and support about it from another BAP are answered
+with error 30010 "Order not found", in the same words as an order that does not exist, so a
+BAP cannot even learn that it exists; and its callbacks go only to its own BAP (the context of
+the last request it was served to), never to a BAP that merely asked (UBC-CTX-028/029).
 """
 
 from __future__ import annotations
@@ -179,11 +185,16 @@ class ReferenceBpp:
 
     def _about(self, ctx: dict[str, Any], message: Message,
                missing: str = "no such order") -> OrderRecord:
-        """The order a request is about; Rejection 30010 when there is none."""
-        record = self.orders.about(ctx, _dict(message.get("order")))
+        """The order a request is about; Rejection 30010 when there is none, or when it is
+        another BAP's."""
+        record = self.orders.about(ctx, _dict(message.get("order")), self._serves)
         if record is None:
             raise Rejection(envelope.ORDER_NOT_FOUND, missing)
         return record
+
+    def _serves(self, record: OrderRecord, bap_id: str) -> bool:
+        """Whether a request of `bap_id` about this order is served: only its own BAP's."""
+        return self.switches.serves(record.bap_id == bap_id)
 
     # -- select, init, payment -----------------------------------------------------------------
 
@@ -198,7 +209,8 @@ class ReferenceBpp:
         TSD §12.4). With `keep_terms`, what the BPP said at select (order id, price,
         repricing) carries over."""
         order = _dict(message.get("order"))
-        existing = self.orders.of_transaction(str(ctx.get("transaction_id")))
+        existing = self.orders.of_transaction(str(ctx.get("bap_id") or ""),
+                                              str(ctx.get("transaction_id")))
         if existing is not None and existing.status not in ("CREATED", "REJECTED"):
             existing.context = dict(ctx)
             raise Rejection(envelope.ACTION_NOT_APPLICABLE, f"order is already {existing.status}",
@@ -243,7 +255,7 @@ class ReferenceBpp:
             if delay > 0:
                 await asyncio.sleep(delay)  # the buyer paying, simulated
             # unless a later init replaced this order, or it was paid or cancelled meanwhile
-            if self.orders.of_transaction(record.transaction_id) is record and \
+            if self.orders.of_transaction(record.bap_id, record.transaction_id) is record and \
                     record.status == "CREATED" and record.payment.status == "INITIATED":
                 await self.complete_payment(order_id)
 
@@ -379,8 +391,10 @@ class ReferenceBpp:
 
     async def _handle_rating(self, ctx: dict[str, Any], message: Message) -> None:
         ratings = [r for r in message.get("ratings", []) if isinstance(r, dict)]
+        own = self.orders.placed_by(str(ctx.get("bap_id") or ""), self._serves)
         known = {*self.site.item_ids(), *(c.id for c in self.charger.connectors()),
-                 self.config.provider_id, *self.orders.known_ids()}
+                 self.config.provider_id, *(r.order_id for r in own if r.order_id),
+                 *(r.fulfillment_id for r in own)}
         rated = [r for r in ratings if r.get("id") in known]
         if not rated:
             raise Rejection(envelope.ENTITY_TO_RATE_NOT_FOUND, "none of the rated ids is known",
@@ -394,7 +408,9 @@ class ReferenceBpp:
         self.tickets.append({"ticket": ticket, "request": message})
         support = self.documents.support(ticket)
         ref_id, ref_type = message.get("refId"), message.get("refType")
-        if ref_type == "ORDER" and isinstance(ref_id, str) and self.orders.lookup(ref_id) is None:
+        own = self.orders.placed_by(str(ctx.get("bap_id") or ""), self._serves)
+        if ref_type == "ORDER" and isinstance(ref_id, str) and \
+                all(ref_id not in (r.order_id, r.transaction_id) for r in own):
             raise Rejection(envelope.ORDER_NOT_FOUND, f"no order {ref_id}", {"support": support})
         await self._reply(ctx, {"support": support,
                                 "feedback": self.documents.support_acknowledged()})

@@ -50,11 +50,12 @@ class HostileRequests:
             return {"signer": signing.Signer.from_keypair(pair)}
         raise ValueError(f"harness bug: no hostile request for {defect!r}")
 
-    def _send(self, message: dict[str, Any], **options: Any) -> Exchange:
+    def _send(self, message: dict[str, Any], transaction_id: str | None = None,
+              **options: Any) -> Exchange:
         with self.j.cert.waits.awaiting(f"{self.j.candidate.subscriber_id} to answer a select",
                                         2 * self.j.cert.ack_bound_s):
             call = self.j.cert.run(self.j.cert.bap.send(
-                "select", message, transaction_id=self.j.transaction_id,
+                "select", message, transaction_id=transaction_id or self.j.transaction_id,
                 bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri,
                 wait=False, **options))
         self.j.cert.record_transport(call.sent.exchange)
@@ -64,7 +65,8 @@ class HostileRequests:
         """The positive control: a correctly signed, schema-valid select that must be ACKed.
         Refused, it makes the probes of this scenario not evaluated, with a diagnosis."""
         self.j.stop_if_candidate_gone("select")
-        exchange = self._send(self._order())
+        # its own transaction: an order the scenario places next does not follow a refusal
+        exchange = self._send(self._order(), self.j.side_transaction())
         self.j.marks["control"] = exchange
         problems = timing.answered(exchange)
         if problems:

@@ -29,10 +29,11 @@ from harness.checks import consistency, state, story, timing
 from harness.transcript import Exchange
 
 
-def order_transaction(story: BppStory) -> str:
-    """The transaction the story's order was placed in (the first of its journey)."""
-    return story.j.transaction_ids[0]
-
+def order_transaction(journey: Journey) -> str:
+    """The transaction the journey's order was placed in: that of its first select (a rival
+    driver's come later), else the journey's first."""
+    return next((c.transaction_id for c in journey.calls if c.action == "select"),
+                journey.transaction_ids[0])
 
 
 class BppStory:
@@ -202,7 +203,7 @@ class BppStory:
         # A candidate that cannot stop is judged by the scenarios, not by this cleanup.
         with contextlib.suppress(Exception):
             self.j.cert.run(self.j.cert.bap.send(
-                "update", {"order": order.to_beckn()}, transaction_id=order_transaction(self),
+                "update", {"order": order.to_beckn()}, transaction_id=order_transaction(self.j),
                 bpp_id=self.j.candidate.subscriber_id, bpp_uri=self.j.candidate.uri,
                 timeout=self.j.cert.ttl_s))
 
