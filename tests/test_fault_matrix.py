@@ -8,15 +8,17 @@ import json
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.fault_matrix import CLEAN, Row, shows_in
-from harness.report import certificate, plan
+from harness.report import certificate, html, plan
 from mocks.bpp import FAULTS
 from tests import secret_scan
+from tests.test_report_html import assert_self_contained, visible
 
 # The matrix (a dozen and more certification runs, two at a time) is built once per session
 # (tests/conftest.py `fault_matrix`); the audit tests below read the same runs.
@@ -165,3 +167,37 @@ def test_no_bpp_run_leaks_a_private_key(fault_matrix: dict[str, Row]) -> None:
     assert leaked == []
     assert not [f for f, row in fault_matrix.items() if "harness bug: a secret" in
                 row.result.output]
+
+
+# -- report.html and junit.xml of the same runs (here: one xdist worker builds the matrix) -------
+
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("fault", [CLEAN, "quote-total-mismatch", "accepts-tampered-request"])
+def test_every_run_writes_a_readable_report_html(fault_matrix: dict[str, Row],
+                                                 fault: str) -> None:
+    row = fault_matrix[fault]
+    assert row.result.report_path is not None, row.result.output[-2000:]
+    run_dir = row.result.report_path.parent
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    text = visible(page)
+    report_data = row.result.report
+    assert html.verdict_of(report_data).label in text
+    # fault runs cover the scenarios where their fault shows: partial runs
+    assert ("CERTIFIED" if fault == CLEAN else "PARTIAL FAILED") in text
+    if fault != CLEAN:
+        assert row.rule in text and "Fix these first" in text
+    for scenario in report_data["scenarios"]:
+        assert scenario["name"] in text
+        assert all(step["name"] in text for step in scenario["steps"])
+    assert {s["outcome"] for sc in report_data["scenarios"] for s in sc["steps"]} >= (
+        {"passed"} if fault == CLEAN else {"passed", "failed"})
+    assert "callback after" in text and "candidate → bap" in text  # the timelines
+    cases = list(ET.parse(run_dir / "junit.xml").getroot().iter("testcase"))
+    assert {c.get("name") for c in cases} >= {s["name"] for s in report_data["scenarios"]
+                                              if "Scenario Outline" not in s["name"]
+                                              and "bad signature" not in s["name"]}
+    assert not any(c.get("name", "").startswith("test_") for c in cases)
+    assert {c.get("classname") for c in cases} == {s["feature"] for s in report_data["scenarios"]}
