@@ -287,6 +287,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{p.role:18} {p.subscriber_id:24} {p.uri:40} {p.public_key or '-'}")
     print(f"\nregistry: {net.participants['registry'].url}/lookup; parties bound on "
           f"{args.host}; state in {net.state_dir}")
+    print(f"registry admin API: {net.participants['registry'].url}/admin/subscribers, "
+          f"Bearer token {net.admin_token}")
     if net.bap is not None:
         print(f"reference BAP client API: {net.participants['bap'].url}/v1, Bearer token "
               f"{net.bap.config.client_api_token}")

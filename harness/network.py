@@ -9,6 +9,7 @@ against the harness's BAP key keeps working across restarts.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,10 @@ class NetworkConfig:
     charger_speed: float = 60.0  # simulated seconds per real second
     registry_cache_s: float = 0.5
     send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S  # how long a party waits for an answer
+    # The registry's admin API (add, change, remove records) needs this bearer token; None: a
+    # new random one per network (`MockNetwork.admin_token`), so nobody else on the host can
+    # re-point a party or add a key to impersonate one while it runs.
+    admin_token: str | None = None
 
 
 @dataclass
@@ -76,6 +81,7 @@ class MockNetwork:
 
     def __post_init__(self) -> None:
         self.transcript = Transcript()
+        self.admin_token = self.config.admin_token or secrets.token_urlsafe(24)
         self.addresses = Addresses(self.config.host, self.config.public_url)
         self.group = ServerGroup(self.config.host)
         self.participants: dict[str, Participant] = {}
@@ -138,7 +144,8 @@ class MockNetwork:
             # The DeDi registry name recent beckn-onix builds look keys up under.
             # Every lookup (the candidate's above all) and its answer lands in the transcript.
             self.group.attach("registry", registry_module.create_app(
-                self.store, registry_name=REGISTRY_NAME, transcript=self.transcript))
+                self.store, registry_name=REGISTRY_NAME, transcript=self.transcript,
+                admin_token=self.admin_token))
             self.participants["registry"] = self._participant("registry", "registry.mock.ubc")
         # The parties reach the registry directly; only the candidate needs its public URL.
         registry_url = self.group.url("registry") if "registry" in roles else ""

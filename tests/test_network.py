@@ -155,6 +155,15 @@ def test_serve_prints_the_table_registers_candidates_and_stops_on_sigterm(tmp_pa
         records = httpx.post(f"http://127.0.0.1:{base}/lookup",
                              json={"subscriber_id": "cand.example"}, timeout=5).json()
         assert records[0]["signing_public_key"] == keys.signing_public_key
+        # The admin API is closed to whoever does not hold the token serve printed.
+        admin = f"http://127.0.0.1:{base}/admin/subscribers"
+        [token] = [line.rsplit("Bearer token ", 1)[1].strip() for line in lines
+                   if line.startswith("registry admin API:")]
+        assert httpx.get(admin, timeout=5).status_code == 401
+        assert httpx.get(admin, headers={"Authorization": "Bearer guess"},
+                         timeout=5).status_code == 401
+        listed = httpx.get(admin, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert listed.status_code == 200 and "cand.example" in listed.text
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
