@@ -5,12 +5,19 @@ signed and POSTed to the context's `bap_uri` through the outbox.
 Here the faults switched on get their say about callbacks (faults.py): when and how often one
 is sent (`schedule`), the ids its context carries (`address`) and how each copy is signed
 (`signature`).
+
+A callback the BAP never received is sent again, with backoff, within the request's ttl: when
+no connection could be made, or the BAP answered 503 (it could not look the BPP's key up).
+Nothing else is retried: a NACK is the BAP's answer, and a timeout may hide a callback the BAP
+did take (a second copy would be a duplicate). Every failed attempt is logged and, like every
+attempt, in the transcript.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,9 +25,21 @@ from typing import Any
 import orjson
 
 from harness.beckn import envelope, signing
+from harness.beckn import time as wire_time
 from mocks.bpp.config import BppConfig
 from mocks.bpp.faults import Callback, FaultSwitches, Signature
 from mocks.stack import Outbox, Sent
+
+log = logging.getLogger("ubc.mocks")
+RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits before the 2nd, 3rd ... attempt
+DEFAULT_TTL_S = 30.0
+
+
+def undelivered(sent: Sent) -> bool:
+    """The BAP surely did not take the callback: no connection, or 503 (try again)."""
+    if sent.status is None:
+        return (sent.error or "").startswith(("ConnectError", "ConnectTimeout"))
+    return sent.status == 503
 
 
 class Callbacks:
@@ -65,10 +84,24 @@ class Callbacks:
         target = ctx.get("bap_uri")
         if not isinstance(target, str):
             return
+        ttl = wire_time.duration_or(callback.request.get("ttl"), DEFAULT_TTL_S)
+        deadline = time.monotonic() + ttl
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None
-            await self._deliver(target, callback.action, raw, created, note)
+            sent = await self._deliver(target, callback.action, raw, created, note)
+            for attempt, backoff in enumerate(RETRY_BACKOFF_S, start=2):
+                if not undelivered(sent) or time.monotonic() + backoff >= deadline:
+                    break
+                log.warning("%s to %s not delivered (%s); attempt %d in %.2f s",
+                            callback.action, target, sent.error or f"HTTP {sent.status}",
+                            attempt, backoff)
+                await asyncio.sleep(backoff)
+                sent = await self._deliver(target, callback.action, raw, None,
+                                           f"retry {attempt - 1}")
+            if undelivered(sent):
+                log.warning("%s to %s given up undelivered (%s) within its ttl of %g s",
+                            callback.action, target, sent.error or f"HTTP {sent.status}", ttl)
 
     async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
                        note: str | None) -> Sent:
