@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from harness.addresses import HOST, local_url
 
@@ -48,6 +49,49 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
+
+
+HEADER_TIMEOUT_S = 10.0  # a request's headers must be complete this long after it began
+
+
+class HeaderTimeoutH11(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request headers are not complete
+    within HEADER_TIMEOUT_S of its first byte (or of the connection): uvicorn waits for them
+    for ever, so 500 connections that never finish their headers (slowloris) held every party
+    of the network; the keep-alive timeout only runs between requests."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._await_headers()
+
+    def _await_headers(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_s,
+                                                      self._headers_too_slow)
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        previous = self.cycle
+        super().data_received(data)
+        if self.cycle is not previous and self.cycle is not None:  # headers complete
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+        elif self.cycle is None or self.cycle.response_complete:
+            self._await_headers()  # bytes of a next request: its headers are timed too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
 
 @dataclass
 class Served:
@@ -102,7 +146,8 @@ class ServerGroup:
             if served.app is None:
                 raise RuntimeError(f"no app attached to {served.name!r}")
             config = uvicorn.Config(served.app, log_level="warning", lifespan="on",
-                                    access_log=False, timeout_graceful_shutdown=2)
+                                    access_log=False, timeout_graceful_shutdown=2,
+                                    http=HeaderTimeoutH11)
             served.server = uvicorn.Server(config)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
