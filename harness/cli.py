@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -27,6 +28,7 @@ from harness.cli_options import (
     placement_options,
     run_options,
 )
+from harness.report.terminal import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
 
@@ -497,9 +499,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class PrintableLogs(logging.Filter):
+    """Log lines carry text others control (a webhook URL, a NACK's message, a registry's
+    answer): shown with every control character escaped, never obeyed by the terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = printable(record.getMessage()), None
+        return True
+
+
+def _log_to_stderr() -> None:
+    """Warnings of the mock parties to stderr, made printable (once per process)."""
+    root = logging.getLogger()
+    if any(isinstance(f, PrintableLogs) for h in root.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(PrintableLogs())
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr()
     try:
         return int(args.func(args))
     except (UsageError, validation.InputError) as exc:
