@@ -234,8 +234,9 @@ def test_allure_shows_the_gherkin_steps_their_exchanges_and_the_rules(
         test = by_name[scenario["name"]]
         assert [s["name"] for s in test["steps"]] == [
             f"{s['keyword']} {s['name']}" for s in scenario["steps"]], scenario["name"]
-        tags = {label["value"] for label in test["labels"] if label["name"] == "tag"}
-        assert set(scenario["tags"]) <= tags, (scenario["name"], tags)
+        tags = [label["value"] for label in test["labels"] if label["name"] == "tag"]
+        assert set(scenario["tags"]) <= set(tags), (scenario["name"], tags)
+        assert len(tags) == len(set(tags)), (scenario["name"], tags)
     step_attachments = [a for t in tests for s in _steps(t) for a in s.get("attachments", [])]
     assert step_attachments and all(a["name"].startswith("exchanges: ")
                                     for a in step_attachments)

@@ -203,7 +203,9 @@ class CertificationPlugin:
                                    if j.scenario == item.nodeid for t in j.transaction_ids]
             # allure-pytest-bdd's wrapper, outside this one, writes the test after this.
             self._allure.scenario_ends(item.nodeid)
-            label_scenario(result.name, result.tags,
+            # allure-pytest-bdd tags a test with its pytest marks (most Gherkin tags): the rest.
+            marks = {m.name for m in item.iter_markers()}
+            label_scenario(result.name, [t for t in result.tags if t not in marks],
                            (f for j in self._certification.journeys
                             if j.scenario == item.nodeid for f in j.findings))
         if excinfo is not None:
