@@ -150,6 +150,19 @@ def cmd_verify_certificate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.valid else EXIT_FAIL
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import allure_html
+
+    if not args.allure:
+        raise UsageError("report: say which report to build (--allure)")
+    try:
+        page = allure_html.build(Path(args.run_dir), Path(args.output) if args.output else None)
+    except allure_html.AllureError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"Allure report: {page} (one file: open it in a browser)")
+    return EXIT_OK
+
+
 # -- validate -----------------------------------------------------------------------------------
 
 
@@ -380,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the operator key it must be signed with (base64 ed25519 "
                              "public key; default: the key the certificate names)")
     verify_cert.set_defaults(func=cmd_verify_certificate)
+
+    report_cmd = sub.add_parser(
+        "report", help="build a report from a run's folder (--allure: Allure 3's HTML)",
+        description="--allure: RUN_DIR's allure-results as Allure 3's single-file HTML, "
+        "written beside RUN_DIR (not in it: a sealed folder stays as signed). Allure 3 is "
+        "installed with npm into the harness's cache on first use.")
+    report_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run's report folder")
+    report_cmd.add_argument("--allure", action="store_true", help="Allure 3's HTML report")
+    report_cmd.add_argument("--output", metavar="FILE",
+                            help="where to write it (default: RUN_DIR-allure.html)")
+    report_cmd.set_defaults(func=cmd_report)
 
     validate = sub.add_parser("validate", help="validate messages, folders or NDJSON captures")
     validate.add_argument("paths", nargs="+", metavar="PATH")

@@ -37,7 +37,7 @@ from harness import exitcodes, identity
 from harness.addresses import AddressError
 from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
-from harness.certify import engine, listing
+from harness.certify import allure_evidence, engine, listing
 from harness.certify import verdict as verdicts
 from harness.certify.catalog_flow import FAN_OUT, PUBLISH_THEN_RUN, CatalogFlow, CatalogFlowError
 from harness.certify.interruption import Interrupted, StopSignals
@@ -267,6 +267,12 @@ def _write(run_dir: Path, facts: document.RunFacts, network: MockNetwork,
     its path and what the sealing said."""
     network.transcript.write_ndjson(run_dir / "transcript.ndjson")
     report = document.build(facts, outcome.verdict, outcome.results, outcome.findings)
+    allure_evidence.write_environment(run_dir / "allure-results", {
+        "harness.version": report.get("harness_version", harness.version()),
+        "plan.sha256": facts.plan.get("sha256", ""), "role": facts.role,
+        "candidate.subscriber_id": facts.candidate.subscriber_id,
+        "candidate.uri": facts.candidate.uri, "ttl": facts.options.get("ttl", ""),
+        "verdict": outcome.verdict.name})
     if sealing.waivers is not None:
         report["waivers"] = sealing.report_section()
     path = document.write(run_dir, report)

@@ -201,3 +201,54 @@ def test_every_run_writes_a_readable_report_html(fault_matrix: dict[str, Row],
                                               and "bad signature" not in s["name"]}
     assert not any(c.get("name", "").startswith("test_") for c in cases)
     assert {c.get("classname") for c in cases} == {s["feature"] for s in report_data["scenarios"]}
+
+
+def _allure_tests(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((run_dir / "allure-results").glob("*-result.json"))]
+
+
+def _steps(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for step in node.get("steps", []) for s in (step, *_steps(step))]
+
+
+def _attachments(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*node.get("attachments", []),
+            *(a for s in _steps(node) for a in s.get("attachments", []))]
+
+
+@pytest.mark.parametrize("fault", [CLEAN, next(iter(FAULTS))])
+def test_allure_shows_the_gherkin_steps_their_exchanges_and_the_rules(
+        fault: str, matrix: dict[str, Row]) -> None:
+    """allure-pytest-bdd's results: each scenario an Allure test named as report.json names
+    it, its Gherkin steps as steps with the exchanges each caused attached to it, its tags and
+    its findings' rule ids as labels, the run's environment; no empty attachment."""
+    row = matrix[fault]
+    run_dir = (row.result.report_path or Path()).parent
+    report = row.result.report
+    tests = _allure_tests(run_dir)
+    ran = [s for s in report["scenarios"] if s["status"] != "not run"]
+    assert len(tests) == len(ran), (len(tests), len(ran))
+    by_name = {t["name"]: t for t in tests}
+    for scenario in ran:
+        test = by_name[scenario["name"]]
+        assert [s["name"] for s in test["steps"]] == [
+            f"{s['keyword']} {s['name']}" for s in scenario["steps"]], scenario["name"]
+        tags = [label["value"] for label in test["labels"] if label["name"] == "tag"]
+        assert set(scenario["tags"]) <= set(tags), (scenario["name"], tags)
+        assert len(tags) == len(set(tags)), (scenario["name"], tags)
+    step_attachments = [a for t in tests for s in _steps(t) for a in s.get("attachments", [])]
+    assert step_attachments and all(a["name"].startswith("exchanges: ")
+                                    for a in step_attachments)
+    for attachment in (a for t in tests for a in _attachments(t)):
+        assert (run_dir / "allure-results" / attachment["source"]).stat().st_size > 0
+    assert all(p.stat().st_size > 0 for p in (run_dir / "allure-results").iterdir())
+    rules = {label["value"] for t in tests for label in t["labels"] if label["name"] == "rule"}
+    specs = [label["value"] for t in tests for label in t["labels"] if label["name"] == "spec"]
+    if fault != CLEAN:  # (a clean run may still have warnings: their rules are labels too)
+        assert row.rule in rules, rules
+        assert any(s.startswith(f"{row.rule}: ") for s in specs), specs
+    environment = (run_dir / "allure-results" / "environment.properties").read_text()
+    assert f"plan.sha256 = {report['plan']['sha256']}" in environment.splitlines()
+    assert f"harness.version = {report['harness_version']}" in environment.splitlines()
+    assert "role = bpp" in environment.splitlines()

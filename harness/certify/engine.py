@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.certify import verdict as verdicts
+from harness.certify.allure_evidence import title_paths_outside_the_rootdir
 from harness.certify.interruption import Stop, StopSignals
 from harness.certify.journey import Certification
 from harness.certify.plugin import FAILED, PASSED, CertificationPlugin, ScenarioResult
@@ -51,13 +52,17 @@ def certify(role: Role, certification: Certification, run_dir: Path,
         "--rootdir", str(steps_dir), "-p", "no:cacheprovider", *progress.pytest_args(),
         "--no-header",
         # Only the plugins a run needs: autoloading every installed one (schemathesis,
-        # hypothesis...) and rewriting their asserts costs seconds per run.
-        "--disable-plugin-autoload", "-p", "pytest_bdd.plugin", "-p", "allure_pytest.plugin",
+        # hypothesis...) and rewriting their asserts costs seconds per run. allure-pytest-bdd
+        # makes Gherkin's features, scenarios and steps Allure's; allure-pytest, which would
+        # show Python functions, must not load beside it (both add --alluredir).
+        "--disable-plugin-autoload", "-p", "pytest_bdd.plugin",
+        "-p", "allure_pytest_bdd.plugin",
         "--assert=plain",
         f"--junitxml={run_dir / 'junit.xml'}", f"--alluredir={run_dir / 'allure-results'}",
     ]
     if tags:
         pytest_args += ["-m", tags]
+    title_paths_outside_the_rootdir()
     try:
         with progress.pytest_output():
             code: int | pytest.ExitCode = pytest.main(

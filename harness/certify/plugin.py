@@ -11,7 +11,6 @@ the feature, the scenario and the example table. So a run stopped by a signal, `
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +19,9 @@ from typing import Any
 import pytest
 from pytest_bdd.parser import ScenarioTemplate
 
+from harness.certify.allure_evidence import StepExchanges, exchanges_text, label_scenario
 from harness.certify.journey import CERTIFICATION, Certification, CheckFailed, NotEvaluated
 from harness.findings import NOT_EVALUATED as FINDING_NOT_EVALUATED
-from harness.transcript import Exchange
 
 PASSED, FAILED, NOT_EVALUATED, HARNESS_ERROR = (
     "passed", "failed", "not evaluated", "harness error")
@@ -103,6 +102,7 @@ class CertificationPlugin:
         self.step = ""  # the step under way, as the feature says it
         self._running_since = 0.0
         self._on_finish = on_finish
+        self._allure = StepExchanges(certification)  # each step's exchanges, attached to it
 
     def pytest_configure(self, config: pytest.Config) -> None:
         # The steps' `certification` fixture reads the run from the config's stash.
@@ -168,15 +168,21 @@ class CertificationPlugin:
 
     def pytest_bdd_before_step(self, request: Any, scenario: Any, step: Any) -> None:
         self.step = f"{step.keyword} {step.name}"
+        self._allure.step_begins(request.node.nodeid)
         if (begun := self._step(request, scenario, step)) is not None:
             begun.outcome, begun.started = RUNNING, time.monotonic()
 
+    # tryfirst: before allure-pytest-bdd closes its step, so the exchanges attach to it.
+    @pytest.hookimpl(tryfirst=True)
     def pytest_bdd_after_step(self, request: Any, scenario: Any, step: Any) -> None:
+        self._allure.step_ends(request.node.nodeid, f"{step.keyword} {step.name}")
         if (done := self._step(request, scenario, step)) is not None:
             done.outcome, done.duration_s = PASSED, time.monotonic() - done.started
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_bdd_step_error(self, request: Any, scenario: Any, step: Any,
                               exception: BaseException) -> None:
+        self._allure.step_ends(request.node.nodeid, f"{step.keyword} {step.name}")
         if (done := self._step(request, scenario, step)) is not None:
             done.duration_s = time.monotonic() - done.started
             done.outcome = (FAILED if isinstance(exception, CheckFailed) else
@@ -195,9 +201,20 @@ class CertificationPlugin:
         if report.when == "teardown":
             result.transactions = [t for j in self._certification.journeys
                                    if j.scenario == item.nodeid for t in j.transaction_ids]
+            # allure-pytest-bdd's wrapper, outside this one, writes the test after this.
+            self._allure.scenario_ends(item.nodeid)
+            # allure-pytest-bdd tags a test with its pytest marks (most Gherkin tags): the rest.
+            marks = {m.name for m in item.iter_markers()}
+            label_scenario(result.name, [t for t in result.tags if t not in marks],
+                           (f for j in self._certification.journeys
+                            if j.scenario == item.nodeid for f in j.findings))
         if excinfo is not None:
             self._record_failure(item, report, excinfo, result)
         if report.when == "call":
+            # A step that could not be judged (skipped) is still open in Allure: its exchanges.
+            running = next((s for s in result.steps if s.outcome == RUNNING), None)
+            if running is not None:
+                self._allure.step_ends(item.nodeid, f"{running.keyword} {running.name}")
             # A step still running ended the way its scenario did (a step that could not be
             # judged skips the scenario, which pytest-bdd tells no step hook).
             for step in result.steps:
@@ -233,7 +250,8 @@ class CertificationPlugin:
             item.session.shouldfail = f"--exitfirst: \"{self.stopped_at}\" failed"
 
     def _show_transcript(self, item: Any) -> None:
-        """Attach the scenario's exchanges to Allure and print them, so nobody reruns."""
+        """Print the scenario's exchanges with its failure, so nobody reruns (Allure has them
+        step by step)."""
         journey = next((j for j in self._certification.journeys if j.scenario == item.nodeid),
                        None)
         if journey is None:
@@ -241,16 +259,4 @@ class CertificationPlugin:
         transcript = self._certification.network.transcript
         exchanges = sorted((e for t in journey.transaction_ids
                             for e in transcript.query(transaction_id=t)), key=lambda e: e.id)
-        text = "\n".join(exchange_line(e) for e in exchanges)
-        with contextlib.suppress(Exception):  # Allure is evidence, not a reason to lose a result
-            import allure
-
-            allure.attach(text, name="transcript", attachment_type=allure.attachment_type.TEXT)
-        item.add_report_section("call", "transcript", text)
-
-
-def exchange_line(exchange: Exchange) -> str:
-    latency = f"{exchange.latency * 1000:.0f} ms" if exchange.latency is not None else "-"
-    answer = exchange.error or f"HTTP {exchange.status}"
-    return (f"{exchange.id} {exchange.direction:8} {exchange.party:4} {exchange.action or '?':12}"
-            f" msg {str(exchange.message_id)[:8]} -> {answer} ({latency}) {exchange.url}")
+        item.add_report_section("call", "transcript", exchanges_text(exchanges))
