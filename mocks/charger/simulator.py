@@ -362,7 +362,9 @@ class Charger:
         self._reservations.check_free(connector_id, start, end)
         current = self._sessions.get(connector.session_id or "")
         if start <= now and (connector.plugged or current is not None):
-            raise ChargerError("BUSY", f"connector {connector_id} is occupied now")
+            held = f"session {current.id} is {current.status.value}" if current is not None \
+                else "a car is plugged in"
+            raise ChargerError("BUSY", f"connector {connector_id} is occupied now ({held})")
         reservation = self._reservations.open(connector, start, end, grace_s, now, reservation_id)
         status = ReservationStatus.ACTIVE if start <= now else ReservationStatus.PENDING
         self._set_reservation_status(reservation, status, now, new=True)

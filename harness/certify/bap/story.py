@@ -281,6 +281,12 @@ class BapStory:
         confirm = transcript.wait_for(
             lambda e: e.direction == INBOUND and e.party == "bpp" and e.action == "confirm"
             and e.mono_time >= self.j.started_mono, wait)
+        if confirm is not None:  # the driver goes on once the BPP has answered it (a slot is
+            # reserved as the BPP confirms: a car plugged in before that would occupy it)
+            transcript.wait_for(
+                lambda e: e.direction == OUTBOUND and e.party == "bpp"
+                and e.action == "on_confirm" and e.message_id == confirm.message_id
+                and e.status is not None, wait)
         self.judge()
         self.j.add(client_api.paid_order_confirmed(notice, confirm, wait))
 
@@ -319,14 +325,16 @@ class BapStory:
         self.j.assert_clean()
 
     def cleanup(self) -> None:
+        """At the end of the scenario every car leaves the harness's charger (a session still
+        charging is ended by it), so the next scenario, a reservation's slot that begins now
+        above all, finds the connectors free: the harness plays the drivers of every one."""
         charger = self.cert.network.charger
-        connector = str(self.connector.get("id") or "").rsplit("*", 1)[-1]
-        if charger is None or not connector:
+        if charger is None:
             return
 
         async def unplug() -> None:
             for c in charger.connectors():
-                if c.plugged and c.id == connector:
+                if c.plugged:
                     charger.unplug(c.id)
         self.cert.run(unplug(), timeout=5)
 
@@ -486,7 +494,33 @@ class BapStory:
         self.discovered_through_cds()
 
     def estimate_slot(self, kwh: float) -> None:
+        self._connector_free()
         self.estimate(kwh, self.slot())
+
+    def _connector_free(self, bound_s: float = 3.0) -> None:
+        """A slot that begins now needs the connector free now: wait, bounded, for a session
+        an earlier scenario left on it to end (the BPP settles a stop after its answer)."""
+        charger, connector = self.cert.network.charger, \
+            str(self.connector.get("id") or "").rsplit("*", 1)[-1]
+        if charger is None or not connector:
+            return
+
+        async def state() -> tuple[bool, str | None]:
+            found = next((c for c in charger.connectors() if c.id == connector), None)
+            if found is None:
+                return True, None
+            if found.plugged:
+                charger.unplug(found.id)  # the last driver's car leaves
+            return found.session_id is None, found.session_id
+        deadline = time.monotonic() + bound_s
+        while True:
+            free, session = self.cert.run(state(), timeout=5)
+            if free:
+                return
+            if time.monotonic() >= deadline:
+                raise NotEvaluated(f"the harness's connector {connector} still holds session "
+                                   f"{session} of an earlier scenario: no slot can begin now")
+            time.sleep(0.05)
 
     def shows_reservation(self) -> None:
         """The estimate shows the total on_select quoted; that it shows a reservation is
