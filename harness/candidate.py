@@ -18,12 +18,12 @@ Every problem is reported with the file, the field and the reason.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness import tomlfile
 from harness.beckn import signing
 
 ROLES = ("bap", "bpp")
@@ -119,15 +119,8 @@ def parse(data: dict[str, Any], where: str = "candidate") -> Candidate:
 
 
 def load(path: str | Path) -> Candidate:
-    where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CandidateError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CandidateError(f"{where}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CandidateError(f"{where}: not valid TOML: {exc}") from None
-    return parse(data, where)
+        data = tomlfile.read(path)
+    except tomlfile.TomlFileError as exc:
+        raise CandidateError(str(exc)) from None
+    return parse(data, str(path))

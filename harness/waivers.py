@@ -20,14 +20,13 @@ be read is refused naming the entry and the field, before anything runs.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import rules
+from harness import rules, tomlfile
 from harness.findings import WAIVED, Finding
 
 FIELDS = ("rule", "subscriber_id", "reason", "approved_by", "expires")
@@ -112,18 +111,11 @@ def parse(data: dict[str, Any], source: str = "waivers") -> list[Waiver]:
 
 
 def load(path: str | Path) -> list[Waiver]:
-    source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WaiverError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise WaiverError(f"{source}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise WaiverError(f"{source}: not valid TOML: {exc}") from None
-    return parse(data, source)
+        data = tomlfile.read(path)
+    except tomlfile.TomlFileError as exc:
+        raise WaiverError(str(exc)) from None
+    return parse(data, str(path))
 
 
 @dataclass
