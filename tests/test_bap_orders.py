@@ -12,6 +12,7 @@ from harness.beckn.order import Order
 from mocks.bap.catalogs import Listing
 from mocks.bap.client_requests import Vehicle
 from mocks.bap.orders import AppOrder
+from tests.test_relayed_checks import order as beckn
 
 T0 = 1_900_000_000.0
 
@@ -27,16 +28,6 @@ def app_order() -> AppOrder:
 
 def context(at: float) -> dict[str, Any]:
     return {"transaction_id": "t1", "timestamp": wire_time.format(at)}
-
-
-def beckn(status: str, session: str | None = None, payment: str | None = None
-          ) -> dict[str, Any]:
-    doc: dict[str, Any] = {"beckn:orderStatus": status}
-    if session:
-        doc["beckn:fulfillment"] = {"beckn:deliveryAttributes": {"sessionStatus": session}}
-    if payment:
-        doc["beckn:payment"] = {"beckn:paymentStatus": payment}
-    return doc
 
 
 def confirmed() -> AppOrder:

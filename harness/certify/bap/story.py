@@ -494,33 +494,7 @@ class BapStory:
         self.discovered_through_cds()
 
     def estimate_slot(self, kwh: float) -> None:
-        self._connector_free()
         self.estimate(kwh, self.slot())
-
-    def _connector_free(self, bound_s: float = 3.0) -> None:
-        """A slot that begins now needs the connector free now: wait, bounded, for a session
-        an earlier scenario left on it to end (the BPP settles a stop after its answer)."""
-        charger, connector = self.cert.network.charger, \
-            str(self.connector.get("id") or "").rsplit("*", 1)[-1]
-        if charger is None or not connector:
-            return
-
-        async def state() -> tuple[bool, str | None]:
-            found = next((c for c in charger.connectors() if c.id == connector), None)
-            if found is None:
-                return True, None
-            if found.plugged:
-                charger.unplug(found.id)  # the last driver's car leaves
-            return found.session_id is None, found.session_id
-        deadline = time.monotonic() + bound_s
-        while True:
-            free, session = self.cert.run(state(), timeout=5)
-            if free:
-                return
-            if time.monotonic() >= deadline:
-                raise NotEvaluated(f"the harness's connector {connector} still holds session "
-                                   f"{session} of an earlier scenario: no slot can begin now")
-            time.sleep(0.05)
 
     def shows_reservation(self) -> None:
         """The estimate shows the total on_select quoted; that it shows a reservation is
