@@ -244,17 +244,11 @@ class FaultSwitches(Switches[Fault]):
         return failures, ({"party": _refuse_everything} if refuse else {})
 
     def context(self, ctx: Context, used: Sequence[str]) -> Context:
-        for _, fault in self._on:
-            if fault.context is not None:
-                ctx = fault.context(ctx, used)
-        return ctx
+        return self._through_given(lambda fault: fault.context, ctx, used)
 
     def signer(self) -> signing.Signer | None:
         """The key requests are signed with when a fault changes it; None: the BAP's own."""
-        signer = self._own
-        for _, fault in self._on:
-            if fault.signer is not None:
-                signer = fault.signer(signer, self.foreign)
+        signer = self._through_given(lambda fault: fault.signer, self._own, self.foreign)
         return None if signer is self._own else signer
 
     def payment_steps(self, steps: tuple[str, ...]) -> tuple[str, ...]:
@@ -286,16 +280,10 @@ class FaultSwitches(Switches[Fault]):
         return self._through(lambda fault: fault.selected, order)
 
     def shown_charging(self, current: str, before: str) -> str:
-        for _, fault in self._on:
-            if fault.shown_charging is not None:
-                current = fault.shown_charging(current, before)
-        return current
+        return self._through_given(lambda fault: fault.shown_charging, current, before)
 
     def shown_reading(self, latest: Reading, first: Reading) -> Reading:
-        for _, fault in self._on:
-            if fault.shown_reading is not None:
-                latest = fault.shown_reading(latest, first)
-        return latest
+        return self._through_given(lambda fault: fault.shown_reading, latest, first)
 
     def shown_cancellation(self, fee: float, refund: float) -> tuple[float, float]:
         for _, fault in self._on:

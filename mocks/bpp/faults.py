@@ -233,10 +233,7 @@ class FaultSwitches(Switches[Fault]):
         return self._through(lambda fault: fault.schedule, callback)
 
     def address(self, ctx: Context, callback: Callback) -> Context:
-        for _, fault in self._on:
-            if fault.address is not None:
-                ctx = fault.address(ctx, callback)
-        return ctx
+        return self._through_given(lambda fault: fault.address, ctx, callback)
 
     def signature(self, signature: Signature) -> tuple[Signature, tuple[str, ...]]:
         """The signature as the faults make it, and the names of those that changed it

@@ -13,6 +13,7 @@ from mocks.stack.inbox import Inbox, Step
 
 F = TypeVar("F")
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 def refuse_unknown(registry: Mapping[str, object], names: Iterable[str]) -> None:
@@ -54,4 +55,14 @@ class Switches(Generic[F]):
             transform = hook(fault)
             if transform is not None:
                 value = transform(value)
+        return value
+
+    def _through_given(self, hook: Callable[[F], Callable[[T, A], T] | None], value: T,
+                       given: A) -> T:
+        """`_through` for transforms that also read `given` (what they act on does not
+        change it)."""
+        for _, fault in self._on:
+            transform = hook(fault)
+            if transform is not None:
+                value = transform(value, given)
         return value
