@@ -273,7 +273,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             identity.config_format(args.emit_config)
         net = network.MockNetwork(network.NetworkConfig(
             port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
-            public_url=args.public_url,
+            public_url=args.public_url, report_dir=Path(args.report_dir),
             state_dir=Path(args.state_dir) if args.state_dir else default_state_dir()))
     except (identity.ConfigFormatError, AddressError) as exc:
         raise UsageError(str(exc)) from None
@@ -304,6 +304,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"{args.host}; state in {net.state_dir}")
     print(f"registry admin API: {net.participants['registry'].url}/admin/subscribers, "
           f"Bearer token {net.admin_token}")
+    print(f"live view: {net.live_url} (exchanges as they happen; past runs of "
+          f"{args.report_dir})")
     if net.bap is not None:
         print(f"reference BAP client API: {net.participants['bap'].url}/v1, Bearer token "
               f"{net.bap.config.client_api_token}")
@@ -470,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--candidate", action="append", metavar="FILE",
                        help="register this candidate file (repeatable)")
     identity_options(serve, "keep the harness's keys and the registry database here")
+    serve.add_argument("--report-dir", default="reports", metavar="DIR",
+                       help="the live view (/ui) lists the runs in this folder "
+                            "(default: reports)")
     placement_options(serve)
     serve.set_defaults(func=cmd_serve)
 

@@ -22,6 +22,10 @@ from harness.addresses import HOST, Addresses, netloc
 from harness.beckn import signing
 from harness.beckn.subscriber import encryption_public_key
 from harness.candidate import Candidate
+from harness.live.app import PREFIX as LIVE_PREFIX
+from harness.live.app import LiveView, in_front_of
+from harness.live.feed import LiveFeed
+from harness.live.runs import PastRuns
 from harness.servers import ServerGroup
 from harness.state import Keyring
 from harness.transcript import Transcript
@@ -60,6 +64,9 @@ class NetworkConfig:
     # new random one per network (`MockNetwork.admin_token`), so nobody else on the host can
     # re-point a party or add a key to impersonate one while it runs.
     admin_token: str | None = None
+    # The live view (harness/live/app.py) at the registry's /ui lists the runs of this folder.
+    report_dir: Path | None = None
+    live_title: str = "ubc-cert serve"
 
 
 @dataclass
@@ -81,6 +88,8 @@ class MockNetwork:
 
     def __post_init__(self) -> None:
         self.transcript = Transcript()
+        self.live = LiveFeed()  # what the live view at /ui shows as it happens
+        self.transcript.subscribe(self.live.exchange)
         self.admin_token = self.config.admin_token or secrets.token_urlsafe(24)
         self.addresses = Addresses(self.config.host, self.config.public_url)
         self.group = ServerGroup(self.config.host)
@@ -143,9 +152,11 @@ class MockNetwork:
         if "registry" in roles:
             # The DeDi registry name recent beckn-onix builds look keys up under.
             # Every lookup (the candidate's above all) and its answer lands in the transcript.
-            self.group.attach("registry", registry_module.create_app(
+            # The live view answers /ui on the registry's port, ahead of the registry.
+            self.group.attach("registry", in_front_of(registry_module.create_app(
                 self.store, registry_name=REGISTRY_NAME, transcript=self.transcript,
-                admin_token=self.admin_token))
+                admin_token=self.admin_token), LiveView(
+                    self.live, PastRuns(self.config.report_dir), self.config.live_title)))
             self.participants["registry"] = self._participant("registry", "registry.mock.ubc")
         # The parties reach the registry directly; only the candidate needs its public URL.
         registry_url = self.group.url("registry") if "registry" in roles else ""
@@ -262,7 +273,15 @@ class MockNetwork:
             if bap is not None:
                 await bap.aclose()
 
+    @property
+    def live_url(self) -> str | None:
+        """Where a person on this host watches the network: the live view, if served."""
+        if "registry" not in self.group.served:
+            return None
+        return self.group.url("registry") + LIVE_PREFIX
+
     def stop(self) -> None:
+        self.live.close()  # ends the live view's open streams, which would hold the stop up
         self.group.stop()
         if self.store is not None:
             self.store.close()

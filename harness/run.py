@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
         network = MockNetwork(NetworkConfig(
             port_base=args.port_base, ttl=args.ttl, roles=role.plays,
             state_dir=state_dir, fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
-            public_url=args.public_url, send_timeout_s=2 * args.ack_bound))
+            public_url=args.public_url, send_timeout_s=2 * args.ack_bound,
+            report_dir=Path(args.report_dir), live_title=f"ubc-cert run --role {args.role}"))
     except (identity.ConfigFormatError, AddressError) as exc:
         return _refuse(str(exc))
     try:
@@ -199,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 _start(args, network, cand)
                 facts.network = [p.__dict__ for p in network.table()]
+                network.live.publish("run", {
+                    "state": "started", "run_id": run_dir.name, "role": cand.role,
+                    "subscriber_id": cand.subscriber_id, "total": len(selected)})
                 display.say(*terminal.plan_lines(
                     subscriber_id=cand.subscriber_id, role=cand.role, uri=cand.uri,
                     planned=planned, selected=selected, tags=args.tags, ttl=args.ttl,
@@ -207,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
                               f"{len(facts.plan['features'])} features, "
                               f"{facts.plan['rules']} rules; harness {harness.version()}",
                               *role.announce(network, catalog, operator),
+                              f"live view: {network.live_url}",
                               *sealing.announce()],
                     state_dir=network.state_dir,
                     identity_shown=args.show_identity or display.verbosity >= VERBOSE))
@@ -226,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
                 raise
             signals.hold()
             report, path, sealed = _write(run_dir, facts, network, outcome, sealing)
+            network.live.publish("run", {
+                "state": "finished", "run_id": run_dir.name, "verdict": report["verdict"],
+                "reason": report["reason"], "report": f"{network.live_url}/runs/{run_dir.name}/"
+                                                      "report.html"})
             _show(args, display, report, path)
             display.say(*sealed)
             if outcome.verdict.stop is not None:

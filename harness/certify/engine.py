@@ -19,6 +19,7 @@ from harness.certify import verdict as verdicts
 from harness.certify.allure_evidence import title_paths_outside_the_rootdir
 from harness.certify.interruption import Stop, StopSignals
 from harness.certify.journey import Certification
+from harness.certify.live_events import LiveEvents, finding_event
 from harness.certify.plugin import FAILED, PASSED, CertificationPlugin, ScenarioResult
 from harness.certify.progress import Progress
 from harness.certify.role import Role
@@ -44,6 +45,7 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     plugin = CertificationPlugin(certification, exitfirst=exitfirst,
                                  on_finish=signals.hold if signals else None)
     progress = progress or Progress()  # the live display and pytest's output
+    live = LiveEvents(certification, plugin.results)  # the live view at /ui
     if signals is not None:
         signals.when_stopping(lambda stop: certification.stop_waiting())
     steps_dir = role.steps.parent
@@ -66,7 +68,7 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     try:
         with progress.pytest_output():
             code: int | pytest.ExitCode = pytest.main(
-                pytest_args, plugins=[plugin, progress.plugin(plugin.results)])
+                pytest_args, plugins=[plugin, progress.plugin(plugin.results), live])
     except KeyboardInterrupt:  # a stop that reached past pytest's own handling of it
         code = pytest.ExitCode.INTERRUPTED
     if signals is not None:
@@ -75,6 +77,10 @@ def certify(role: Role, certification: Certification, run_dir: Path,
     if stop is not None:
         plugin.cut_short(stop.description)
     sweep = role.sweep(certification)
+    live.publish_findings()
+    for scenario_id, finding in sweep:
+        certification.network.live.publish("finding", finding_event(
+            finding, certification.scenario_names.get(scenario_id, scenario_id)))
     results = list(plugin.results.values())
     findings = [(j.scenario, f) for j in certification.journeys for f in j.findings] + sweep
     if certification.waivers is not None:  # e-certificate: the sweep's findings too
@@ -86,6 +92,7 @@ def certify(role: Role, certification: Certification, run_dir: Path,
             if result.nodeid == scenario_id and result.status == PASSED and finding.is_error \
                     and finding.status != NOT_EVALUATED:
                 result.status, result.message = FAILED, f"{finding.rule} {finding.message}"
+                live.scenario_revised(result)
     return Outcome(verdicts.judge(code, results, findings, tags, stop=stop,
                                   stopped_at=plugin.stopped_at),
                    results=results, findings=findings)
