@@ -44,7 +44,7 @@ from harness.checks.message import Message, Pipeline, parse_body
 from harness.checks.timing import DEFAULT_ACK_BOUND_S
 from harness.findings import NOT_EVALUATED, Finding
 from harness.schemas import SchemaSet
-from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange
+from harness.transcript import INBOUND, OUTBOUND, STRAY, Exchange, is_end
 from harness.validation import NDJSON_SUFFIXES, InputError, Item, capture_item, iter_items
 
 CAPTURED = "captured"  # the direction of a captured message: who recorded it is unknown
@@ -200,6 +200,8 @@ class Capture:
                 continue
             source = f"{display}:{number}"
             doc, _ = parse_body(line)
+            if is_end(doc):  # a run cut short says so last: not a message
+                continue
             if _is_record(doc):
                 try:
                     records.append((source, Exchange.from_record(doc)))

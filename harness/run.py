@@ -274,7 +274,10 @@ def _write(run_dir: Path, facts: document.RunFacts, network: MockNetwork,
     """Every artifact of the run, whatever its outcome: transcript, report.json, junit.xml,
     report.html; then, last, the folder swept for secrets and sealed (signed). The report,
     its path and what the sealing said."""
-    network.transcript.write_ndjson(run_dir / "transcript.ndjson")
+    verdict = outcome.verdict
+    network.transcript.write_ndjson(run_dir / "transcript.ndjson", ended=None if (
+        verdict.stop is None) else {"verdict": verdict.name, "stopped_by": verdict.stopped_by,
+                                    "reason": verdict.reason})
     report = document.build(facts, outcome.verdict, outcome.results, outcome.findings)
     allure_evidence.write_environment(run_dir / "allure-results", {
         "harness.version": report.get("harness_version", harness.version()),

@@ -24,6 +24,9 @@ INBOUND = "inbound"  # a request that arrived at one of our parties
 OUTBOUND = "outbound"  # a request one of our parties sent
 STRAY = "stray"  # the note of an inbound request that reached no endpoint of the party
 
+# The key of a transcript's closing line, written when the recording was cut short.
+ENDED = "transcript_ended"
+
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-admin-token", "proxy-authorization"})
 
 
@@ -325,7 +328,18 @@ class Transcript:
         with self._lock:
             return list(self._by_transaction.get(transaction_id, ()))
 
-    def write_ndjson(self, path: Path, redact: bool = True) -> None:
+    def write_ndjson(self, path: Path, redact: bool = True,
+                     ended: Mapping[str, Any] | None = None) -> None:
+        """Every exchange, a line each; then, when `ended` is given, one last line
+        {ENDED: ended} saying how the recording ended (a run stopped early: "interrupted"),
+        which readers of exchanges skip (`is_end`)."""
         with path.open("w", encoding="utf-8") as handle:
             for exchange in self.entries():
                 handle.write(json.dumps(exchange.as_record(redact), ensure_ascii=False) + "\n")
+            if ended is not None:
+                handle.write(json.dumps({ENDED: dict(ended)}, ensure_ascii=False) + "\n")
+
+
+def is_end(record: Any) -> bool:
+    """Whether a transcript line is its closing line, not an exchange."""
+    return isinstance(record, dict) and set(record) == {ENDED}

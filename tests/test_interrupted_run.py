@@ -114,8 +114,15 @@ def artifacts(stub: Stub) -> tuple[dict[str, Any], ElementTree.Element]:
     [path] = stub.reports.glob("*/report.json")
     report = schema.load_checked(path)
     junit = ElementTree.parse(path.parent / "junit.xml").getroot()
-    lines = (path.parent / "transcript.ndjson").read_text().splitlines()
-    assert lines and all(json.loads(line)["id"] for line in lines)
+    lines = [json.loads(line) for line in
+             (path.parent / "transcript.ndjson").read_text().splitlines()]
+    assert lines and all(line["id"] for line in lines[:-1])
+    if report["verdict"] == "interrupted":  # the transcript says so last, in the same words
+        assert lines[-1] == {"transcript_ended": {
+            "verdict": "interrupted", "stopped_by": report["stopped_by"],
+            "reason": report["reason"]}}, lines[-1]
+    else:
+        assert lines[-1]["id"]
     return report, junit
 
 
@@ -188,6 +195,13 @@ def test_sigterm_mid_scenario_leaves_a_complete_interrupted_report(stub: Stub) -
     assert "so far 8 scenarios failed: UBC-SIG-013" in report["reason"], report["reason"]
     run_dir = stub.reports / report["run_id"]
     assert list((run_dir / "allure-results").iterdir())  # what ran is in Allure too
+    # The transcript's closing line is no message: the audit reads the cut-short run as any.
+    audited = subprocess.run([sys.executable, "-m", "harness.cli", "audit", str(run_dir),
+                              "--format", "json"], capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert audited.returncode in (0, 1), audited.stderr
+    assert "transcript_ended" not in audited.stdout
+    assert json.loads(audited.stdout)["messages"] > 0
 
 
 @pytest.mark.slow

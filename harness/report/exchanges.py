@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from harness.transcript import OUTBOUND, STRAY
+from harness.transcript import OUTBOUND, STRAY, is_end
 
 BODY_CAP = 8 * 1024  # characters of one body shown
 DETAIL_BUDGET = 1024 * 1024  # characters of all bodies and headers shown, together
@@ -189,6 +189,8 @@ def read(path: Path, wanted: Iterable[str], parties: Parties) -> Evidence:
         for line in handle:
             try:
                 record = orjson.loads(line)
+                if is_end(record):  # how a run cut short ended: not an exchange
+                    continue
                 light = _light(record, parties)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
                 unreadable += line.strip() != b""
