@@ -37,6 +37,7 @@ REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})
 BAP_SHOWS_IN = {"accepts-bad-signature": "security or walk_in",
                 "nacks-every-callback": "security or walk_in",
                 "acks-stale-callback": "security",
+                "accepts-any-bpp": "security",
                 "ignores-unsolicited-status": "walk_in or corner_cases",
                 "quotes-a-rejected-select": "corner_cases",
                 "crashes-on-bad-input": "client_api",

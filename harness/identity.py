@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.network import REGISTRY_TYPES, SUBSCRIBERS, MockNetwork
 
-TYPES = {**REGISTRY_TYPES, "other-bap": "BAP"}
+TYPES = {**REGISTRY_TYPES, "other-bap": "BAP", "other-bpp": "BPP"}
 FORMATS = {".json": "json", ".toml": "toml", ".env": "env"}
 _PLAIN = re.compile(r"[A-Za-z0-9_./:+=@%,-]*")
 

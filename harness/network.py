@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from harness import schemas
 from harness.addresses import HOST, Addresses, netloc
@@ -23,10 +25,11 @@ from harness.beckn import signing
 from harness.beckn.subscriber import encryption_public_key
 from harness.candidate import Candidate
 from harness.live.app import PREFIX as LIVE_PREFIX
-from harness.live.app import LiveView, in_front_of
+from harness.live.app import LiveView
+from harness.live.app import in_front_of as with_live_view
 from harness.live.feed import LiveFeed
 from harness.live.runs import PastRuns
-from harness.servers import ServerGroup
+from harness.servers import ServerGroup, in_front_of
 from harness.state import Keyring
 from harness.transcript import Transcript
 from mocks import bap as bap_module
@@ -34,11 +37,11 @@ from mocks import bpp as bpp_module
 from mocks import cds as cds_module
 from mocks import charger as charger_module
 from mocks import registry as registry_module
-from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, RegistryClient
+from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, Inbound, Inbox, RegistryClient
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
-               "other-bap": "other-bap.mock.ubc"}
+               "other-bap": "other-bap.mock.ubc", "other-bpp": "other-bpp.mock.ubc"}
 # The CDS registers as what it is; v1 lookups show it as BG, the v1 type a gateway had
 # (harness.beckn.subscriber), so that v1 stacks keep its record.
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
@@ -99,6 +102,7 @@ class MockNetwork:
         self.store: registry_module.RegistryStore | None = None
         self.bap: bap_module.ReferenceBap | None = None
         self.other_bap: bap_module.ReferenceBap | None = None  # served by the BAP's server
+        self.other_bpp: Identity | None = None  # served by the BPP's server
         self.bpp: Any = None
         self.cds: Any = None
         self.charger: charger_module.Charger | None = None
@@ -153,7 +157,7 @@ class MockNetwork:
             # The DeDi registry name recent beckn-onix builds look keys up under.
             # Every lookup (the candidate's above all) and its answer lands in the transcript.
             # The live view answers /ui on the registry's port, ahead of the registry.
-            self.group.attach("registry", in_front_of(registry_module.create_app(
+            self.group.attach("registry", with_live_view(registry_module.create_app(
                 self.store, registry_name=REGISTRY_NAME, transcript=self.transcript,
                 admin_token=self.admin_token), LiveView(
                     self.live, PastRuns(self.config.report_dir), self.config.live_title)))
@@ -182,6 +186,20 @@ class MockNetwork:
                 "other-bap", other.subscriber_id, BECKN_PATH + "/other", other, server="bap")
             self._retire_old_keys(other)
             self._register(other, "BAP")
+
+        if "bpp" in roles:
+            # A second BPP, registered and trusted, that no order of this network is placed
+            # with: signing as itself, it sends a BAP callbacks about the BAP's order with the
+            # first BPP (features/bap/security.feature), which the BAP must refuse. Nothing is
+            # ever sent to it.
+            other_bpp = self.other_bpp = Identity.create(
+                SUBSCRIBERS["other-bpp"], "bpp", identities["bpp"].uri + "/other",
+                self.keys_for("other-bpp"))
+            self.participants["other-bpp"] = self._participant(
+                "other-bpp", other_bpp.subscriber_id, BECKN_PATH + "/other", other_bpp,
+                server="bpp")
+            self._retire_old_keys(other_bpp)
+            self._register(other_bpp, "BPP")
 
         def directory(role: str) -> RegistryClient:
             client = RegistryClient(registry_url, cache_s=self.config.registry_cache_s,
@@ -212,7 +230,8 @@ class MockNetwork:
                 bpp_config, self.charger, self.transcript, directory=directory("bpp"),
                 schemas=schema_set)
             self.bpp = bpp_app.state.bpp
-            self.group.attach("bpp", bpp_app)
+            self.group.attach("bpp", in_front_of(bpp_app, BECKN_PATH + "/other",
+                                                 self._second_bpp(directory, schema_set)))
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
@@ -228,6 +247,19 @@ class MockNetwork:
                 http=httpx.AsyncClient(), party="other-bap")
             self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
+
+    def _second_bpp(self, directory: Callable[[str], RegistryClient],
+                    schema_set: schemas.SchemaSet) -> Starlette:
+        """The second BPP's Beckn endpoint: a discover the CDS fans out to it (it is a
+        registered BPP) is ACKed and left unanswered — it has nothing to offer — and anything
+        else it is sent is recorded like any party's traffic."""
+        assert self.other_bpp is not None
+
+        async def nothing_to_offer(inbound: Inbound) -> None:
+            return None
+        inbox = Inbox(self.other_bpp, directory("other-bpp"), self.transcript, schema_set,
+                      {"discover": nothing_to_offer}, party="other-bpp")
+        return Starlette(routes=inbox.routes(record_strays=True))
 
     def _retire_old_keys(self, identity: Identity) -> None:
         """Drop the records of this party's earlier keys from a kept registry: a rotated key

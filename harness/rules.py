@@ -186,6 +186,16 @@ RULES: tuple[Rule, ...] = (
          "Beckn core API, Context.bap_uri (the BAP's URL for accepting callbacks from BPPs); "
          f"{_B6} Context (a request/callback pair is a contract between two parties); "
          f"{_TSD} §9.1", applies_to=("bpp",)),
+    # The same contract seen from the BAP: its order is with the BPP of its select, init and
+    # confirm (Context.bpp_id), whose callbacks it asked for; another BPP, however correctly
+    # it signs as itself, is no party to that contract, and a callback from it about the order
+    # is one the BAP never asked for and has no callback to refuse with (TSD §13): a 4xx NACK.
+    Rule("UBC-CTX-030", "A BAP takes an order's callbacks only from the BPP the order is "
+         "with: a callback about the order from another registered BPP, correctly signed as "
+         "itself, is refused with a 4xx NACK and changes nothing the app shows", ERROR,
+         f"{_B6} Context (a request/callback pair is a contract between two parties), "
+         f"Subscriber Authentication; Beckn core API, Context.bpp_id; {_TSD} §10, §13",
+         applies_to=("bap",)),
     # --- timing (measured on arrival) --------------------------------------------------------
     Rule("UBC-TIME-001", "Synchronous ACK arrives within the bound (default 5 s)", ERROR,
          f"{_TSD} §10"),

@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -238,3 +238,23 @@ def wait_for_stop_signal() -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+def in_front_of(app: ASGIApp, prefix: str, front: ASGIApp) -> ASGIApp:
+    """`app`, with `front` answering every HTTP request at `prefix` or under it (with the
+    path unchanged); everything else — and the lifespan — is `app`'s. Two parties share a
+    server this way (the live view and the registry, a second BPP and the first)."""
+    async def dispatch(scope: Scope, receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == prefix or path.startswith(prefix + "/"):
+            await front(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+    return dispatch
+

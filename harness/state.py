@@ -2,11 +2,11 @@
 
 A candidate's stack caches what it looked up in the registry (often for minutes); a harness
 that came back with a new key under the same key id would fail every signature until that
-cache expires. So each harness party (`bap`, `other-bap`, `cds`, `bpp`) keeps one key pair in
-`<state>/<role>-keys.json` (mode 0600) from run to run. Rotating (`--fresh-keys`) makes new
-pairs under new key ids, so a caching stack looks the new key up instead of trusting a stale
-one. Key ids carry their creation time (`bap.mock.ubc-20250612T101500Z`), so even a deleted
-and recreated state folder never reuses a key id a stack may have cached.
+cache expires. So each harness party (`bap`, `other-bap`, `cds`, `bpp`, `other-bpp`) keeps one
+key pair in `<state>/<role>-keys.json` (mode 0600) from run to run. Rotating (`--fresh-keys`)
+makes new pairs under new key ids, so a caching stack looks the new key up instead of trusting
+a stale one. Key ids carry their creation time (`bap.mock.ubc-20250612T101500Z`), so even a
+deleted and recreated state folder never reuses a key id a stack may have cached.
 
 The default folder is `$XDG_CACHE_HOME/ubc-cert`, else `~/.cache/ubc-cert`.
 """

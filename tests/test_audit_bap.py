@@ -215,6 +215,19 @@ def test_a_callback_for_a_transaction_the_app_never_started_must_be_refused() ->
     assert errors(judge(flow)) == ["UBC-CTX-025"]
 
 
+def test_a_callback_about_the_order_from_another_bpp_must_be_refused() -> None:
+    foreign = restated()
+    foreign["context"].update(bpp_id="other-bpp.example", bpp_uri="http://other-bpp/beckn")
+    flow = with_probes((foreign, 400, NACK, None))
+    assert errors(judge(flow)) == []
+    answered(flow.exchanges[-1], 200, ACK)
+    found = judge(flow)
+    assert errors(found) == ["UBC-CTX-030"], found
+    assert "from 'other-bpp.example', though the order is with" in found[0].message
+    # the order's own BPP restating it is the control, to be taken
+    assert errors(judge(with_probes((restated(), 200, ACK, None)))) == []
+
+
 def test_a_second_copy_of_a_callback_the_app_took_must_be_refused() -> None:
     again = as_app_sees_it()[8]  # on_confirm, as the BPP sent it
     flow = with_probes((again, 409, NACK, None))

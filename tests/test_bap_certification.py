@@ -90,7 +90,7 @@ def _security(result: SelfTestResult) -> list[dict[str, Any]]:
 def test_the_reference_bap_passes_the_security_scenarios(matrix: dict[str, Row]) -> None:
     """The clean run is the whole BAP run (walk-in and security): a certification."""
     security = _security(matrix[CLEAN].result)
-    assert len(security) == 7, matrix[CLEAN].result.report["scenarios"]
+    assert len(security) == 8, matrix[CLEAN].result.report["scenarios"]
     assert {s["status"] for s in security} == {"passed"}, security
 
 

@@ -54,6 +54,15 @@ def test_a_duplicate_callback_acked_is_time_004() -> None:
     assert finding.rule == "UBC-TIME-004"
 
 
+def test_a_callback_from_another_bpp_acked_is_ctx_030() -> None:
+    [finding] = refusal.unknown_transaction_refused(
+        sent(200, envelope.ack()), "an on_status about the order from another BPP",
+        "UBC-CTX-030")
+    assert finding.rule == "UBC-CTX-030" and finding.expected == "HTTP 4xx NACK"
+    assert refusal.unknown_transaction_refused(
+        sent(403, envelope.nack("X", "not your order")), "x", "UBC-CTX-030") == []
+
+
 def test_a_refusal_without_a_nack_body_is_sch_009() -> None:
     [finding] = refusal.unknown_transaction_refused(sent(400, {"detail": "no"}), "a probe")
     assert finding.rule == "UBC-SCH-009"

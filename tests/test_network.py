@@ -112,8 +112,7 @@ def test_reservation_slot_and_start(network: MockNetwork) -> None:
     bap = network.bap
     assert bap is not None
     bpp = network.participants["bpp"]
-    app = network.group.served["bpp"].app
-    item = app.state.bpp.catalog()["beckn:items"][0]
+    item = network.bpp.catalog()["beckn:items"][0]
     order = Order(seller="ecopower-charging", item_id=item["beckn:id"], quantity_kwh=1.0,
                   start_time="2030-01-01T10:00:00Z", end_time="2030-01-01T11:00:00Z")
     selected = network.group.run(bap.select(order, bpp_uri=bpp.uri, bpp_id=bpp.subscriber_id))

@@ -35,6 +35,11 @@ Feature: The app refuses callbacks it must not accept (BECKN-006, TSD §13)
     Then the app refuses it with a 4xx NACK
     And the order the app shows is unchanged
 
+  Scenario: A callback about the order from another BPP is refused
+    When a second registered BPP, signing as itself, sends the app an on_status about the order
+    Then the app refuses it with a 4xx NACK
+    And the order the app shows is unchanged
+
   Scenario: A callback out of order is refused
     When the harness BPP sends the app an on_update out of order, stamped before the on_confirm it took and putting the order back to CREATED
     Then the app refuses it with a 4xx NACK

@@ -17,7 +17,8 @@ these checks apply offline what the run applied (harness/certify/bap/story.py, h
   transaction the app never started, or a second copy of one it took (same transaction,
   message_id and action; on_discover aside), or an unsolicited one out of order (stamped before
   a callback of its transaction the app took, and taking the order back to a state it left),
-  with a 4xx NACK (UBC-CTX-025, UBC-TIME-004, UBC-CTX-026); every
+  or one naming another BPP than the one the app's requests of the transaction went to, with a
+  4xx NACK (UBC-CTX-025, UBC-TIME-004, UBC-CTX-026, UBC-CTX-030); every
   other valid one must be acknowledged (UBC-SCH-013), the hostile BPP's control on_status and
   the callbacks of the app's orders alike. A callback with other problems of its own is asked
   neither: the harness sends none on purpose, and one that echoes the app's own broken context
@@ -109,10 +110,12 @@ def selects_from_catalog(flow: Flow) -> list[Finding]:
 
 
 def callbacks_refused_as_deserved(flow: Flow) -> list[Finding]:
-    """UBC-SIG-013/014, UBC-CTX-025, UBC-TIME-004, UBC-SCH-009, UBC-SCH-013: what each app had
-    to do with each callback the harness sent it, re-derived from the transcript."""
+    """UBC-SIG-013/014, UBC-CTX-025/026/030, UBC-TIME-004, UBC-SCH-009, UBC-SCH-013: what each
+    app had to do with each callback the harness sent it, re-derived from the transcript."""
     findings: list[Finding] = []
     started: dict[str, set[str | None]] = defaultdict(set)  # run -> transactions the app began
+    # (run, transaction) -> the BPP the app's requests in it went to (Context.bpp_id)
+    placed_with: dict[tuple[str, Any], Any] = {}
     taken: set[tuple[str, Any, Any, Any]] = set()  # (run, transaction, message, action) ACKed
     asked: set[tuple[str, Any, Any]] = set()  # (run, transaction, message) the app sent
     held: dict[tuple[str, Any], Held] = {}  # (run, transaction) -> the order the app took in
@@ -123,6 +126,9 @@ def callbacks_refused_as_deserved(flow: Flow) -> list[Finding]:
         if exchange.id in flow.sent_by_audited and exchange.action in envelope.CALLBACK_OF:
             started[app.run].add(exchange.transaction_id)
             asked.add((app.run, exchange.transaction_id, exchange.message_id))
+            bpp_id = dig(exchange.json(), "context", "bpp_id")
+            if bpp_id and exchange.action != "discover":
+                placed_with.setdefault((app.run, exchange.transaction_id), bpp_id)
             continue
         if exchange.id not in flow.sent_to_audited or \
                 exchange.action not in envelope.REQUEST_OF:
@@ -132,12 +138,17 @@ def callbacks_refused_as_deserved(flow: Flow) -> list[Finding]:
         order = (app.run, exchange.transaction_id)
         late = None if (app.run, exchange.transaction_id, exchange.message_id) in asked \
             else _out_of_order(exchange, held.get(order))
+        placed = placed_with.get(order)
+        sender = dig(exchange.json(), "context", "bpp_id")
+        foreign = placed is not None and exchange.action != "on_discover" and sender != placed
         if problems is not None and exchange.status is not None and \
                 not timing.answered(exchange):
-            findings += _deserved(exchange, app, problems, started, key in taken, late)
+            findings += _deserved(exchange, app, problems, started, key in taken, late,
+                                  f"from {sender!r}, though the order is with {placed!r}"
+                                  if foreign else None)
         if _acknowledged(exchange) and exchange.action not in ANSWERED_MANY_TIMES:
             taken.add(key)
-            if not problems and late is None:
+            if not problems and late is None and not foreign:
                 held[order] = Held.after(held.get(order), exchange)
     return findings
 
@@ -178,7 +189,7 @@ def _out_of_order(callback: Exchange, held: Held | None) -> str | None:
 
 def _deserved(callback: Exchange, app: AppRun, problems: list[Finding],
               started: dict[str, set[str | None]], again: bool,
-              late: str | None) -> list[Finding]:
+              late: str | None, foreign: str | None = None) -> list[Finding]:
     signature = [f for f in problems if f.rule.startswith("UBC-SIG-")]
     if signature:
         what = f"{callback.action} ({signature[0].rule}: {signature[0].message})"
@@ -187,6 +198,9 @@ def _deserved(callback: Exchange, app: AppRun, problems: list[Finding],
         return refusal.unknown_transaction_refused(
             callback, f"an {callback.action} for transaction {callback.transaction_id!r}, "
             "which the app never started", "UBC-CTX-025")
+    if foreign is not None:
+        return refusal.unknown_transaction_refused(
+            callback, f"an {callback.action} about the order {foreign}", "UBC-CTX-030")
     if again:
         return refusal.unknown_transaction_refused(
             callback, f"{callback.action} with message_id {callback.message_id!r} it already "

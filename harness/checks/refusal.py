@@ -104,7 +104,8 @@ def unknown_transaction_refused(callback: Exchange, what: str,
     """UBC-CTX-025: a callback for a transaction the app never started got a 4xx NACK; one
     ACKed, or refused otherwise, is a finding, and UBC-SCH-009 a refusal without a NACK body.
     With `rule` UBC-TIME-004, the same for a second copy of a callback the app already took;
-    with UBC-CTX-026, for a callback out of order (harness/certify/bap/hostile.py says which).
+    with UBC-CTX-026, for a callback out of order; with UBC-CTX-030, for one about the order
+    from another BPP than the order's (harness/certify/bap/hostile.py says which).
     Call it only for an answered callback (see timing.answered)."""
     body = callback.response_json()
     status = callback.status

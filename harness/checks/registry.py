@@ -127,12 +127,13 @@ CHECKS: tuple[Check, ...] = (
     # flow, of a run that certified a BAP: the app's requests and its answers to callbacks
     _check("flow", "CTX-023..024 CTX-027 STATE-012", app_flow.requests_across_orders),
     _check("flow", "CONS-005", app_flow.selects_from_catalog),
-    _check("flow", "SIG-013..014 CTX-025..026 TIME-004 SCH-009 SCH-013",
+    _check("flow", "SIG-013..014 CTX-025..026 CTX-030 TIME-004 SCH-009 SCH-013",
            app_flow.callbacks_refused_as_deserved),
     # probe
     _check("probe", "SIG-013..014 SCH-009 SCH-011 SIG-016", refusal.refused_properly),
     _check("probe", "SIG-014", refusal.challenge_given),
-    _check("probe", "CTX-025..026 TIME-004 SCH-009", refusal.unknown_transaction_refused),
+    _check("probe", "CTX-025..026 CTX-030 TIME-004 SCH-009",
+           refusal.unknown_transaction_refused),
     _check("probe", "API-004", refusal.shown_order_unchanged),
     _check("probe", "CTX-028 SCH-009", ownership.foreign_request_refused),
     _check("probe", "CTX-028", ownership.order_unchanged),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,20 +33,18 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from harness import servers
 from harness.live.feed import Event, LiveFeed
 from harness.live.runs import ARTIFACTS, PastRuns
 from harness.report import html
 from harness.report.exchanges import redact
+from harness.servers import ASGIApp
 from harness.transcript import Exchange
 
 PREFIX = "/ui"
 KEEPALIVE_S = 15.0  # a comment line this often keeps proxies and the browser from giving up
 BODY_CAP = 4000  # characters of a body an event carries; the run's report has them whole
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-Scope = MutableMapping[str, Any]
-ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                Awaitable[None]]
 
 
 @dataclass
@@ -138,16 +136,7 @@ def create_app(view: LiveView) -> Starlette:
     ])
 
 
-def in_front_of(app: ASGI, view: LiveView) -> ASGI:
+def in_front_of(app: ASGIApp, view: LiveView) -> ASGIApp:
     """`app` with the live view answering every request under /ui; everything else — and
     the lifespan — is `app`'s."""
-    live = create_app(view)
-
-    async def dispatch(scope: Scope, receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path == PREFIX or path.startswith(PREFIX + "/"):
-            await live(scope, receive, send)
-        else:
-            await app(scope, receive, send)
-    return dispatch
+    return servers.in_front_of(app, PREFIX, create_app(view))

@@ -14,7 +14,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from harness.certify.bap.cancel import Cancellation
 from harness.certify.bap.corners import CornerCases
 from harness.certify.bap.fuzz import ClientApiFuzz
-from harness.certify.bap.hostile import OUT_OF_ORDER, HostileCallbacks
+from harness.certify.bap.hostile import FOREIGN_BPP, OUT_OF_ORDER, HostileCallbacks
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import CERTIFICATION, Certification
 from harness.paths import FEATURES_DIR
@@ -144,6 +144,11 @@ def _control(story: BapStory, hostile: HostileCallbacks) -> None:
 @when(parsers.parse("the harness BPP sends the app an on_status {defect}"))
 def _hostile_callback(story: BapStory, hostile: HostileCallbacks, defect: str) -> None:
     checked(lambda _: hostile.send(defect))(story)
+
+
+@when("a second registered BPP, signing as itself, sends the app an on_status about the order")
+def _foreign_callback(story: BapStory, hostile: HostileCallbacks) -> None:
+    checked(lambda _: hostile.send(FOREIGN_BPP))(story)
 
 
 @when("the harness BPP sends the app the on_confirm it already took, again")

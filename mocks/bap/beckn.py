@@ -122,7 +122,8 @@ class ReferenceBap:
 
     def _admit(self, action: str, doc: dict[str, Any]) -> str | None:
         """Why a callback is refused (400 NACK), None to take it: a transaction this BAP never
-        started, a second callback to one request, a callback answering no request of ours;
+        started, a callback from another BPP than the transaction's, a second callback to one
+        request, a callback answering no request of ours;
         then, for one no request of ours asked for, whatever a screen of those who follow the
         BAP's callbacks finds (`screen`). An answer it asked for is the answer, however late."""
         context = doc["context"]
@@ -131,6 +132,14 @@ class ReferenceBap:
             message_id = context.get("message_id")
             if transaction is None:
                 return f"unknown transaction_id {context.get('transaction_id')!r}"
+            sender = context.get("bpp_id")
+            if action != "on_discover" and transaction.bpp_id is not None and \
+                    sender != transaction.bpp_id:
+                foreign = self.switches.foreign_bpp_refusal(
+                    f"{action} from {sender!r}, but transaction "
+                    f"{context.get('transaction_id')!r} is with {transaction.bpp_id!r}")
+                if foreign is not None:
+                    return foreign
             if message_id in transaction.requests:
                 expected = envelope.CALLBACK_OF[transaction.requests[message_id]]
                 if action == expected:

@@ -25,6 +25,8 @@ The hook points:
   first the app took);
 - `shown_cancellation`: the fee and refund a cancellation answer shows;
 - `stale`: why the app refuses a callback out of order (None: it takes it);
+- `foreign`: why the app refuses a callback from another BPP than its order's (None: it
+  takes it);
 - `heeds_refusal`: whether the app takes a callback's error, by callback action, as the BPP's
   refusal (else it goes on as if the BPP had agreed).
 
@@ -86,6 +88,7 @@ class Fault:
     shown_reading: Callable[[Reading, Reading], Reading] | None = None
     shown_cancellation: Callable[[float, float], tuple[float, float]] | None = None
     stale: Callable[[str | None], str | None] | None = None
+    foreign: Callable[[str | None], str | None] | None = None
     heeds_refusal: Callable[[str], bool] | None = None
 
     @property
@@ -207,6 +210,10 @@ FAULTS: dict[str, Fault] = {
         "UBC-CTX-026", "a callback out of order (stamped before one the app took in, taking the "
         "order back to a state it left) is ACKed instead of refused (the app keeps the newer "
         "state it holds)", stale=lambda reason: None),
+    "accepts-any-bpp": Fault(
+        "UBC-CTX-030", "a callback about an order from another registered BPP than the one "
+        "the order is with, correctly signed as itself, is ACKed and applied",
+        foreign=lambda reason: None),
     "quotes-a-rejected-select": Fault(
         "UBC-API-009", "an on_select refusing the order (REJECTED, with an error) is shown to "
         "the driver as an estimate", heeds_refusal=lambda action: action != "on_select"),
@@ -294,6 +301,11 @@ class FaultSwitches(Switches[Fault]):
     def stale_refusal(self, reason: str | None) -> str | None:
         """Why the app refuses a callback out of order, None when it takes it."""
         return self._through(lambda fault: fault.stale, reason)
+
+    def foreign_bpp_refusal(self, reason: str | None) -> str | None:
+        """Why the app refuses a callback from another BPP than its order's, None when it
+        takes it."""
+        return self._through(lambda fault: fault.foreign, reason)
 
     def heeds_refusal(self, action: str) -> bool:
         """Whether the app takes the error of a callback of this action as a refusal."""

@@ -22,6 +22,13 @@ CREATED and the payment from COMPLETED to INITIATED, transitions the flow's tabl
 what the app knows, delivered late, as a retrying or queueing stack delivers one. Applied, it
 would show the driver a paid, confirmed order as unpaid. It must be refused with a 4xx NACK:
 the app has no callback to refuse a callback with (TSD §13), as for UBC-CTX-025.
+
+A callback about the order from another BPP (UBC-CTX-030, the BAP's side of order ownership):
+the harness's second registered BPP (`other-bpp.mock.ubc`) restates the order in an on_status
+of the order's transaction, naming itself as bpp_id with its registered bpp_uri and signed with
+its own registered key — every signature and registry check passes — about an order the app
+placed with the first. Taken, any BPP on the network could move what a driver is shown of an
+order with another.
 """
 
 from __future__ import annotations
@@ -46,11 +53,12 @@ PARTY = "bpp-probe"  # the harness BPP's hand-made callbacks, apart from its own
 # but applies anyway).
 SETTLE_S = 0.25
 UNKNOWN_TRANSACTION = "for a transaction the app never started"
+FOREIGN_BPP = "about the order from another registered BPP"
 DUPLICATE = "on_confirm it already took, again"
 OUT_OF_ORDER = "on_update out of order"
 # the rule a probe that must get any 4xx NACK falls under
 REFUSED_BY = {UNKNOWN_TRANSACTION: "UBC-CTX-025", DUPLICATE: "UBC-TIME-004",
-              OUT_OF_ORDER: "UBC-CTX-026"}
+              OUT_OF_ORDER: "UBC-CTX-026", FOREIGN_BPP: "UBC-CTX-030"}
 
 
 class HostileCallbacks:
@@ -63,6 +71,9 @@ class HostileCallbacks:
         network = self.cert.network
         bpp = network.participants["bpp"]
         self.bpp = Identity.create(bpp.subscriber_id, "bpp", bpp.uri, network.keys_for("bpp"))
+        other = network.participants["other-bpp"]
+        self.other_bpp = Identity.create(other.subscriber_id, "bpp", other.uri,
+                                         network.keys_for("other-bpp"))
         self.shown: Exchange | None = None  # the order as the app showed it after the control
         self.last: Exchange | None = None
         self.defect = ""
@@ -179,12 +190,22 @@ class HostileCallbacks:
                                             timestamp=doc["context"]["timestamp"])
         return {"context": context, "message": doc.get("message") or {}}
 
-    def _send(self, doc: dict[str, Any], **options: Any) -> Exchange:
+    def _from_other_bpp(self) -> dict[str, Any]:
+        """The restating on_status, as the second registered BPP would send it about the
+        order: its own bpp_id and registered bpp_uri in the context, in the order's
+        transaction, signed with its own key (`_send(..., sender=...)`)."""
+        doc = self._restated()
+        doc["context"].update(bpp_id=self.other_bpp.subscriber_id, bpp_uri=self.other_bpp.uri)
+        return doc
+
+    def _send(self, doc: dict[str, Any], sender: Identity | None = None,
+              **options: Any) -> Exchange:
         target, action = self.cert.candidate.uri, str(doc["context"]["action"])
 
         async def send() -> Exchange:
             async with httpx.AsyncClient() as http:
-                outbox = Outbox(self.bpp, self.cert.network.transcript, http, party=PARTY,
+                outbox = Outbox(sender or self.bpp, self.cert.network.transcript, http,
+                                party=PARTY,
                                 timeout_s=self.cert.ack_bound_s + 5)
                 return (await outbox.send(target, action, doc, **options)).exchange
         exchange = self.cert.run(send())
@@ -215,13 +236,15 @@ class HostileCallbacks:
             self.last = self._send(self._duplicate())
         elif defect == OUT_OF_ORDER:
             self.last = self._send(self._out_of_order())
+        elif defect == FOREIGN_BPP:
+            self.last = self._send(self._from_other_bpp(), sender=self.other_bpp)
         else:
             self.last = self._send(self._restated(), **self._options(defect))
 
     def refused(self, status: int | None) -> None:
         """401 with a NACK and a challenge for a signature problem (`status`), any 4xx NACK
-        (`status` None) for a transaction the app never started, a copy of a callback it took
-        or a callback out of order."""
+        (`status` None) for a transaction the app never started, a copy of a callback it took,
+        a callback out of order or one about the order from another BPP."""
         exchange = self.last
         assert exchange is not None
         answered = timing.answered(exchange)

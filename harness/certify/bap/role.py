@@ -35,6 +35,8 @@ class BapRole:
                 f"and at the CDS            {parties['cds'].uri}  (reference BAP: --cds-url)",
                 f"harness BPP               {bpp.subscriber_id} at {bpp.uri}, key id "
                 f"{bpp.key_id}",
+                f"second BPP                {parties['other-bpp'].subscriber_id}, key id "
+                f"{parties['other-bpp'].key_id} (no order is placed with it)",
                 "the harness drives the app through client_api_url with client_api_token"
                 if operator is None else "you drive the app by hand: the harness prompts you "
                 f"here, step by step, and awaits each answer {operator.answer_within_s:g} s"]
