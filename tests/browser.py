@@ -103,9 +103,17 @@ class BrowserPage:
         return " ".join(self.page.inner_text("body").split())
 
     def wait_for_text(self, text: str, timeout_s: float = 10) -> None:
-        """Wait, bounded, until `text` is visible on the page (a page a script renders)."""
-        self.page.get_by_text(text, exact=False).first.wait_for(state="visible",
-                                                                timeout=timeout_s * 1000)
+        """Wait, bounded, until `text` is visible on the page (a page a script renders); on
+        timeout, fail with what the page shows and logged instead."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.get_by_text(text, exact=False).first.wait_for(state="visible",
+                                                                    timeout=timeout_s * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"{text!r} not shown within {timeout_s} s; the page shows "
+                                 f"{self.text()[:1500]!r}; console errors "
+                                 f"{self.console_errors}") from None
 
     def foreign_requests(self) -> list[str]:
         """Every request for anything but the page itself (file://) or its origin (http://)."""

@@ -312,7 +312,10 @@ def test_allure_single_file_renders_the_scenarios_from_the_file(
     assert "googletagmanager" not in page.read_text(encoding="utf-8")
     browser_page.open(str(page))
     features = sorted({s["feature"] for s in row.result.report["scenarios"]})
-    for feature in features:  # Allure renders from its embedded data once loaded: bounded
+    # Allure's script decodes and renders its embedded data after the load event: on a busy
+    # machine (load 10 on two cores) that took over 10 s; one that never renders still fails.
+    browser_page.wait_for_text(features[0], timeout_s=60)
+    for feature in features:
         browser_page.wait_for_text(feature)
         browser_page.page.get_by_text(feature, exact=True).first.click()
     for scenario in row.result.report["scenarios"]:
