@@ -115,7 +115,7 @@ def test_a_file_page_may_load_only_itself(browser_page: BrowserPage, tmp_path: P
     browser_page.open(str(tmp_path / "page.html"))
     assert browser_page.text() == "one file"
     assert browser_page.foreign_requests() == [(tmp_path / "beside.png").as_uri()]
-    with pytest.raises(AssertionError, match="'two files' not shown .* shows 'one file'"):
+    with pytest.raises(AssertionError, match=r"'two files' not shown .* shows 'one file'"):
         browser_page.wait_for_text("two files", timeout_s=0.3)
 
 
