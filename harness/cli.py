@@ -400,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="build a report from a run's folder (--allure: Allure 3's HTML)",
         description="--allure: RUN_DIR's allure-results as Allure 3's single-file HTML, "
         "written beside RUN_DIR (not in it: a sealed folder stays as signed). Allure 3 is "
-        "installed with npm into the harness's cache on first use.")
+        "installed with npm on first use into $UBC_CERT_ALLURE_CACHE, else the harness's cache.")
     report_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run's report folder")
     report_cmd.add_argument("--allure", action="store_true", help="Allure 3's HTML report")
     report_cmd.add_argument("--output", metavar="FILE",

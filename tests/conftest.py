@@ -10,7 +10,17 @@ import pytest
 
 from harness.fault_matrix import Row, run_matrix, table
 from harness.network import MockNetwork, NetworkConfig
+from harness.report import allure_html
 from mocks.bpp import FAULTS
+from tests.browser import browser, browser_page
+
+__all__ = ["browser", "browser_page"]  # fixtures of tests/browser.py, for every test module
+
+# Read at import, before `harness_cache` points XDG_CACHE_HOME at the session's folder: where
+# the user's own `ubc-cert report --allure` keeps Allure 3 ($UBC_CERT_ALLURE_CACHE, else
+# ~/.cache/ubc-cert/allure). Its npm install (50 MB, ~10 s) is then made once per machine,
+# not once per session; it is a download, not state a test could leave behind.
+USER_ALLURE_CACHE = allure_html.default_cache()
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +49,12 @@ def harness_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def allure_cache() -> Path:
+    """Where the tests install and find Allure 3 (npm package): the user's own cache."""
+    return USER_ALLURE_CACHE
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,11 @@ findings of the scenarios where the fault shows."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,10 @@ from typing import Any
 import pytest
 
 from harness.fault_matrix import CLEAN, Row, shows_in
-from harness.report import certificate, html, plan
+from harness.report import allure_html, certificate, html, plan
 from mocks.bpp import FAULTS
 from tests import secret_scan
+from tests.browser import BrowserPage
 from tests.test_report_html import assert_self_contained, visible
 
 # The matrix (a dozen and more certification runs, two at a time) is built once per session
@@ -252,3 +255,71 @@ def test_allure_shows_the_gherkin_steps_their_exchanges_and_the_rules(
     assert f"plan.sha256 = {report['plan']['sha256']}" in environment.splitlines()
     assert f"harness.version = {report['harness_version']}" in environment.splitlines()
     assert "role = bpp" in environment.splitlines()
+
+
+# -- the same runs' pages in a real browser (the system's Chromium, tests/browser.py) ------------
+
+def _run_dir(row: Row) -> Path:
+    assert row.result.report_path is not None, row.result.output[-2000:]
+    return row.result.report_path.parent
+
+
+@pytest.mark.parametrize(("fault", "name"), [(CLEAN, "report.html"), (CLEAN, "certificate.html"),
+                                             ("quote-total-mismatch", "report.html")])
+def test_a_run_page_reads_in_a_browser_and_loads_nothing_else(
+        fault_matrix: dict[str, Row], browser_page: BrowserPage, tmp_path: Path, fault: str,
+        name: str) -> None:
+    """As a person opens it: from the file, the verdict in the first screen, the scenarios
+    (and a failed run's rule) as rendered text, nothing fetched beside the file, no script
+    error."""
+    row = fault_matrix[fault]
+    report = row.result.report
+    seconds = browser_page.open(str(_run_dir(row) / name))
+    assert seconds < 5, f"{name} took {seconds:.1f} s to load"
+    browser_page.screenshot(tmp_path / f"{name}.png")
+    verdict = "CERTIFIED" if fault == CLEAN else "PARTIAL FAILED"
+    heading = browser_page.page.get_by_text(verdict, exact=True).first
+    box = heading.bounding_box()
+    assert heading.is_visible() and box is not None and box["y"] < 300, box
+    text = browser_page.text()
+    if name == "certificate.html":
+        summary = report["summary"]
+        assert f"{summary['passed']} of {summary['scenarios']} passed" in text
+        assert report["candidate"]["subscriber_id"] in text and report["run_id"] in text
+    else:
+        missing = [s["name"] for s in report["scenarios"] if s["name"] not in text]
+        assert missing == [], missing
+    if fault != CLEAN:
+        assert re.search(rf"Fix these first {row.rule} ", text), text[:2000]
+    assert browser_page.requests == [(_run_dir(row) / name).as_uri()]
+    browser_page.assert_offline_and_quiet()
+
+
+def test_allure_single_file_renders_the_scenarios_from_the_file(
+        fault_matrix: dict[str, Row], browser_page: BrowserPage, allure_cache: Path,
+        tmp_path: Path) -> None:
+    """`ubc-cert report RUN --allure` on the clean run: one HTML file that, opened from disk,
+    shows each feature and, unfolded, each scenario by its name, fetching nothing (Allure's
+    analytics tag is taken out). Needs npm, and the network the first time (Allure 3 is
+    installed into `allure_cache`)."""
+    row = fault_matrix[CLEAN]
+    started = time.monotonic()
+    try:
+        page = allure_html.build(_run_dir(row), tmp_path / "allure.html", cache=allure_cache)
+    except allure_html.AllureUnavailable as exc:
+        pytest.skip(f"Allure 3 unavailable, so its HTML is not tried: {exc}")
+    print(f"\nallure install (if needed) and generate: {time.monotonic() - started:.1f} s")
+    assert "googletagmanager" not in page.read_text(encoding="utf-8")
+    browser_page.open(str(page))
+    features = sorted({s["feature"] for s in row.result.report["scenarios"]})
+    # Allure's script decodes and renders its embedded data after the load event: on a busy
+    # machine (load 10 on two cores) that took over 10 s; one that never renders still fails.
+    browser_page.wait_for_text(features[0], timeout_s=60)
+    for feature in features:
+        browser_page.wait_for_text(feature)
+        browser_page.page.get_by_text(feature, exact=True).first.click()
+    for scenario in row.result.report["scenarios"]:
+        browser_page.wait_for_text(scenario["name"])
+    browser_page.screenshot(tmp_path / "allure.png")
+    assert browser_page.requests == [page.as_uri()]
+    browser_page.assert_offline_and_quiet()
