@@ -736,6 +736,29 @@ def _stale_update(driver: Driver, quote: Quote) -> httpx.Response:
                       timeout=WAIT_S)
 
 
+def _from_other_bpp(driver: Driver, quote: Quote) -> httpx.Response:
+    """An on_status restating the order, from the network's second BPP, signed as itself
+    (harness/certify/bap/hostile.py): the order is with the first."""
+    on_confirm = driver.beckn(quote.txn, "on_confirm")
+    assert on_confirm is not None
+    doc = on_confirm.json()
+    other = driver.network.participants["other-bpp"]
+    doc["context"] = {**envelope.callback_context(doc["context"], unsolicited=True,
+                                                  action="on_status"),
+                      "bpp_id": other.subscriber_id, "bpp_uri": other.uri}
+    doc["message"]["order"]["beckn:orderStatus"] = "CANCELLED"
+    raw = orjson.dumps(doc)
+    signature = signing.Signer.from_keypair(driver.network.keys_for("other-bpp")).sign(raw)
+    return httpx.post(f"{driver.network.participants['bap'].uri}/on_status", content=raw,
+                      headers={"Authorization": signature, "Content-Type": "application/json"},
+                      timeout=WAIT_S)
+
+
+def symptom_accepts_any_bpp(driver: Driver) -> None:
+    quote = driver.paid()
+    assert _from_other_bpp(driver, quote).status_code == 200  # ACKed
+
+
 def symptom_acks_stale_callback(driver: Driver) -> None:
     quote = driver.paid()
     assert _stale_update(driver, quote).status_code == 200  # ACKed
@@ -817,6 +840,14 @@ def test_a_callback_out_of_order_is_refused_and_changes_nothing(clean: Driver) -
     assert refused.status_code == 400 and "CONFIRMED to CREATED" in refused.text
     shown = quote.order("GET").json()
     assert (shown["order"]["status"], shown["payment"]) == ("ACTIVE", {"status": "PAID"})
+
+
+def test_a_callback_about_the_order_from_another_bpp_is_refused(clean: Driver) -> None:
+    quote = clean.paid()
+    refused = _from_other_bpp(clean, quote)
+    assert refused.status_code == 400, refused.text
+    assert "from 'other-bpp.mock.ubc'" in refused.text and "'bpp.mock.ubc'" in refused.text
+    assert quote.order("GET").json()["order"]["status"] == "ACTIVE"  # not the CANCELLED sent
 
 
 def test_a_refused_select_reaches_the_driver_as_a_409(clean: Driver,
