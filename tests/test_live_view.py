@@ -222,3 +222,55 @@ def test_the_view_can_sit_in_front_of_any_app(tmp_path: Path) -> None:
         assert client.get("/lookup").text == "inner"
         assert client.get("/ui-not").text == "inner"  # only /ui and below are the view's
         assert client.get("/ui/runs").json() == {"report_dir": "None", "runs": []}
+
+
+# -- in a browser ---------------------------------------------------------------------------
+
+def test_the_page_shows_a_network_at_work_as_it_happens(
+        network: MockNetwork, tmp_path: Path, browser_page: Any) -> None:
+    """Headless Chromium on /ui: the past runs, then exchanges, a scenario, a finding and the
+    verdict as they are published, candidate text shown as text, nothing loaded from
+    elsewhere."""
+    run = tmp_path / "reports" / "20261129T101010Z-abc123"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({
+        "run_id": run.name, "verdict": "certified", "role": "bpp",
+        "candidate": {"subscriber_id": "cpo.example"}, "started": "2026-11-29T10:10:10Z"}))
+    (run / "report.html").write_text("<!DOCTYPE html><title>r</title><h1>The old report</h1>")
+    assert network.live_url is not None
+    browser_page.open(network.live_url)
+    browser_page.page.wait_for_selector("#status.connected", timeout=10_000)  # stream open
+    assert "cpo.example" in browser_page.text()
+    registry = network.participants["registry"].url
+    httpx.post(registry + "/lookup", json={"subscriber_id": "seen-live"}, timeout=5)
+    browser_page.wait_for_text("POST /lookup")
+    feed = network.live
+    feed.publish("run", {"state": "started", "run_id": "R1", "role": "bpp",
+                         "subscriber_id": "cpo.example", "total": 1})
+    feed.publish("scenario", {"nodeid": "n1", "title": "Walk-in: the driver charges",
+                              "status": "running", "total": 1})
+    browser_page.wait_for_text("Certifying cpo.example as BPP")
+    hostile = '<img src="/ui/x" onerror="window.pwned=1">'
+    feed.publish("finding", {"rule": "UBC-CONS-001", "severity": "error", "status": "failed",
+                             "message": f"quote total differs {hostile}",
+                             "scenario": "Walk-in: the driver charges", "expected": 10,
+                             "actual": 11, "spec": "TSD §8"})
+    feed.publish("scenario", {"nodeid": "n1", "title": "Walk-in: the driver charges",
+                              "status": "failed", "duration_s": 1.5, "message": "UBC-CONS-001",
+                              "total": 1})
+    feed.publish("run", {"state": "finished", "run_id": "R1", "verdict": "not_certified",
+                         "reason": "1 scenario failed: UBC-CONS-001",
+                         "report": f"{network.live_url}/runs/{run.name}/report.html"})
+    browser_page.wait_for_text("NOT CERTIFIED — run R1")
+    shown = browser_page.text()
+    assert "UBC-CONS-001" in shown and hostile in shown  # as text, never as markup
+    assert browser_page.page.evaluate("window.pwned") is None
+    assert "1 done of 1" in shown and "1.5 s" in shown
+    browser_page.screenshot(tmp_path / "live.png")
+    # a row opens on a click: the exchange's headers and bodies
+    browser_page.page.get_by_text("POST /lookup").first.click()
+    browser_page.wait_for_text('"subscriber_id":"seen-live"')
+    with browser_page.page.expect_navigation():
+        browser_page.page.get_by_role("link", name="report.html").first.click()
+    browser_page.wait_for_text("The old report")
+    browser_page.assert_offline_and_quiet()
