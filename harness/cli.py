@@ -218,10 +218,11 @@ def _print_text_result(result: Any, verbose: bool) -> None:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from harness import audit
+    from harness.audit import scale
     from harness.beckn.time import duration_seconds
 
-    try:
-        schema_set = schemas.load(args.profile)
+    try:  # compiled here once: the processes judging partitions are forked with them
+        schemas.load(args.profile)
     except schemas.SchemaSetError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -232,13 +233,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         participants=frozenset(args.participant or ()),
         keys=validation.load_keys(args.keys) if args.keys else None, now=args.now,
         skew=args.skew, ttl_s=ttl_s, ack_bound_s=args.ack_bound)
-    report = audit.audit(args.paths, schema_set, options)
-    if args.format == "json":
-        json.dump(report.as_dict(), sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
-    else:
-        print(audit.render_text(report, args.verbose))
-    return EXIT_FAIL if report.counts["errors"] else EXIT_OK
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: give at least 1")
+    form = scale.JSON if args.format == "json" else scale.TEXT_VERBOSE if args.verbose \
+        else scale.TEXT
+    totals = scale.run(args.paths, args.profile, options,
+                       scale.Scale(args.workers or 0, args.scheduler), sys.stdout, form)
+    return EXIT_FAIL if totals["errors"] else EXIT_OK
 
 
 # -- rules --------------------------------------------------------------------------------------
@@ -433,12 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
         "requests and its answers to the harness's callbacks, its /v1 calls counted, not\n"
         'judged), an NDJSON capture (per line a bare message or {"headers": {...}, "body":\n'
         '"<raw JSON>", "received_at": <unix seconds or RFC 3339>}; every message is judged),\n'
-        "a .json file, or a folder of them.\n"
-        "Without arrival times, timing is reported not evaluated, never passed.\n\n"
+        "a .json file, or a folder of them; local, or a URL fsspec reads (memory://, s3://\n"
+        "with s3fs installed).\n"
+        "Without arrival times, timing is reported not evaluated, never passed.\n"
+        "A capture of any size is streamed in bounded memory and judged in partitions of\n"
+        "whole transactions on every core, or on a Dask cluster: the report is the same.\n\n"
         "examples:\n"
         "  ubc-cert audit reports/20250101T120000Z-ab12cd/\n"
         "  ubc-cert audit --participant cpo.example.com --keys keys.json --ttl PT30S \\\n"
-        "      prod-2025-01-01.ndjson")
+        "      prod-2025-01-01.ndjson\n"
+        "  ubc-cert audit --scheduler tcp://10.0.0.5:8786 s3://captures/2025-01-01/")
     audit_cmd.add_argument("paths", nargs="+", metavar="PATH")
     audit_cmd.add_argument("--format", choices=("text", "json"), default="text")
     audit_cmd.add_argument("--participant", action="append", metavar="SUBSCRIBER_ID",
@@ -460,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "report.json, else 5)")
     audit_cmd.add_argument("-v", "--verbose", action="store_true",
                            help="list clean transactions and messages too")
+    audit_cmd.add_argument("--workers", type=int, metavar="N",
+                           help="processes judging partitions (default: every core)")
+    audit_cmd.add_argument("--scheduler", metavar="ADDR",
+                           help="judge on the Dask cluster of this scheduler (tcp://host:8786; "
+                           "needs ubc-conformance[scale]); PATHs must be readable by its "
+                           "workers")
     audit_cmd.set_defaults(func=cmd_audit)
 
     rules_cmd = sub.add_parser("rules", help="list the rule catalogue")

@@ -129,9 +129,11 @@ def _ndjson_items(path: Path, display: str) -> Iterator[Item]:
             yield capture_item(f"{display}:{number}", line)
 
 
-def capture_item(source: str, line: bytes) -> Item:
-    """An NDJSON line: a bare message, or {"headers": {...}, "body": "<raw JSON string>"}."""
-    doc, problem = parse_body(line)
+def capture_item(source: str, line: bytes,
+                 parsed: tuple[Any, Finding | None] | None = None) -> Item:
+    """An NDJSON line: a bare message, or {"headers": {...}, "body": "<raw JSON string>"};
+    `parsed`: what parse_body made of the line already, so a reader parses it once."""
+    doc, problem = parsed if parsed is not None else parse_body(line)
     if problem is not None:
         return Item(source, None, problem=problem)
     if isinstance(doc, dict) and "body" in doc and "context" not in doc:

@@ -78,6 +78,9 @@ class Flow:
     registered: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     # id -> the BAP-role run that recorded it (harness/checks/app_flow.py judges those)
     apps: Mapping[str, AppRun] = field(default_factory=dict)
+    # BPP id -> the item ids its catalog_publish messages listed, read from the whole capture
+    # when the flow holds only part of it (an audit judged in partitions); None: from `exchanges`
+    published: Mapping[Any, set[str]] | None = None
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -99,20 +102,13 @@ class Flow:
         catalog_publish (a catalog names its BPP, or its message's bpp_id does)."""
         found: dict[tuple[str | None, Any], set[str]] = defaultdict(set)
         for exchange in self.delivered():
-            if exchange.action not in ("on_discover", "catalog_publish"):
-                continue
-            scope = exchange.transaction_id if exchange.action == "on_discover" else None
-            doc = exchange.json()
-            message = doc.get("message") if isinstance(doc, dict) else None
-            listed = message.get("catalogs") if isinstance(message, dict) else None
-            for catalog in listed if isinstance(listed, list) else ():
-                if not isinstance(catalog, dict):
-                    continue
-                bpp_id = catalog.get("beckn:bppId", _context(exchange).get("bpp_id"))
-                items = catalog.get("beckn:items")
-                found[(scope, bpp_id)].update(
-                    item["beckn:id"] for item in (items if isinstance(items, list) else ())
-                    if isinstance(item, dict) and isinstance(item.get("beckn:id"), str))
+            if exchange.action == "on_discover" or (
+                    exchange.action == "catalog_publish" and self.published is None):
+                scope = exchange.transaction_id if exchange.action == "on_discover" else None
+                for bpp_id, items in catalog_items(exchange):
+                    found[(scope, bpp_id)].update(items)
+        for bpp_id, items in (self.published or {}).items():
+            found[(None, bpp_id)].update(items)
         return dict(found)
 
     def ttl_of(self, request: Exchange) -> float:
@@ -422,6 +418,23 @@ def delivered_to_endpoints(flow: Flow) -> list[Finding]:
 
 
 # -- reading exchanges ----------------------------------------------------------------------------
+
+
+def catalog_items(exchange: Exchange) -> list[tuple[Any, set[str]]]:
+    """(BPP id, item ids) of each catalog an on_discover or catalog_publish lists; a catalog
+    names its BPP, or its message's bpp_id does."""
+    doc = exchange.json()
+    message = doc.get("message") if isinstance(doc, dict) else None
+    listed = message.get("catalogs") if isinstance(message, dict) else None
+    found: list[tuple[Any, set[str]]] = []
+    for catalog in listed if isinstance(listed, list) else ():
+        if not isinstance(catalog, dict):
+            continue
+        items = catalog.get("beckn:items")
+        found.append((catalog.get("beckn:bppId", _context(exchange).get("bpp_id")), {
+            item["beckn:id"] for item in (items if isinstance(items, list) else ())
+            if isinstance(item, dict) and isinstance(item.get("beckn:id"), str)}))
+    return found
 
 
 def _context(exchange: Exchange) -> dict[str, Any]:

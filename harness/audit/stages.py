@@ -1,0 +1,79 @@
+"""The stages of a partitioned audit (harness/audit/scale.py), each a plain function of picklable
+arguments: a task of a local process pool or of a Dask cluster (harness/audit/cluster.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, Any
+
+from harness import schemas
+from harness.audit import render
+from harness.audit.inputs import Source
+from harness.audit.judge import Placed, judge
+from harness.audit.model import counts_of
+from harness.audit.plan import Plan
+from harness.audit.reading import CAPTURE_LINE, FileScan, captured_exchange, reads, respill, scan
+from harness.audit.spill import PAIR, Buckets, pack_line, unpack_lines, write_results
+
+TEXT, TEXT_VERBOSE, JSON = "text", "text-verbose", "json"  # what a partition renders
+Summary = dict[str, int]
+
+
+def exchange_lines(sources: list[Source], file: int, lines: set[int]) -> set[int]:
+    """Which of these lines of a file hold a captured message (plan._Ids asks, rarely)."""
+    return {r.line for r in reads(sources[file]) if r.line in lines
+            and r.form == CAPTURE_LINE and r.item is not None and r.item.body is not None}
+
+
+def scan_into(source: Source, count: int, links: Buckets) -> FileScan:
+    def link(key: int, transaction: int) -> None:
+        links.add(key % count, PAIR.pack(key, transaction))
+    return scan(source, link if count > 1 else lambda key, transaction: None)
+
+
+def tie(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Pairs of transactions that share a key: each key's first transaction and every other."""
+    first: dict[int, int] = {}
+    ties: set[tuple[int, int]] = set()
+    for key, transaction in pairs:
+        seen = first.setdefault(key, transaction)
+        if seen != transaction:
+            ties.add((seen, transaction))
+    return sorted(ties)
+
+
+def split_into(source: Source, plan: Plan, parts: Buckets) -> None:
+    for read in reads(source):
+        if read.exchange is not None:
+            transaction = read.exchange.transaction_id
+        elif read.item is not None and read.item.body is not None:
+            transaction = captured_exchange(read.item, "", 0.0, False).transaction_id
+        else:
+            transaction = None
+        parts.add(plan.partition_of(transaction),
+                  pack_line(source.index, read.form, read.line, read.ordinal, read.raw))
+
+
+def judge_chunks(plan: Plan, chunks: Iterable[bytes], form: str, out: IO[bytes]) -> Summary:
+    """Judge one partition from its spilled lines; write its results to `out`."""
+    found = [(file, respill(plan.files[file].display, kind, line, ordinal, raw))
+             for chunk in chunks for file, kind, line, ordinal, raw in unpack_lines(chunk)]
+    return write_placed(judge(found, plan, schemas.load(plan.profile)), form, out)
+
+
+def write_placed(placed: list[Placed], form: str, out: IO[bytes]) -> Summary:
+    summary = dict.fromkeys(render.TOTALS, 0)
+    results: list[tuple[Any, Any]] = []
+    for one in placed:
+        transaction = one.transaction
+        counts = counts_of([f for e in transaction.entries for f in e.findings]
+                           + transaction.findings)
+        summary["transactions"] += 1
+        summary["messages"] += len(transaction.entries)
+        summary["judged"] += sum(e.judged for e in transaction.entries)
+        for name, value in counts.items():
+            summary[name] += value
+        results.append((one.place, render.transaction_json(transaction) if form == JSON
+                        else render.transaction_lines(transaction, form == TEXT_VERBOSE)))
+    write_results(out, results)
+    return summary
