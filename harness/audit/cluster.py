@@ -11,6 +11,7 @@ the merge. Needs `dask` and `distributed` (pip install 'ubc-conformance[scale]')
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -35,6 +36,7 @@ def judge(address: str, sources: list[Source], options: Options, profile: str, c
     except ImportError:
         raise InputError("--scheduler needs dask and distributed: "
                          "pip install 'ubc-conformance[scale]'") from None
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # its chatter is no finding
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -56,7 +58,8 @@ def judge(address: str, sources: list[Source], options: Options, profile: str, c
             for p in range(count)])
         where = {future.key: p for p, future in enumerate(judged)}
         results: list[tuple[Summary, Path] | None] = [None] * count
-        for future, (summary, data) in as_completed(judged, with_results=True):
+        for future, (summary, data) in as_completed(judged, loop=client.loop,
+                                                    with_results=True):
             target = folder / f"results-{where[future.key]:05d}.pickle"
             target.write_bytes(data)
             results[where[future.key]] = (summary, target)
@@ -92,4 +95,5 @@ def local_cluster(workers: int = 2, processes: bool = False) -> Any:
     workers, in this process unless `processes`, on 127.0.0.1."""
     from distributed import LocalCluster
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                        host="127.0.0.1", dashboard_address=None, scheduler_port=0)
+                        protocol="tcp://", host="127.0.0.1", scheduler_port=0,
+                        dashboard_address=None)
