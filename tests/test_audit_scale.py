@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 import os
+import tempfile
 import tracemalloc
 import uuid
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -90,12 +93,15 @@ def apart(*transaction_ids: str | None) -> int:
 
 
 def assert_same(paths: list[str], counts: tuple[int, ...], **options: Any) -> str:
-    """Every form, partitioned `counts` ways, in process and on two workers: the same bytes."""
+    """Every form, partitioned `counts` ways, in process and on two workers, files read whole
+    and in pieces of a few lines: the same bytes."""
     opts = audit.Options(**options)
     expected = whole(paths, scale.JSON, opts)
     for count in counts:
         for workers in (1, 2):
             assert scaled(paths, options=opts, workers=workers, partitions=count) == expected
+    with mock.patch.object(plan, "TARGET_PARTITION_BYTES", 3000):
+        assert scaled(paths, options=opts, workers=2, partitions=counts[0]) == expected
     for form in (scale.TEXT, scale.TEXT_VERBOSE):
         assert scaled(paths, form, opts, workers=1, partitions=counts[-1]) == \
             whole(paths, form, opts)
@@ -235,6 +241,12 @@ def test_an_unusable_input_is_refused_as_the_single_pass_refuses_it(tmp_path: Pa
                    json.dumps({"body": "{}", "received_at": "noon"}) + "\n", encoding="utf-8")
     with pytest.raises(audit.InputError, match=r"bad.ndjson:2: received_at"):
         scaled([str(bad)], workers=2, partitions=3)
+    lines = [capture_line(d, WALL + i) for i, d in enumerate(walk_in())]
+    bad.write_text("\n".join([*lines, json.dumps({"body": "{}", "received_at": "noon"}),
+                              *lines]) + "\n", encoding="utf-8")
+    with mock.patch.object(plan, "TARGET_PARTITION_BYTES", 2000), \
+            pytest.raises(audit.InputError, match=r"bad.ndjson:20: received_at"):
+        scaled([str(bad)], workers=2, partitions=3)  # in pieces, its line counted from the top
     with pytest.raises(audit.InputError, match="no such file"):
         scaled([str(tmp_path / "missing.ndjson")], partitions=3)
 
@@ -254,6 +266,20 @@ def test_lines_are_split_as_splitlines_splits_them_whatever_the_chunks(
         assert list(inputs.split_lines(io.BytesIO(data))) == data.splitlines()
     finally:
         inputs.CHUNK = original
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r", b"\r\n", b" "]), max_size=60),
+       st.integers(min_value=1, max_value=12))
+def test_a_file_cut_in_pieces_has_the_lines_of_the_whole(parts: list[bytes], size: int) -> None:
+    data = b"".join(parts)
+    with tempfile.NamedTemporaryFile(suffix=".ndjson") as handle:
+        handle.write(data)
+        handle.flush()
+        source = inputs.Source(0, handle.name, handle.name, len(data))
+        pieces = inputs.cut(source, size)
+        assert [line for piece in pieces for line in piece.lines()] == data.splitlines()
+        assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
 
 
 # -- memory ---------------------------------------------------------------------------------------

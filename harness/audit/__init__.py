@@ -36,7 +36,7 @@ from harness.audit.inputs import expand
 from harness.audit.judge import judge
 from harness.audit.model import CAPTURED, Entry, Options, Report, Transaction
 from harness.audit.plan import make_plan
-from harness.audit.reading import reads, scan
+from harness.audit.reading import combine, reads, scan
 from harness.audit.render import render_text
 from harness.audit.stages import exchange_lines
 from harness.schemas import SchemaSet
@@ -50,7 +50,7 @@ def audit(paths: list[str], schemas: SchemaSet, options: Options | None = None) 
     """Read `paths`, judge every message and transaction; InputError for unusable input."""
     options = options or Options()
     sources = expand(paths)
-    scans = [scan(source, lambda key, transaction: None) for source in sources]
+    scans = [combine([scan(s.whole(), lambda key, transaction: None)]) for s in sources]
     plan = make_plan(scans, options, {}, 1, schemas.profile, partial(exchange_lines, sources))
-    placed = judge(((s.index, r) for s in sources for r in reads(s)), plan, schemas)
+    placed = judge(((s.index, r) for s in sources for r in reads(s.whole())), plan, schemas)
     return Report([p.transaction for p in placed], plan.described, plan.client_calls)

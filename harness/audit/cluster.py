@@ -17,12 +17,23 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from harness.audit.inputs import Source
+from harness.audit import plan as plan_module
+from harness.audit.inputs import Piece, Source, cut
 from harness.audit.model import Options
 from harness.audit.plan import Plan, group_routes, make_plan
 from harness.audit.reading import FileScan
 from harness.audit.spill import Buckets, unpack_pairs
-from harness.audit.stages import Summary, exchange_lines, judge_chunks, scan_into, split_into, tie
+from harness.audit.stages import (
+    Placement,
+    Summary,
+    checked,
+    exchange_lines,
+    files_of,
+    judge_chunks,
+    scan_into,
+    split_into,
+    tie,
+)
 from harness.validation import InputError
 
 CONNECT_TIMEOUT = "20s"
@@ -41,18 +52,20 @@ def judge(address: str, sources: list[Source], options: Options, profile: str, c
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise InputError(f"--scheduler {address}: cannot connect: {exc}") from None
+    pieces = [p for source in sources for p in cut(source, plan_module.TARGET_PARTITION_BYTES)]
     with client:
-        scanned = [delayed(_scan_task, nout=2, pure=False)(source, count) for source in sources]
+        scanned = [delayed(_scan_task, nout=2, pure=False)(piece, count) for piece in pieces]
         ties = [delayed(_tie_task, pure=False)(*(links[j] for _, links in scanned))
                 for j in range(count)] if count > 1 else []
-        done = client.gather(client.compute([found for found, _ in scanned] + ties))
-        scans: list[FileScan] = done[:len(sources)]
-        plan = make_plan(scans, options, group_routes(t for found in done[len(sources):]
+        done = checked(sources, lambda: client.gather(
+            client.compute([found for found, _ in scanned] + ties)))
+        scans, placed = files_of(pieces, done[:len(pieces)])
+        plan = make_plan(scans, options, group_routes(t for found in done[len(pieces):]
                                                       for t in found),
                          count, profile, partial(exchange_lines, sources))
         shared = client.scatter(plan, broadcast=True, hash=False)
-        parts = [delayed(_split_task, nout=count, pure=False)(source, shared, count)
-                 for source in sources]
+        parts = [delayed(_split_task, nout=count, pure=False)(where, shared, count)
+                 for where in placed]
         judged = client.compute([
             delayed(_judge_task, pure=False)(shared, form, *(part[p] for part in parts))
             for p in range(count)])
@@ -68,9 +81,9 @@ def judge(address: str, sources: list[Source], options: Options, profile: str, c
     return plan, [r for r in results if r is not None]
 
 
-def _scan_task(source: Source, count: int) -> tuple[FileScan, list[bytes]]:
+def _scan_task(piece: Piece, count: int) -> tuple[FileScan, list[bytes]]:
     links = Buckets(count)
-    found = scan_into(source, count, links)
+    found = scan_into(piece, count, links)
     return found, links.pieces()
 
 
@@ -78,9 +91,9 @@ def _tie_task(*pieces: bytes) -> list[tuple[int, int]]:
     return tie(pair for piece in pieces for pair in unpack_pairs(piece))
 
 
-def _split_task(source: Source, plan: Plan, count: int) -> list[bytes]:
+def _split_task(placed: Placement, plan: Plan, count: int) -> list[bytes]:
     parts = Buckets(count)
-    split_into(source, plan, parts)
+    split_into(placed, plan, parts)
     return parts.pieces()
 
 

@@ -83,6 +83,9 @@ class Source:
         with self.open() as handle:
             yield from split_lines(handle)
 
+    def whole(self) -> Piece:
+        return Piece(self, 0, self.size)
+
     def read(self) -> bytes:
         if not self.remote and not os.access(self.location, os.R_OK):
             raise InputError(f"{self.display}: cannot read: permission denied")
@@ -100,7 +103,76 @@ class Source:
             return None
 
 
-def split_lines(handle: IO[bytes]) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class Piece:
+    """The lines of a file that begin in [start, end): the whole file, or a part of a large
+    NDJSON file that another process can read at the same time (`cut`)."""
+
+    source: Source
+    start: int
+    end: int
+
+    def lines(self) -> Iterator[bytes]:
+        if self.start == 0 and self.end >= self.source.size:
+            yield from self.source.lines()
+            return
+        with self.source.open() as handle:
+            begin, end = _line_start(handle, self.start), _line_start(handle, self.end)
+            handle.seek(begin)
+            yield from split_lines(_Window(handle, end - begin))
+
+
+def cut(source: Source, size: int) -> list[Piece]:
+    """A file in pieces of about `size` bytes, each starting at a line."""
+    if not source.ndjson or source.size <= size:
+        return [source.whole()]
+    with source.open() as handle:
+        starts = sorted({0, *(_line_start(handle, at) for at in range(size, source.size, size))})
+    ends = [*starts[1:], source.size]
+    return [Piece(source, a, b) for a, b in zip(starts, ends, strict=True) if a < b]
+
+
+def _line_start(handle: IO[bytes], at: int) -> int:
+    """The first offset at or after `at` where a line begins (a line break ends at \n, \r\n
+    or \r), or the end of the file."""
+    if at <= 0:
+        return 0
+    handle.seek(at - 1)
+    previous = handle.read(1)
+    if not previous:  # past the end: the end
+        return handle.seek(0, os.SEEK_END)
+    following = handle.read(1)
+    if previous == b"\n" or (previous == b"\r" and following != b"\n"):
+        return at
+    handle.seek(at)
+    offset = at
+    while chunk := handle.read(1 << 16):
+        breaks = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        if breaks:
+            first = min(breaks)
+            if chunk[first:first + 1] == b"\r":
+                if first + 1 == len(chunk):  # the \n that may follow is in the next read
+                    return offset + first + (2 if handle.read(1) == b"\n" else 1)
+                return offset + first + (2 if chunk[first + 1:first + 2] == b"\n" else 1)
+            return offset + first + 1
+        offset += len(chunk)
+    return offset
+
+
+class _Window:
+    """The next `size` bytes of a file, as a file."""
+
+    def __init__(self, handle: IO[bytes], size: int) -> None:
+        self.handle, self.left = handle, size
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self.left if size < 0 else min(size, self.left)
+        data = self.handle.read(wanted) if wanted > 0 else b""
+        self.left -= len(data)
+        return data
+
+
+def split_lines(handle: IO[bytes] | _Window) -> Iterator[bytes]:
     r"""bytes.splitlines() of the whole stream, a chunk at a time: a line ends at \n, \r\n or
     \r, and a \r at the end of a chunk waits for the next in case a \n follows it."""
     pending: list[bytes] = []

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.audit.inputs import Source
+from harness.audit.inputs import Piece, Source
 from harness.audit.model import ACTIONS, CAPTURE, CAPTURED, CLIENT_PARTIES, RECORD, TIME_FIELD
 from harness.beckn import time as wire_time
 from harness.checks.flow import AppRun, catalog_items
@@ -83,8 +83,11 @@ class Read:
         return RECORD if self.form == RECORD_LINE else CAPTURE
 
 
-def reads(source: Source) -> Iterator[Read]:
-    """Every message-bearing line of a file, in order; InputError for unusable input."""
+def reads(piece: Piece, line_base: int = 0, ordinal_base: int = 0,
+          tally: Tally | None = None) -> Iterator[Read]:
+    """Every message-bearing line of a piece of a file, in order, numbered from its bases (the
+    lines, and the captured lines, of the pieces before it); InputError for unusable input."""
+    source = piece.source
     if not source.ndjson:
         body = None
         problem = too_large(source.size, "file")
@@ -95,14 +98,21 @@ def reads(source: Source) -> Iterator[Read]:
             yield Read(LARGE_FILE, 1, b"", source.size,
                        item=Item(source.display, None, problem=problem))
         return
-    ordinal = 0
-    for number, line in enumerate(source.lines(), start=1):
+    tally = tally if tally is not None else Tally()
+    for number, line in enumerate(piece.lines(), start=line_base + 1):
+        tally.lines += 1
         if not line.strip():
             continue
-        read = read_line(source.display, number, line, ordinal)
+        read = read_line(source.display, number, line, ordinal_base + tally.captured)
         if read is not None:
-            ordinal += read.kind == CAPTURE
+            tally.captured += read.kind == CAPTURE
             yield read
+
+
+@dataclass
+class Tally:
+    lines: int = 0  # of the piece, blank ones too
+    captured: int = 0  # captured lines, with a message or not
 
 
 def read_line(display: str, number: int, line: bytes, ordinal: int) -> Read | None:
@@ -246,17 +256,20 @@ def run_facts(source: Source) -> RunFacts:
 
 @dataclass
 class FileScan:
-    """What the first pass learnt of one file."""
+    """What the first pass learnt of one file (or of one piece of it, lines counted from the
+    piece's first: `combine` makes the file's)."""
 
     index: int
     display: str
     size: int
     run: RunFacts | None = None  # read when the file holds transcript records
-    records: int = 0  # transcript records, of any kind
+    records: list[tuple[int, str, str, int, bool, list[tuple[Any, set[str]]]]] = field(
+        default_factory=list)  # (line, id, direction, bytes key, message?, catalogs published)
     offset: float = 0.0  # wall minus monotonic time of its first record
     mono_end: float | None = None  # the latest monotonic time a record saw
     kept: list[tuple[int, str]] = field(default_factory=list)  # (line, id) of its messages
     client_calls: int = 0
+    lines: int = 0
     items: int = 0  # captured lines (a message each, or a finding why not)
     exchanges: int = 0  # captured lines that hold a message
     timed: bool = True  # every captured line says when it arrived
@@ -269,12 +282,13 @@ class FileScan:
         return len(self.kept) + self.items
 
 
-def scan(source: Source, link: Link) -> FileScan:
-    """One streaming pass over a file: its facts, and its links through `link`."""
+def scan(piece: Piece, link: Link) -> FileScan:
+    """One streaming pass over a piece of a file: its facts, and its links through `link`."""
+    source = piece.source
     found = FileScan(source.index, source.display, source.size, whole=not source.ndjson)
-    records: list[tuple[int, str, str, int, bool, list[tuple[Any, set[str]]]]] = []
     run_link: int | None = None
-    for read in reads(source):
+    tally = Tally()
+    for read in reads(piece, tally=tally):
         exchange = read.exchange
         if exchange is not None:
             if found.run is None:
@@ -295,8 +309,8 @@ def scan(source: Source, link: Link) -> FileScan:
             message = is_message(exchange)
             published = catalog_items(exchange) if message and exchange.note != STRAY and \
                 exchange.action == "catalog_publish" else []
-            records.append((read.line, exchange.id, exchange.direction, key, message,
-                            published))
+            found.records.append((read.line, exchange.id, exchange.direction, key, message,
+                                  published))
             continue
         item = read.item
         assert item is not None
@@ -314,13 +328,39 @@ def scan(source: Source, link: Link) -> FileScan:
             link(message_key(captured.message_id), transaction_key(captured.transaction_id))
         if captured.action == "catalog_publish":
             _publish(found, catalog_items(captured))
+    found.lines = tally.lines
     found.timed = found.timed and not found.whole
-    found.records = len(records)
-    _, twins = internal_traffic([(r[2], r[3]) for r in records])
-    for index, (line, exchange_id, _, _, message, published) in enumerate(records):
+    return found
+
+
+def combine(pieces: list[FileScan]) -> FileScan:
+    """A file's scan from its pieces' in order: lines renumbered, the transcript's own traffic
+    told apart across them."""
+    found = FileScan(pieces[0].index, pieces[0].display, pieces[0].size, whole=pieces[0].whole)
+    for piece in pieces:
+        if piece.run is not None and found.run is None:
+            found.run, found.offset = piece.run, piece.offset
+        if piece.mono_end is not None:
+            found.mono_end = piece.mono_end if found.mono_end is None else \
+                max(found.mono_end, piece.mono_end)
+        found.records += [(found.lines + r[0], r[1], r[2], r[3], r[4], r[5])
+                          for r in piece.records]
+        found.client_calls += piece.client_calls
+        found.lines += piece.lines
+        found.items += piece.items
+        found.exchanges += piece.exchanges
+        found.timed = found.timed and piece.timed
+        if piece.latest is not None:
+            found.latest = piece.latest if found.latest is None else \
+                max(found.latest, piece.latest)
+        for bpp_id, items in piece.catalogs.items():
+            found.catalogs.setdefault(bpp_id, set()).update(items)
+    _, twins = internal_traffic([(r[2], r[3]) for r in found.records])
+    for index, (line, exchange_id, _, _, message, published) in enumerate(found.records):
         if message and index not in twins:
             found.kept.append((line, exchange_id))
             _publish(found, published)
+    found.records = []  # what the plan needs of them is in `kept`
     return found
 
 

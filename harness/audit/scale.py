@@ -30,19 +30,23 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness import schemas
+from harness.audit import plan as plan_module
 from harness.audit import render
-from harness.audit.inputs import Source, expand
+from harness.audit.inputs import Piece, Source, cut, expand
 from harness.audit.judge import judge
 from harness.audit.model import Options
 from harness.audit.plan import Plan, group_routes, make_plan, partition_count
-from harness.audit.reading import FileScan, reads, scan
+from harness.audit.reading import FileScan, combine, reads, scan
 from harness.audit.spill import Buckets, bucket_files, merge_results, unpack_pairs
 from harness.audit.stages import (
     JSON,
     TEXT,
     TEXT_VERBOSE,
+    Placement,
     Summary,
+    checked,
     exchange_lines,
+    files_of,
     judge_chunks,
     scan_into,
     split_into,
@@ -112,9 +116,9 @@ def _sum(summaries: Iterable[Summary]) -> Summary:
 def _judge_whole(sources: list[Source], options: Options, profile: str, form: str,
                  folder: Path) -> tuple[Plan, list[tuple[Summary, Path]]]:
     """Small input: one partition, judged here, read straight from the files."""
-    scans = [scan(source, lambda key, transaction: None) for source in sources]
+    scans = [combine([scan(s.whole(), lambda key, transaction: None)]) for s in sources]
     plan = make_plan(scans, options, {}, 1, profile, partial(exchange_lines, sources))
-    placed = judge(((s.index, r) for s in sources for r in reads(s)), plan,
+    placed = judge(((s.index, r) for s in sources for r in reads(s.whole())), plan,
                    schemas.load(profile))
     target = folder / "results-00000.pickle"
     with target.open("wb") as out:
@@ -125,12 +129,14 @@ def _judge_whole(sources: list[Source], options: Options, profile: str, form: st
 def _judge_locally(sources: list[Source], options: Options, profile: str, count: int,
                    workers: int, form: str, folder: Path
                    ) -> tuple[Plan, list[tuple[Summary, Path]]]:
+    pieces = [p for source in sources for p in cut(source, plan_module.TARGET_PARTITION_BYTES)]
     with _pool(workers) as run_all:
-        scans = run_all(partial(_scan_task, count, folder), sources)
+        scans, placed = files_of(pieces, checked(
+            sources, lambda: run_all(partial(_scan_task, count, folder), pieces)))
         ties = [t for found in run_all(partial(_tie_task, folder), range(count)) for t in found]
         plan = make_plan(scans, options, group_routes(ties), count, profile,
                          partial(exchange_lines, sources))
-        run_all(partial(_split_task, plan, folder), sources)
+        run_all(partial(_split_task, plan, folder), placed)
         results = run_all(partial(_judge_task, plan, form, folder), range(count))
     return plan, results
 
@@ -159,9 +165,9 @@ class _pool:
             self.executor.shutdown(cancel_futures=True)
 
 
-def _scan_task(count: int, folder: Path, source: Source) -> FileScan:
-    links = Buckets(count, folder / "links", f"{source.index:06d}")
-    found = scan_into(source, count, links)
+def _scan_task(count: int, folder: Path, piece: Piece) -> FileScan:
+    links = Buckets(count, folder / "links", f"{piece.source.index:06d}-{piece.start:015d}")
+    found = scan_into(piece, count, links)
     links.close()
     return found
 
@@ -175,9 +181,11 @@ def _pairs(paths: list[Path]) -> Iterator[tuple[int, int]]:
         yield from unpack_pairs(path.read_bytes())
 
 
-def _split_task(plan: Plan, folder: Path, source: Source) -> None:
-    parts = Buckets(plan.partitions, folder / "parts", f"{source.index:06d}")
-    split_into(source, plan, parts)
+def _split_task(plan: Plan, folder: Path, placed: Placement) -> None:
+    piece = placed[0]
+    parts = Buckets(plan.partitions, folder / "parts",
+                    f"{piece.source.index:06d}-{piece.start:015d}")
+    split_into(placed, plan, parts)
     parts.close()
 
 

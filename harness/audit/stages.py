@@ -3,17 +3,26 @@ arguments: a task of a local process pool or of a Dask cluster (harness/audit/cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from harness import schemas
 from harness.audit import render
-from harness.audit.inputs import Source
+from harness.audit.inputs import Piece, Source
 from harness.audit.judge import Placed, judge
 from harness.audit.model import counts_of
 from harness.audit.plan import Plan
-from harness.audit.reading import CAPTURE_LINE, FileScan, captured_exchange, reads, respill, scan
+from harness.audit.reading import (
+    CAPTURE_LINE,
+    FileScan,
+    captured_exchange,
+    combine,
+    reads,
+    respill,
+    scan,
+)
 from harness.audit.spill import PAIR, Buckets, pack_line, unpack_lines, write_results
+from harness.validation import InputError
 
 TEXT, TEXT_VERBOSE, JSON = "text", "text-verbose", "json"  # what a partition renders
 Summary = dict[str, int]
@@ -21,14 +30,45 @@ Summary = dict[str, int]
 
 def exchange_lines(sources: list[Source], file: int, lines: set[int]) -> set[int]:
     """Which of these lines of a file hold a captured message (plan._Ids asks, rarely)."""
-    return {r.line for r in reads(sources[file]) if r.line in lines
+    return {r.line for r in reads(sources[file].whole()) if r.line in lines
             and r.form == CAPTURE_LINE and r.item is not None and r.item.body is not None}
 
 
-def scan_into(source: Source, count: int, links: Buckets) -> FileScan:
+def scan_into(piece: Piece, count: int, links: Buckets) -> FileScan:
     def link(key: int, transaction: int) -> None:
         links.add(key % count, PAIR.pack(key, transaction))
-    return scan(source, link if count > 1 else lambda key, transaction: None)
+    return scan(piece, link if count > 1 else lambda key, transaction: None)
+
+
+Placement = tuple[Piece, int, int]  # a piece, and the lines and captured lines before it
+
+
+def checked(sources: list[Source], scan_pieces: Callable[[], list[Any]]) -> list[Any]:
+    """The pieces' scans; an error in the input said as one pass says it (a piece numbers its
+    lines from its own start, and one later piece may fail before an earlier one)."""
+    try:
+        return scan_pieces()
+    except InputError:
+        for source in sources:
+            scan(source.whole(), lambda key, transaction: None)
+        raise
+
+
+def files_of(pieces: list[Piece], scans: list[FileScan]) -> tuple[list[FileScan],
+                                                                  list[Placement]]:
+    """The files' scans from their pieces' (in input order), and where each piece starts."""
+    files: list[FileScan] = []
+    placed: list[Placement] = []
+    group: list[FileScan] = []
+    lines = captured = 0
+    for at, (piece, found) in enumerate(zip(pieces, scans, strict=True)):
+        placed.append((piece, lines, captured))
+        group.append(found)
+        lines, captured = lines + found.lines, captured + found.items
+        if at + 1 == len(pieces) or pieces[at + 1].source.index != piece.source.index:
+            files.append(combine(group))
+            group, lines, captured = [], 0, 0
+    return files, placed
 
 
 def tie(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -42,8 +82,9 @@ def tie(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return sorted(ties)
 
 
-def split_into(source: Source, plan: Plan, parts: Buckets) -> None:
-    for read in reads(source):
+def split_into(placed: Placement, plan: Plan, parts: Buckets) -> None:
+    piece, lines, captured = placed
+    for read in reads(piece, lines, captured):
         if read.exchange is not None:
             transaction = read.exchange.transaction_id
         elif read.item is not None and read.item.body is not None:
@@ -51,7 +92,7 @@ def split_into(source: Source, plan: Plan, parts: Buckets) -> None:
         else:
             transaction = None
         parts.add(plan.partition_of(transaction),
-                  pack_line(source.index, read.form, read.line, read.ordinal, read.raw))
+                  pack_line(piece.source.index, read.form, read.line, read.ordinal, read.raw))
 
 
 def judge_chunks(plan: Plan, chunks: Iterable[bytes], form: str, out: IO[bytes]) -> Summary:
