@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -147,8 +148,11 @@ class _pool:
     def __init__(self, workers: int) -> None:
         self.executor: ProcessPoolExecutor | None = None
         if workers > 1:
-            # fork: the workers start with the schemas this process compiled (lru_cache)
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            # fork: the workers start with the schemas this process compiled (lru_cache); but
+            # never a process running other threads (a lock one holds stays held in the child)
+            methods = multiprocessing.get_all_start_methods()
+            method = "fork" if "fork" in methods and threading.active_count() == 1 else \
+                "forkserver" if "forkserver" in methods else "spawn"
             self.executor = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context(method))
 
