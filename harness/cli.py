@@ -238,7 +238,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     form = scale.JSON if args.format == "json" else scale.TEXT_VERBOSE if args.verbose \
         else scale.TEXT
     totals = scale.run(args.paths, args.profile, options,
-                       scale.Scale(args.workers or 0, args.scheduler), sys.stdout, form)
+                       scale.Scale(args.workers or 0, args.scheduler, scratch=args.scratch),
+                       sys.stdout, form)
     return EXIT_FAIL if totals["errors"] else EXIT_OK
 
 
@@ -471,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="judge on the Dask cluster of this scheduler (tcp://host:8786; "
                            "needs ubc-conformance[scale]); PATHs must be readable by its "
                            "workers")
+    audit_cmd.add_argument("--scratch", metavar="DIR_OR_URL",
+                           help="where lines wait between the passes, about the input's size "
+                           "(default: a temporary folder under $TMPDIR); on a cluster of "
+                           "several machines, storage every worker reaches (s3://bucket/tmp)")
     audit_cmd.set_defaults(func=cmd_audit)
 
     rules_cmd = sub.add_parser("rules", help="list the rule catalogue")

@@ -7,14 +7,16 @@ on a Dask cluster (harness/audit/cluster.py), with the same report a single pass
    each transaction: a hash of its id, a tied group together.
 3. Split: each file is streamed again, each line spilled to its transaction's partition.
 4. Judge: each partition alone (harness/audit/judge.py), in a process pool (`workers`) or as
-   Dask tasks; each writes its transactions in report order, rendered.
+   Dask tasks; each gives back its transactions in report order, rendered.
 5. Merge: the partitions' transactions merged by place, written as they come: the totals from
    the partitions' sums, so nothing but one transaction per partition is held.
 
-An input smaller than MIN_PARALLEL_BYTES and one worker is judged whole in this process. Memory
-is bounded by the partition size (plan.TARGET_PARTITION_BYTES of input each) and the largest
-group of tied transactions; the driver holds per file a few facts, a transcript's ids, and the
-catalogs published.
+Between stages the lines and links wait in a scratch folder (or a URL every worker of a cluster
+reaches; spill.Scratch), one object per piece of input. An input smaller than
+MIN_PARALLEL_BYTES is judged whole in this process. Memory is bounded by a piece
+(plan.PIECE_BYTES) when splitting and a partition (plan.TARGET_PARTITION_BYTES of input) when
+judging, and by the largest group of tied transactions; this process holds a few facts per file
+and per piece, a transcript's ids, and the catalogs published.
 """
 
 from __future__ import annotations
@@ -23,40 +25,39 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from harness import schemas
 from harness.audit import plan as plan_module
 from harness.audit import render
-from harness.audit.inputs import Piece, Source, cut, expand
+from harness.audit.inputs import Source, cut, expand
 from harness.audit.judge import judge
 from harness.audit.model import Options
 from harness.audit.plan import Plan, group_routes, make_plan, partition_count
-from harness.audit.reading import FileScan, combine, reads, scan
-from harness.audit.spill import Buckets, bucket_files, merge_results, unpack_pairs
+from harness.audit.reading import combine, reads, scan
+from harness.audit.spill import Scratch, merge_results
 from harness.audit.stages import (
     JSON,
     TEXT,
     TEXT_VERBOSE,
-    Placement,
     Summary,
     checked,
     exchange_lines,
     files_of,
-    judge_chunks,
-    scan_into,
-    split_into,
-    tie,
+    judge_task,
+    scan_task,
+    split_task,
+    tie_task,
     write_placed,
 )
 
 __all__ = ["JSON", "TEXT", "TEXT_VERBOSE", "Scale", "run"]
-
 
 
 def cores() -> int:
@@ -71,7 +72,20 @@ class Scale:
     workers: int = 0  # processes judging partitions; 0: every core
     scheduler: str | None = None  # a Dask scheduler's address: judge on its cluster
     partitions: int | None = None  # None: from the input's size
-    scratch: str | None = None  # where spilled lines go (a local folder); None: the temp dir
+    scratch: str | None = None  # a folder, or a URL the workers reach; None: a temp folder
+
+
+class Runner(Protocol):
+    """Where the tasks run: a local process pool, or a Dask cluster (cluster.Cluster)."""
+
+    def map(self, task: Callable[..., Any], items: list[Any], *fixed: Any) -> list[Any]:
+        """task(*fixed, item) for each item, the results in order."""
+        ...
+
+    def each(self, task: Callable[..., Any], items: list[Any], *fixed: Any
+             ) -> Iterator[tuple[int, Any]]:
+        """(index, result) of each item as it is done."""
+        ...
 
 
 def run(paths: list[str], profile: str, options: Options, scale: Scale, out: TextIO,
@@ -81,17 +95,26 @@ def run(paths: list[str], profile: str, options: Options, scale: Scale, out: Tex
     sources = expand(paths)
     workers = scale.workers or cores()
     count = scale.partitions or partition_count(sum(s.size for s in sources), workers)
-    with tempfile.TemporaryDirectory(prefix="ubc-audit-", dir=scale.scratch) as scratch:
-        folder = Path(scratch)
-        if scale.scheduler is not None:
-            from harness.audit import cluster
-            plan, results = cluster.judge(scale.scheduler, sources, options, profile, count,
-                                          form, folder)
-        elif count == 1:
-            plan, results = _judge_whole(sources, options, profile, form, folder)
-        else:
-            plan, results = _judge_locally(sources, options, profile, count, workers, form,
-                                           folder)
+    remote = scale.scratch is not None and "://" in scale.scratch
+    with tempfile.TemporaryDirectory(prefix="ubc-audit-",
+                                     dir=None if remote else scale.scratch) as here:
+        folder = Path(here)
+        scratch = Scratch(f"{scale.scratch.rstrip('/')}/ubc-audit-{uuid.uuid4().hex}"
+                          if remote and scale.scratch else here)
+        try:
+            if count == 1 and scale.scheduler is None:
+                plan, results = _judge_whole(sources, options, profile, form, folder)
+            elif scale.scheduler is not None:
+                from harness.audit import cluster
+                with cluster.Cluster(scale.scheduler) as runner:
+                    plan, results = _partitioned(runner, sources, options, profile, count,
+                                                 form, scratch, folder)
+            else:
+                with _Pool(workers) as pool:
+                    plan, results = _partitioned(pool, sources, options, profile, count,
+                                                 form, scratch, folder)
+        finally:
+            scratch.remove()
         totals = _sum(summary for summary, _ in results)
         ordered = (payload for _, payload in merge_results([p for _, p in results], folder))
         if form == JSON:
@@ -111,9 +134,6 @@ def _sum(summaries: Iterable[Summary]) -> Summary:
     return totals
 
 
-# -- on this machine ------------------------------------------------------------------------------
-
-
 def _judge_whole(sources: list[Source], options: Options, profile: str, form: str,
                  folder: Path) -> tuple[Plan, list[tuple[Summary, Path]]]:
     """Small input: one partition, judged here, read straight from the files."""
@@ -127,23 +147,28 @@ def _judge_whole(sources: list[Source], options: Options, profile: str, form: st
     return plan, [(summary, target)]
 
 
-def _judge_locally(sources: list[Source], options: Options, profile: str, count: int,
-                   workers: int, form: str, folder: Path
-                   ) -> tuple[Plan, list[tuple[Summary, Path]]]:
-    pieces = [p for source in sources for p in cut(source, plan_module.TARGET_PARTITION_BYTES)]
-    with _pool(workers) as run_all:
-        scans, placed = files_of(pieces, checked(
-            sources, lambda: run_all(partial(_scan_task, count, folder), pieces)))
-        ties = [t for found in run_all(partial(_tie_task, folder), range(count)) for t in found]
-        plan = make_plan(scans, options, group_routes(ties), count, profile,
-                         partial(exchange_lines, sources))
-        run_all(partial(_split_task, plan, folder), placed)
-        results = run_all(partial(_judge_task, plan, form, folder), range(count))
+def _partitioned(runner: Runner, sources: list[Source], options: Options, profile: str,
+                 count: int, form: str, scratch: Scratch, folder: Path
+                 ) -> tuple[Plan, list[tuple[Summary, Path]]]:
+    pieces = [p for source in sources for p in cut(source, plan_module.PIECE_BYTES)]
+    found = checked(sources, lambda: runner.map(scan_task, list(enumerate(pieces)), scratch,
+                                                count))
+    scans, placed = files_of(pieces, found)
+    ties = runner.map(tie_task, list(range(count)), scratch, len(pieces)) if count > 1 else []
+    plan = make_plan(scans, options, group_routes(t for pairs in ties for t in pairs), count,
+                     profile, partial(exchange_lines, sources))
+    runner.map(split_task, list(enumerate(placed)), plan, scratch)
+    results: list[tuple[Summary, Path]] = []
+    for partition, (summary, data) in runner.each(judge_task, list(range(count)), plan,
+                                                  scratch, len(pieces), form):
+        target = folder / f"results-{partition:05d}.pickle"
+        target.write_bytes(data)  # here until the merge: the workers hold nothing more
+        results.append((summary, target))
     return plan, results
 
 
-class _pool:
-    """`map` over a process pool of `workers`, or in this process for one."""
+class _Pool:
+    """A process pool of `workers`, or this process for one."""
 
     def __init__(self, workers: int) -> None:
         self.executor: ProcessPoolExecutor | None = None
@@ -156,45 +181,25 @@ class _pool:
             self.executor = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context(method))
 
-    def __enter__(self) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
-        return self.map
+    def __enter__(self) -> _Pool:
+        return self
 
-    def map(self, task: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    def map(self, task: Callable[..., Any], items: list[Any], *fixed: Any) -> list[Any]:
         if self.executor is None:
-            return [task(item) for item in items]
-        return list(self.executor.map(task, items))
+            return [task(*fixed, item) for item in items]
+        return list(self.executor.map(partial(task, *fixed), items))
+
+    def each(self, task: Callable[..., Any], items: list[Any], *fixed: Any
+             ) -> Iterator[tuple[int, Any]]:
+        if self.executor is None:
+            for index, item in enumerate(items):
+                yield index, task(*fixed, item)
+            return
+        pending: dict[Future[Any], int] = {
+            self.executor.submit(task, *fixed, item): index for index, item in enumerate(items)}
+        for future in as_completed(pending):
+            yield pending.pop(future), future.result()  # dropped once used: memory stays flat
 
     def __exit__(self, *exc: object) -> None:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
-
-
-def _scan_task(count: int, folder: Path, piece: Piece) -> FileScan:
-    links = Buckets(count, folder / "links", f"{piece.source.index:06d}-{piece.start:015d}")
-    found = scan_into(piece, count, links)
-    links.close()
-    return found
-
-
-def _tie_task(folder: Path, bucket: int) -> list[tuple[int, int]]:
-    return tie(_pairs(bucket_files(folder / "links", bucket)))
-
-
-def _pairs(paths: list[Path]) -> Iterator[tuple[int, int]]:
-    for path in paths:
-        yield from unpack_pairs(path.read_bytes())
-
-
-def _split_task(plan: Plan, folder: Path, placed: Placement) -> None:
-    piece = placed[0]
-    parts = Buckets(plan.partitions, folder / "parts",
-                    f"{piece.source.index:06d}-{piece.start:015d}")
-    split_into(placed, plan, parts)
-    parts.close()
-
-
-def _judge_task(plan: Plan, form: str, folder: Path, partition: int) -> tuple[Summary, Path]:
-    target = folder / f"results-{partition:05d}.pickle"
-    chunks = (path.read_bytes() for path in bucket_files(folder / "parts", partition))
-    with target.open("wb") as out:
-        return judge_chunks(plan, chunks, form, out), target

@@ -14,12 +14,12 @@ import heapq
 import pickle
 import struct
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 LINE = struct.Struct("<IBQQI")  # file, form, line, ordinal, length of the bytes that follow
 PAIR = struct.Struct("<QQ")  # a link: shared key, transaction key
-BUDGET = 8 << 20  # bytes a writer buffers before it writes the largest buffers out
 
 
 def pack_line(file: int, form: int, line: int, ordinal: int, raw: bytes) -> bytes:
@@ -40,44 +40,66 @@ def unpack_pairs(data: bytes) -> Iterator[tuple[int, int]]:
 
 
 class Buckets:
-    """Bytes routed to N buckets, held in memory (`pieces`) or, given a folder, written out
-    within BUDGET to `<folder>/<bucket>/<name>.bin`."""
+    """Bytes routed to N buckets, in memory: a piece of input's worth at most."""
 
-    def __init__(self, count: int, folder: Path | None = None, name: str = "") -> None:
+    def __init__(self, count: int) -> None:
         self.buffers = [bytearray() for _ in range(count)]
-        self.folder, self.name = folder, name
-        self.held = 0
 
     def add(self, bucket: int, data: bytes) -> None:
         self.buffers[bucket] += data
-        self.held += len(data)
-        if self.folder is not None and self.held > BUDGET:
-            for index in sorted(range(len(self.buffers)), key=lambda i: -len(self.buffers[i])):
-                self._write(index)
-                if self.held <= BUDGET // 2:
-                    break
 
-    def _write(self, index: int) -> None:
-        assert self.folder is not None
-        buffer = self.buffers[index]
-        if buffer:
-            folder = self.folder / f"{index:05d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            with (folder / f"{self.name}.bin").open("ab") as out:
+
+INDEX = struct.Struct("<QQ")  # where a bucket lies in its object: offset, length
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """Where the stages leave their buckets for the next: a local folder, or a URL fsspec
+    writes (s3://bucket/prefix) that every worker of a cluster reaches. Each piece of input
+    leaves one object of all its buckets and an index of where each lies, so the objects are
+    as few as the pieces and the driver holds none of their indexes."""
+
+    root: str
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.root
+
+    def _fs(self) -> Any:
+        import fsspec
+        return fsspec.core.url_to_fs(self.root)[0]
+
+    def write(self, name: str, buckets: Buckets) -> None:
+        index = bytearray()
+        offset = 0
+        with self._open(f"{name}.bin", "wb") as out:
+            for buffer in buckets.buffers:
                 out.write(buffer)
-            self.held -= len(buffer)
-            self.buffers[index] = bytearray()
+                index += INDEX.pack(offset, len(buffer))
+                offset += len(buffer)
+        with self._open(f"{name}.idx", "wb") as out:
+            out.write(bytes(index))
 
-    def close(self) -> None:
-        for index in range(len(self.buffers)):
-            self._write(index)
+    def read(self, name: str, bucket: int) -> bytes:
+        offset, length = INDEX.unpack(self._range(f"{name}.idx", bucket * INDEX.size,
+                                                  INDEX.size))
+        return self._range(f"{name}.bin", offset, length) if length else b""
 
-    def pieces(self) -> list[bytes]:
-        return [bytes(b) for b in self.buffers]
+    def _open(self, name: str, mode: str) -> IO[bytes]:
+        path = f"{self.root.rstrip('/')}/{name}"
+        if self.remote:
+            handle: IO[bytes] = self._fs().open(path, mode)
+            return handle
+        return open(path, mode)
 
+    def _range(self, name: str, offset: int, length: int) -> bytes:
+        with self._open(name, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(length)
 
-def bucket_files(folder: Path, bucket: int) -> list[Path]:
-    return sorted((folder / f"{bucket:05d}").glob("*.bin"))
+    def remove(self) -> None:
+        if self.remote:
+            self._fs().rm(self.root, recursive=True)
 
 
 # -- judged transactions --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ arguments: a task of a local process pool or of a Dask cluster (harness/audit/cl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from io import BytesIO
 from typing import IO, Any
 
 from harness import schemas
@@ -21,7 +22,15 @@ from harness.audit.reading import (
     respill,
     scan,
 )
-from harness.audit.spill import PAIR, Buckets, pack_line, unpack_lines, write_results
+from harness.audit.spill import (
+    PAIR,
+    Buckets,
+    Scratch,
+    pack_line,
+    unpack_lines,
+    unpack_pairs,
+    write_results,
+)
 from harness.validation import InputError
 
 TEXT, TEXT_VERBOSE, JSON = "text", "text-verbose", "json"  # what a partition renders
@@ -100,6 +109,37 @@ def judge_chunks(plan: Plan, chunks: Iterable[bytes], form: str, out: IO[bytes])
     found = [(file, respill(plan.files[file].display, kind, line, ordinal, raw))
              for chunk in chunks for file, kind, line, ordinal, raw in unpack_lines(chunk)]
     return write_placed(judge(found, plan, schemas.load(plan.profile)), form, out)
+
+
+# -- the tasks: what one process of a pool, or one task of a cluster, does ----------------------
+
+
+def scan_task(scratch: Scratch, count: int, numbered: tuple[int, Piece]) -> FileScan:
+    at, piece = numbered
+    links = Buckets(count)
+    found = scan_into(piece, count, links)
+    scratch.write(f"links-{at:06d}", links)
+    return found
+
+
+def tie_task(scratch: Scratch, pieces: int, bucket: int) -> list[tuple[int, int]]:
+    return tie(pair for at in range(pieces)
+               for pair in unpack_pairs(scratch.read(f"links-{at:06d}", bucket)))
+
+
+def split_task(plan: Plan, scratch: Scratch, numbered: tuple[int, Placement]) -> None:
+    at, placed = numbered
+    parts = Buckets(plan.partitions)
+    split_into(placed, plan, parts)
+    scratch.write(f"lines-{at:06d}", parts)
+
+
+def judge_task(plan: Plan, scratch: Scratch, pieces: int, form: str, partition: int
+               ) -> tuple[Summary, bytes]:
+    """One partition judged: its totals, and its transactions (spill.write_results)."""
+    out = BytesIO()
+    chunks = (scratch.read(f"lines-{at:06d}", partition) for at in range(pieces))
+    return judge_chunks(plan, chunks, form, out), out.getvalue()
 
 
 def write_placed(placed: list[Placed], form: str, out: IO[bytes]) -> Summary:
