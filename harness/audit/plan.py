@@ -25,7 +25,7 @@ from harness.audit.reading import FileScan, RunFacts, transaction_key
 from harness.checks.timing import DEFAULT_ACK_BOUND_S
 
 TARGET_PARTITION_BYTES = 16 << 20  # of input per partition: bounds a worker's memory
-PIECE_BYTES = 64 << 20  # of a large NDJSON file read by one process (or task) at a time
+PIECE_BYTES = 32 << 20  # of a large NDJSON file read by one process (or task) at a time
 MIN_PARALLEL_BYTES = 1 << 20  # below this one process judges it all: workers cost more
 MAX_PARTITIONS = 4096
 

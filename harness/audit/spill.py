@@ -1,11 +1,12 @@
 """The audit's intermediate data: lines spilled to a partition, the keys that tie transactions,
-and a partition's judged transactions, each as a plain byte stream that a local temp folder or a
-Dask worker's memory can hold alike.
+and a partition's judged transactions, each a plain byte stream.
 
 A spilled line is a fixed header (file, form, line, ordinal, length) and the line's bytes as
-read; its partition reads it back (reading.respill) into the same message. Writers buffer per
-partition within a budget and append to one file per (partition, input file), so that input
-files can be split in parallel without sharing a file.
+read; its partition reads it back (reading.respill) into the same message. A piece of input is
+split by one process into one object of as many buckets as partitions, with an index of where
+each lies (`Scratch`), so pieces are split in parallel and the objects are as few as the
+pieces. A partition's judged transactions are pickled one after the other, in report order,
+and merged with every other partition's by their place.
 """
 
 from __future__ import annotations
@@ -98,8 +99,11 @@ class Scratch:
             return handle.read(length)
 
     def remove(self) -> None:
+        """Remove what the stages left (a local folder is its owner's to remove)."""
         if self.remote:
-            self._fs().rm(self.root, recursive=True)
+            fs = self._fs()
+            if fs.exists(self.root):
+                fs.rm(self.root, recursive=True)
 
 
 # -- judged transactions --------------------------------------------------------------------------
