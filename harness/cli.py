@@ -28,6 +28,7 @@ from harness.cli_options import (
     placement_options,
     run_options,
 )
+from harness.load.command import add_parser as add_load_parser
 from harness.report.terminal import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
@@ -483,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=RUN_EPILOG)
     run_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
+
+    add_load_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
     doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")

@@ -237,6 +237,11 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-STATE-012", "A BAP sends an order's requests in the flow's order: select, then "
          "init once on_select came, then confirm once on_init came", ERROR,
          f"{_TSD} §11.1, §11.2.2", applies_to=("bap",)),
+    # Judged by `ubc-cert load` (harness/checks/concurrency.py), where requests race.
+    Rule("UBC-STATE-013", "One booking per slot and per order under concurrency: of two BAPs "
+         "confirming one slot at once exactly one is CONFIRMED and the other is refused with "
+         "error 40000; no order id is confirmed in two transactions", ERROR,
+         f"{_TSD} §12.4", applies_to=("bpp",)),
     # --- the client API of a BAP (what the driver is shown) --------------------------------
     Rule("UBC-API-001", "The client API shows the driver the total the BPP quoted (estimate: "
          "on_select; payment: on_init)", ERROR,

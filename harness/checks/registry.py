@@ -19,7 +19,9 @@ fails the suite. Scopes:
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
   shown.py, relayed.py), and how it answers malformed and unauthenticated calls
   (harness/checks/client_robustness.py);
-- step: what one Gherkin step promises (harness/checks/story.py).
+- step: what one Gherkin step promises (harness/checks/story.py);
+- load: what a load run's callbacks show once it is over (`ubc-cert load`,
+  harness/checks/concurrency.py): duplicates, transitions, one booking per slot.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from harness.checks import (
     chronology,
     client_api,
     client_robustness,
+    concurrency,
     consistency,
     context,
     flow,
@@ -52,7 +55,7 @@ from harness.findings import Finding
 from harness.schemas import SchemaSet
 
 SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "flow", "probe",
-          "step", "initiated", "client")
+          "step", "initiated", "client", "load")
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,10 @@ CHECKS: tuple[Check, ...] = (
     _check("step", "STATE-007", story.impossible_start_refused),
     _check("step", "STATE-008 STATE-004", story.interruption_reported),
     _check("step", "STATE-009 STATE-004", story.refund_reported),
+    # load: in this order (the order of the findings)
+    _check("load", "TIME-004", concurrency.one_answer_per_request),
+    _check("load", "STATE-001..003 CONS-002", concurrency.states_move_legally),
+    _check("load", "STATE-013", concurrency.one_booking_per_slot),
 )
 
 
