@@ -7,7 +7,8 @@ look at those callbacks alone, once the load is over:
 - one callback per request: a message_id answered twice (a second on_confirm above all) is
   UBC-TIME-004;
 - each transaction's states move legally and its order keeps its id (UBC-STATE-001..003,
-  UBC-CONS-002), as at the end of a certification scenario;
+  UBC-CONS-002), as at the end of a certification scenario, in the order the BPP sent the
+  callbacks (under load they overtake each other on the way);
 - one booking per slot and per order (UBC-STATE-013, TSD §12.4): of two BAPs confirming one
   slot at once exactly one is CONFIRMED and the other refused with 40000, and no order id is
   confirmed in two transactions.
@@ -16,10 +17,11 @@ look at those callbacks alone, once the load is over:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.beckn import envelope
+from harness.beckn import time as wire_time
 from harness.beckn.order import dig, order_status
 from harness.checks import consistency, state
 from harness.findings import NOT_EVALUATED, Finding
@@ -56,9 +58,9 @@ class LoadCallbacks:
         message_id and action: a duplicate, reported by itself) counted once, as a BAP that
         refuses duplicates takes them."""
         grouped: dict[str, list[Exchange]] = defaultdict(list)
-        seen: set[tuple[str | None, str | None]] = set()
+        seen: set[tuple[str | None, str | None, str | None]] = set()
         for callback in self.accepted:
-            key = (callback.message_id, callback.action)
+            key = (callback.transaction_id, callback.message_id, callback.action)
             if callback.transaction_id and callback.action != "on_discover" and key not in seen:
                 seen.add(key)
                 grouped[callback.transaction_id].append(callback)
@@ -94,13 +96,28 @@ def one_answer_per_request(load: LoadCallbacks) -> list[Finding]:
     return findings
 
 
+def in_sending_order(callbacks: list[Exchange]) -> list[Exchange]:
+    """The callbacks in the order their sender stamped them (context.timestamp; arrival order
+    where it gives none), each a copy whose `mono_time` is its rank in that order. Under load,
+    two callbacks sent a few milliseconds apart (an unsolicited payment on_status, then the
+    on_confirm) overtake each other on the way: the order of their arrival says nothing of
+    the order the BPP moved the order in."""
+    def sent(callback: Exchange) -> tuple[float, float]:
+        stamped = wire_time.epoch(dig(callback.json(), "context", "timestamp"))
+        return (stamped if stamped is not None else float("inf"), callback.mono_time)
+    ranked = sorted(callbacks, key=sent)
+    return [replace(callback, mono_time=float(rank)) for rank, callback in enumerate(ranked)]
+
+
 def states_move_legally(load: LoadCallbacks) -> list[Finding]:
-    """UBC-STATE-001..003 and UBC-CONS-002 over each transaction's callbacks, in arrival
-    order: concurrency must not make an order skip or reverse a state, nor change its id."""
+    """UBC-STATE-001..003 and UBC-CONS-002 over each transaction's callbacks, in the order the
+    BPP sent them: concurrency must not make an order skip or reverse a state, nor change its
+    id."""
     findings: list[Finding] = []
     for callbacks in load.of_transaction().values():
-        findings += state.transitions(callbacks)
-        findings += consistency.order_id_stable(callbacks)
+        ordered = in_sending_order(callbacks)
+        findings += state.transitions(ordered)
+        findings += consistency.order_id_stable(ordered)
     return findings
 
 

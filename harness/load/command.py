@@ -10,6 +10,7 @@ drains late callbacks and judges what the callbacks show (arrivals.py); the obje
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import secrets
@@ -151,6 +152,9 @@ def _problem(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("locust") is None:
+        return _refuse("Locust is not installed: pip install 'ubc-conformance[load]' (or "
+                       "locust>=2.47)")
     if args.master:
         from harness.load import runner  # a worker: Locust (and gevent) from here on
 

@@ -130,9 +130,9 @@ def lines(document: dict[str, Any]) -> list[Text | str | Table]:
     for objective in document["slo"]:
         mark = "met" if objective["met"] else "NOT MET"
         out.append(Text(f"SLO {objective['objective']}: {_measured(objective)} — {mark}",
-                        style=None if objective["met"] else "red"))
+                        style="" if objective["met"] else "red"))
     out += [Text(f"verdict: {document['verdict'].upper()} — {one_line(document['reason'], 300)}",
-                 style=STYLE.get(document["verdict"])),
+                 style=STYLE.get(document["verdict"], "")),
             f"report: {document['run_dir']}/load.json"]
     return out
 

@@ -1,14 +1,15 @@
 """Service-level objectives of a load run: `--slo p99_callback=2s,errors=0,...`, each held to
 what the run measured.
 
-| objective | meaning | value |
-|---|---|---|
-| `pNN_ack`, `pNN_callback`, `pNN_session` | that percentile (50, 90, 95, 99) of ACK latency, callback latency (arrival − send) or session duration is at most | `2s`, `500ms` |
-| `errors` | failed requests and callbacks (unreachable, NACKed, refused by the harness's BAP, carrying an error where none belongs) at most | a count, or `1%` of them all |
-| `timeouts` | requests with no synchronous answer within twice the ACK bound, at most | a count |
-| `lost` | callbacks that never came (none up to the end of the drain), at most | a count |
-| `late` | callbacks that came after their request's ttl, at most | a count |
-| `throughput` | completed sessions per second, at least | `5` or `5/s` |
+- `pNN_ack`, `pNN_callback`, `pNN_session` (NN: 50, 90, 95, 99): that percentile of the ACK
+  latency, of the callback latency (arrival - send) or of the session's duration is at most
+  the duration given (`2s`, `500ms`);
+- `errors`: requests and callbacks that failed (unreachable, NACKed, refused by the
+  harness's BAP, carrying an error where none belongs) at most a count, or `1%` of them all;
+- `timeouts`: requests without a synchronous answer within twice the ACK bound, at most;
+- `lost`: callbacks that never came (none by the end of the drain), at most;
+- `late`: callbacks that came after their request's ttl, at most;
+- `throughput`: completed sessions per second, at least (`5` or `5/s`).
 
 Unless the SLO says otherwise, `errors=0,timeouts=0,lost=0,late=0` hold: a load run that
 passes lost nothing. A percentile over nothing measured is not met.

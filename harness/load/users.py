@@ -95,8 +95,8 @@ class Wire:
     def ask(self, method: str, path: str, body: dict[str, Any] | None = None,
             **query: Any) -> Any:
         url = f"{self.plan.arrivals_url}{path}" + (f"?{urlencode(query)}" if query else "")
-        response = self.harness.request(method, url, headers=self.auth,
-                                        data=orjson.dumps(body) if body is not None else None)
+        payload: Any = orjson.dumps(body) if body is not None else None  # bytes are sent as is
+        response = self.harness.request(method, url, headers=self.auth, data=payload)
         if response.status_code != 200:
             error = getattr(response, "error", None) or response.text
             self.fire("harness", path, None, 0, f"harness: {path} answered "
@@ -110,7 +110,8 @@ class Wire:
         flow may go on (in a race, a refusal may: it is judged at the end), else None."""
         prefix = "race " if race else ""
         sent_mono, sent_wall = time.monotonic(), time.time()
-        response = self.candidate.request("POST", out.url, data=out.body, headers=out.headers)
+        signed: Any = out.body  # the very bytes signed: never re-encoded on the way
+        response = self.candidate.request("POST", out.url, data=signed, headers=out.headers)
         answered_s = time.monotonic() - sent_mono
         error = getattr(response, "error", None)  # set on transport failures only
         transport = f"{type(error).__name__}: {error}" if error is not None else None
