@@ -40,7 +40,6 @@ from harness.checks import concurrency
 from harness.checks.registry import for_scope
 from harness.transcript import INBOUND, Exchange, Transcript
 
-MAX_WAIT_S = 120.0  # no wait is held longer, whatever a client asks
 PARTIES = ("bap", "other-bap")
 
 
@@ -81,6 +80,7 @@ class Arrivals:
     """The callbacks the harness's BAPs received, by message_id, and the waits for them."""
 
     loop: asyncio.AbstractEventLoop
+    max_wait_s: float = 120.0  # no wait is held longer, whatever a client asks (the ttl's)
     received: dict[str, list[Exchange]] = field(default_factory=lambda: defaultdict(list))
     every: list[Exchange] = field(default_factory=list)
     waiters: dict[tuple[str, str], list[asyncio.Future[Exchange]]] = field(
@@ -120,7 +120,7 @@ class Arrivals:
         waiter: asyncio.Future[Exchange] = self.loop.create_future()
         self.waiters[key].append(waiter)
         try:
-            return await asyncio.wait_for(waiter, max(0.0, min(wait_s, MAX_WAIT_S)))
+            return await asyncio.wait_for(waiter, max(0.0, min(wait_s, self.max_wait_s)))
         except TimeoutError:
             self.given_up.setdefault(key, self.loop.time())
             return None

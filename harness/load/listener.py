@@ -158,7 +158,7 @@ def bring_up(settings: dict[str, Any]) -> tuple[MockNetwork, Plan, list[str]]:
         for bap in (net.bap, net.other_bap):
             assert bap is not None
             bap.inbox.admission = None
-        arrivals = Arrivals(net.group.loop)
+        arrivals = Arrivals(net.group.loop, max_wait_s=ttl_s + 5)
         arrivals.follow(net.transcript)
         token = secrets.token_urlsafe(24)
         ledger = Ledger(Quota(settings.get("sessions")), Quota(settings.get("races", 0)))

@@ -232,10 +232,13 @@ def _row(entry: StatsEntry, name: str | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"type": entry.method, "name": name or entry.name,
                            "count": entry.num_requests, "failures": entry.num_failures,
                            "measured": measured}
+    # Locust keeps times in buckets of two significant digits above 100 ms: a percentile read
+    # from them may pass the exact maximum, which no percentile can.
+    top = round(entry.max_response_time, 1)
     for p in PERCENTILES:
-        row[f"p{round(p * 100)}_ms"] = entry.get_response_time_percentile(p) if measured \
-            else None
-    row["max_ms"] = round(entry.max_response_time, 1) if measured else None
+        row[f"p{round(p * 100)}_ms"] = min(entry.get_response_time_percentile(p), top) \
+            if measured else None
+    row["max_ms"] = top if measured else None
     row["avg_ms"] = round(entry.avg_response_time, 1) if measured else None
     return row
 
