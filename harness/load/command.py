@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 from rich.console import Console
 
 import harness
@@ -29,6 +30,7 @@ from harness import candidate as candidate_module
 from harness import exitcodes
 from harness.cli_options import placement_options, positive_seconds
 from harness.load import report, slo
+from harness.load.plan import Plan
 from harness.report.terminal import printable
 
 LOAD_EPILOG = """\
@@ -237,7 +239,6 @@ def _load(args: argparse.Namespace, ready: dict[str, Any], run_dir: Path,
           document: dict[str, Any]) -> None:
     """Locust's part, the listener's summary, the objectives and the verdict."""
     from harness.load import runner  # Locust (and gevent) from here on
-    from harness.load.plan import Plan
     from harness.load.users import HarnessError
 
     plan = Plan.from_dict(ready["plan"])
@@ -254,7 +255,7 @@ def _load(args: argparse.Namespace, ready: dict[str, Any], run_dir: Path,
         summary = listener.ask(plan, f"/load/summary?drain={drain}", drain + 30)
     except runner.Stopped as stop:
         raise Interrupted(stop.code) from None
-    except (runner.LoadError, HarnessError, OSError, ValueError) as exc:
+    except (runner.LoadError, HarnessError, httpx.HTTPError, OSError, ValueError) as exc:
         document.update(verdict=report.COULD_NOT_RUN, reason=f"the load could not be "
                         f"followed: {exc}")
         return
@@ -332,9 +333,7 @@ class _Listener:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def ask(self, plan: Any, path: str, timeout: float) -> Any:
-        import httpx
-
+    def ask(self, plan: Plan, path: str, timeout: float) -> Any:
         answer = httpx.post(f"{plan.arrivals_url}{path}", timeout=timeout,
                             headers={"Authorization": f"Bearer {plan.token}"})
         answer.raise_for_status()

@@ -73,7 +73,9 @@ class Signers:
         # BECKN-006: a signature is valid for the message's ttl (whole seconds, at least one)
         header = self.of(who).sign(body, created, created + max(1, math.ceil(plan.ttl_s)))
         return Outgoing(action, f"{plan.candidate_uri.rstrip('/')}/{action}", body,
-                        {"Content-Type": "application/json", signing.AUTHORIZATION: header},
+                        {"Content-Type": "application/json", signing.AUTHORIZATION: header,
+                         # as every party of the harness names itself to a candidate's logs
+                         "User-Agent": f"ubc-conformance {who.subscriber_id} (load)"},
                         transaction_id, str(context["message_id"]))
 
 

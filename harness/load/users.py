@@ -115,7 +115,7 @@ class Wire:
         answered_s = time.monotonic() - sent_mono
         error = getattr(response, "error", None)  # set on transport failures only
         transport = f"{type(error).__name__}: {error}" if error is not None else None
-        content = response.content or b"" if response.status_code else b""
+        content = (response.content or b"") if response.status_code else b""
         problem = flows.ack_problem(response.status_code, content, transport,
                                     self.answer_within_s)
         self.fire(f"{prefix}ACK", out.action, answered_s if response.status_code else None,
