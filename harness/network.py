@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 
 from harness import schemas
@@ -37,7 +36,14 @@ from mocks import bpp as bpp_module
 from mocks import cds as cds_module
 from mocks import charger as charger_module
 from mocks import registry as registry_module
-from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, Inbound, Inbox, RegistryClient
+from mocks.stack import (
+    DEFAULT_SEND_TIMEOUT_S,
+    Identity,
+    Inbound,
+    Inbox,
+    RegistryClient,
+    party_client,
+)
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
@@ -239,12 +245,12 @@ class MockNetwork:
                                      send_timeout_s=self.config.send_timeout_s,
                                      foreign_signer=other.signer),
                 self.transcript, directory=directory("bap"), schemas=schema_set,
-                http=httpx.AsyncClient())
+                http=party_client())
             self.other_bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=other, ttl=self.config.ttl,
                                      send_timeout_s=self.config.send_timeout_s),
                 self.transcript, directory=directory("other-bap"), schemas=schema_set,
-                http=httpx.AsyncClient(), party="other-bap")
+                http=party_client(), party="other-bap")
             self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
 

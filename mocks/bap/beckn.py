@@ -33,7 +33,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
 from mocks.bap.config import BapConfig
 from mocks.bap.faults import FaultSwitches
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent, party_client
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 Observer = Callable[[Inbound], Awaitable[None]]
@@ -103,7 +103,7 @@ class ReferenceBap:
         self.party = party  # how the transcript names what it sends and receives
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
-        self.http = http or httpx.AsyncClient()
+        self.http = http or party_client()
         self.outbox = Outbox(self.identity, transcript, self.http, party=party,
                              timeout_s=config.send_timeout_s)
         self.inbox = Inbox(self.identity, directory, transcript, schemas,

@@ -51,7 +51,7 @@ from mocks.bpp.orders import (
     requested_payment_status,
 )
 from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent, party_client
 from mocks.stack.http import ApiError
 
 log = logging.getLogger("ubc.mocks.bpp")
@@ -78,7 +78,7 @@ class ReferenceBpp:
         self.ratings: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or party_client()
         self.outbox = Outbox(self.identity, transcript, self.http, party="bpp")
         self.publication = Publication(self.site, self.outbox)
         handlers = {action: self._receive for action in ACTIONS}

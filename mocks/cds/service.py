@@ -38,7 +38,7 @@ from mocks.cds.publish import (
     PublishTolerantSchemas,
 )
 from mocks.cds.query import DiscoverError, Selection, discover_selection, matching_catalog
-from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, party_client
 from mocks.stack.inbox import Step
 
 log = logging.getLogger("ubc.mocks.cds")
@@ -107,7 +107,7 @@ class CatalogDiscoveryService:
         self.cache = CatalogCache()
         self.pending: dict[tuple[str, str], PendingDiscover] = {}
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or party_client()
         self._tasks = _Tasks()
         self.outbox = Outbox(self.identity, transcript, self.http, party="cds",
                              timeout_s=config.send_timeout_s)

@@ -20,6 +20,18 @@ from starlette.responses import Response
 
 MAX_BECKN_BODY_BYTES = 1024 * 1024  # TSD §13: larger Beckn bodies are refused with 413
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # control and admin bodies are a few hundred bytes
+# Requests a party has on the wire at once (outbox.py), and the connections its client keeps
+# open for them: a burst of callbacks reuses kept connections, where httpx's default (keep 20,
+# close the rest after use) opened and closed one per callback and let its pool queue grow
+# without bound (its bookkeeping grows with the queue: 70 callbacks/s at 16 selects in flight).
+MAX_IN_FLIGHT = 16
+
+
+def party_client(**options: Any) -> httpx.AsyncClient:
+    """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests."""
+    return httpx.AsyncClient(limits=httpx.Limits(
+        max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT,
+        keepalive_expiry=30.0), **options)
 
 
 class ApiError(Exception):

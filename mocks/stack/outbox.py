@@ -15,7 +15,7 @@ import orjson
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.transcript import OUTBOUND, Exchange, Transcript
-from mocks.stack.http import MAX_BECKN_BODY_BYTES, read_answer
+from mocks.stack.http import MAX_BECKN_BODY_BYTES, MAX_IN_FLIGHT, read_answer
 from mocks.stack.identity import Identity
 
 DEFAULT_SEND_TIMEOUT_S = 10.0  # twice the default ACK bound: slow answers are measured
@@ -61,6 +61,7 @@ class Outbox:
     timeout_s: float = DEFAULT_SEND_TIMEOUT_S
     sign: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
+    _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     async def send(self, base_uri: str, action: str, body: dict[str, Any] | bytes, *,
                    headers: Mapping[str, str] | None = None,
@@ -82,6 +83,19 @@ class Outbox:
         if tamper is not None:
             raw = tamper(raw)
         url = f"{base_uri.rstrip('/')}/{action}"
+        async with self._slot():
+            return await self._post(url, raw, out_headers, note)
+
+    def _slot(self) -> asyncio.Semaphore:
+        """One of the MAX_IN_FLIGHT requests this party may have on the wire at once: a burst
+        beyond that waits here, in order, for a free connection of its client to reuse."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        return self._slots
+
+    async def _post(self, url: str, raw: bytes, out_headers: dict[str, str],
+                    note: str | None) -> Sent:
+        """Send, recorded from the moment the request leaves (its slot taken)."""
         exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
                                          url, out_headers, raw, note=note)
         try:
