@@ -28,6 +28,7 @@ from harness.cli_options import (
     placement_options,
     run_options,
 )
+from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
 from harness.report.terminal import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
@@ -326,6 +327,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run.run(args)
 
 
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from harness.fuzz import command
+
+    return command.run(args)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.doctor import command
 
@@ -483,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=RUN_EPILOG)
     run_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
+
+    fuzz = sub.add_parser("fuzz", help="feed a candidate's Beckn endpoints generated "
+                          "requests, valid and schema-invalid, each signed",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog=FUZZ_EPILOG)
+    fuzz_options(fuzz)
+    fuzz.set_defaults(func=cmd_fuzz)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
     doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
