@@ -95,6 +95,7 @@ def test_max_examples_are_spread_over_the_endpoints_valid_and_broken() -> None:
         ("status", "positive", 1), ("status", "negative", 1)]
 
 
+@pytest.mark.network  # starts a second process: not for `make test-fast`
 def test_the_same_seed_draws_the_same_requests_in_any_process(tmp_path: Path) -> None:
     kept = document.load("bpp")
     drawn = cases.draw(kept, ("status",), 2, seed=7, storage=tmp_path)
