@@ -3,7 +3,8 @@
 A body is read up to a size limit (413 past it) and within BODY_TIMEOUT_S of the first read
 (408 past it): a client that sends its headers and then trickles, or stalls, its body must not
 hold a handler for ever. A 408 closes the connection (`Connection: close`); the rest of a body
-answered before it was all read is discarded for a bounded time only (harness/servers.py).
+answered before it was all read is discarded for a bounded time only (harness/servers.py
+times whatever comes after an answer as the next request's headers).
 
 Beckn endpoints answer ACK/NACK envelopes (see inbox.py); every other endpoint a mock serves
 (control APIs, the registry's admin API, the charger's CPO API) answers errors as

@@ -18,8 +18,8 @@ A request passes a list of named steps (`STEPS`, in order), each of which may re
   the network's replay memory, mocks/stack/replays.py, which outlives a restart).
 
 Bodies over 1 MB are refused (413), and bodies not whole within BODY_TIMEOUT_S (408), before
-any step. An accepted request is recorded, ACKed in
-the UBC shape, and only then handed to the party's handler, so callbacks are asynchronous.
+any step. An accepted request is recorded, ACKed in the UBC shape, and only then handed to the
+party's handler, so callbacks are asynchronous.
 A party that must misbehave on purpose (the reference BPP's faults) replaces a named step with
 `Inbox.replace_step`; nothing else in the inbox knows about faults.
 
@@ -204,6 +204,7 @@ async def party_rule(inbox: Inbox, arrival: Arrival) -> Response | None:
 
 
 async def bounded_window(inbox: Inbox, arrival: Arrival) -> Response | None:
+    """A signature valid longer than the party accepts is refused, however well it verifies."""
     header = arrival.header
     limit = inbox.safeguards.max_validity_s
     if header is None or header.expires - header.created <= limit:
