@@ -27,6 +27,8 @@ from harness.cli_options import (
     identity_options,
     placement_options,
     run_options,
+    safeguard_config,
+    safeguard_options,
 )
 from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
 from harness.report.terminal import printable
@@ -275,7 +277,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         net = network.MockNetwork(network.NetworkConfig(
             port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
             public_url=args.public_url, report_dir=Path(args.report_dir),
-            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir()))
+            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+            **safeguard_config(args)))
     except (identity.ConfigFormatError, AddressError) as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -483,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the live view (/ui) lists the runs in this folder "
                             "(default: reports)")
     placement_options(serve)
+    safeguard_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories",
