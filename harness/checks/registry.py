@@ -13,8 +13,9 @@ fails the suite. Scopes:
 - flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
   the callback and transaction checks above, applied without the run that sent the requests;
   of a run that certified a BAP, the initiated and probe checks too (harness/checks/app_flow.py);
-- probe: how a hostile request was refused (harness/checks/refusal.py), and another BAP's
-  request about an order (harness/checks/ownership.py);
+- probe: how a hostile request was refused (harness/checks/refusal.py), another BAP's
+  request about an order (harness/checks/ownership.py), and a generated request, valid or
+  malformed (harness/checks/malformed.py, `ubc-cert fuzz`);
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
   shown.py, relayed.py), and how it answers malformed and unauthenticated calls
@@ -40,6 +41,7 @@ from harness.checks import (
     context,
     flow,
     initiator,
+    malformed,
     message,
     ownership,
     readings,
@@ -140,6 +142,9 @@ CHECKS: tuple[Check, ...] = (
     _check("probe", "API-004", refusal.shown_order_unchanged),
     _check("probe", "CTX-028 SCH-009", ownership.foreign_request_refused),
     _check("probe", "CTX-028", ownership.order_unchanged),
+    # probe: a generated request, valid or malformed (`ubc-cert fuzz`, harness/fuzz/)
+    _check("probe", "SCH-011", malformed.malformed_refused),
+    _check("probe", "SCH-014", malformed.no_server_error),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),
