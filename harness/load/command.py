@@ -28,7 +28,12 @@ from rich.console import Console
 import harness
 from harness import candidate as candidate_module
 from harness import exitcodes
-from harness.cli_options import placement_options, positive_seconds
+from harness.cli_options import (
+    placement_options,
+    positive_seconds,
+    safeguard_config,
+    safeguard_options,
+)
 from harness.load import report, slo
 from harness.load.plan import Plan
 from harness.report.terminal import printable
@@ -113,6 +118,7 @@ def add_parser(sub: Any) -> None:
     load.add_argument("--fresh-keys", action="store_true",
                       help="replace the harness's keys by new ones under new key ids")
     placement_options(load)
+    safeguard_options(load)
     distributed = load.add_argument_group("distributed (Locust master and workers)")
     distributed.add_argument("--workers", type=int, default=0, metavar="N",
                              help="run Locust as a master with N local worker processes")
@@ -231,7 +237,8 @@ def _settings(args: argparse.Namespace, run_dir: Path, sessions: int | None) -> 
             "state_dir": args.state_dir, "fresh_keys": args.fresh_keys, "host": args.host,
             "public_url": args.public_url, "ttl": args.ttl, "ack_bound": args.ack_bound,
             "wait": args.wait, "sessions": sessions, "races": args.races,
-            "report_dir": args.report_dir, "run_dir": str(run_dir)}
+            "report_dir": args.report_dir, "run_dir": str(run_dir),
+            "safeguards": safeguard_config(args)}
 
 
 def _load(args: argparse.Namespace, ready: dict[str, Any], run_dir: Path,

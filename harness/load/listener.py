@@ -141,12 +141,15 @@ def bring_up(settings: dict[str, Any]) -> tuple[MockNetwork, Plan, list[str]]:
         raise CouldNotRun(f"{settings['candidate']} describes a {cand.role}: `load` drives a "
                           "BPP")
     state_dir = Path(settings["state_dir"]) if settings.get("state_dir") else default_state_dir()
+    safeguards = dict(settings.get("safeguards") or {})  # as `run` takes them (JSON: lists)
+    safeguards["allow_outbound"] = tuple(safeguards.get("allow_outbound", ()))
     try:
         net = MockNetwork(NetworkConfig(
             port_base=settings.get("port_base"), state_dir=state_dir,
             fresh_keys=bool(settings.get("fresh_keys")), host=settings["host"],
             public_url=settings.get("public_url"), ttl=settings["ttl"], roles=BPP.plays,
-            report_dir=Path(settings["report_dir"]), live_title="ubc-cert load"))
+            report_dir=Path(settings["report_dir"]), live_title="ubc-cert load",
+            **safeguards))
     except AddressError as exc:
         raise CouldNotRun(str(exc)) from None
     try:
