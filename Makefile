@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint,scale]'
+	$(BIN)/pip install --quiet -e '.[test,lint,load,scale]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -27,7 +27,11 @@ from harness.cli_options import (
     identity_options,
     placement_options,
     run_options,
+    safeguard_config,
+    safeguard_options,
 )
+from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
+from harness.load.command import add_parser as add_load_parser
 from harness.report.terminal import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
@@ -276,7 +280,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         net = network.MockNetwork(network.NetworkConfig(
             port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
             public_url=args.public_url, report_dir=Path(args.report_dir),
-            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir()))
+            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+            **safeguard_config(args)))
     except (identity.ConfigFormatError, AddressError) as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -326,6 +331,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import run
 
     return run.run(args)
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from harness.fuzz import command
+
+    return command.run(args)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -492,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the live view (/ui) lists the runs in this folder "
                             "(default: reports)")
     placement_options(serve)
+    safeguard_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     run_cmd = sub.add_parser("run", help="certify a candidate against the UBC user stories",
@@ -499,6 +511,15 @@ def build_parser() -> argparse.ArgumentParser:
                              epilog=RUN_EPILOG)
     run_options(run_cmd)
     run_cmd.set_defaults(func=cmd_run)
+
+    fuzz = sub.add_parser("fuzz", help="feed a candidate's Beckn endpoints generated "
+                          "requests, valid and schema-invalid, each signed",
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog=FUZZ_EPILOG)
+    fuzz_options(fuzz)
+    fuzz.set_defaults(func=cmd_fuzz)
+
+    add_load_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
     doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")

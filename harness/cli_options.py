@@ -4,6 +4,7 @@ parser): apart, so that neither module grows past what one can read."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from harness.addresses import HOST
 from harness.state import default_state_dir
@@ -18,6 +19,38 @@ def positive_seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
     return value
+
+
+def outbound_host(text: str) -> str:
+    """An argparse type: a host name, an IP address, a CIDR network or '*'."""
+    from harness.network import check_outbound_host
+
+    try:
+        check_outbound_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def safeguard_options(parser: argparse.ArgumentParser) -> None:
+    """What the mock network refuses to accept and where it refuses to send (serve, run)."""
+    parser.add_argument("--max-signature-validity", type=positive_seconds, default=None,
+                        metavar="SECONDS",
+                        help="refuse (401) requests whose signature is valid longer than this "
+                        "(default: 3605, one hour per UBC-SIG-015 plus the 5 s clock skew)")
+    parser.add_argument("--allow-outbound", action="append", default=[], type=outbound_host,
+                        metavar="HOST",
+                        help="a host the harness may send to besides loopback, its own "
+                        "addresses and the candidate's host: a name, an IP address, a CIDR "
+                        "network or '*' for any (repeatable)")
+
+
+def safeguard_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The NetworkConfig fields of `safeguard_options`, as given."""
+    fields: dict[str, Any] = {"allow_outbound": tuple(args.allow_outbound)}
+    if args.max_signature_validity is not None:
+        fields["max_signature_validity_s"] = args.max_signature_validity
+    return fields
 
 
 def identity_options(parser: argparse.ArgumentParser, state_help: str) -> None:
@@ -103,6 +136,7 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     identity_options(parser, "keep the harness's keys here across runs, so a candidate "
                       "that caches registry lookups meets the same keys")
     placement_options(parser)
+    safeguard_options(parser)
     parser.add_argument("--wait-catalog", type=float, default=None, metavar="SECONDS",
                          help="a BPP that publishes its catalog: wait up to SECONDS for its "
                          "catalog_publish at the CDS before discovery (default: fan-out)")

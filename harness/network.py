@@ -5,6 +5,12 @@ Everything runs in one process, one uvicorn server per party on its own port (`p
 127.0.0.1 or another host and advertised under a public URL (harness/addresses.py). Keys are
 generated once per state directory and reused (harness/state.py), so a candidate configured
 against the harness's BAP key keeps working across restarts.
+
+The parties share their safeguards (mocks/stack/safeguards.py): the signatures they accepted,
+remembered in the state directory (`replays.sqlite3`) so that a replay is refused after a
+restart too; the longest signature window they accept; and the hosts they may send to —
+loopback, the hosts the network is advertised under, each registered candidate's host, and
+`allow_outbound`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 
 from harness import schemas
@@ -37,7 +42,18 @@ from mocks import bpp as bpp_module
 from mocks import cds as cds_module
 from mocks import charger as charger_module
 from mocks import registry as registry_module
-from mocks.stack import DEFAULT_SEND_TIMEOUT_S, Identity, Inbound, Inbox, RegistryClient
+from mocks.stack import (
+    DEFAULT_MAX_VALIDITY_S,
+    DEFAULT_SEND_TIMEOUT_S,
+    Identity,
+    Inbound,
+    Inbox,
+    OutboundHosts,
+    RegistryClient,
+    ReplayMemory,
+    Safeguards,
+    party_client,
+)
 
 ROLES = ("registry", "cds", "bpp", "bap", "charger")
 SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ubc",
@@ -47,6 +63,12 @@ SUBSCRIBERS = {"cds": "cds.mock.ubc", "bpp": "bpp.mock.ubc", "bap": "bap.mock.ub
 REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
+REPLAYS_FILE = "replays.sqlite3"  # in the state folder: the signatures the parties accepted
+
+
+def check_outbound_host(entry: str) -> None:
+    """ValueError, saying why, unless `entry` can be an `allow_outbound` entry."""
+    OutboundHosts(loopback=False).allow(entry)
 
 
 @dataclass
@@ -70,6 +92,12 @@ class NetworkConfig:
     # The live view (harness/live/app.py) at the registry's /ui lists the runs of this folder.
     report_dir: Path | None = None
     live_title: str = "ubc-cert serve"
+    # A request whose signature is valid longer than this is refused (401, UBC-SIG-015): one
+    # hour, plus the allowed clock skew. It bounds how long a replay must be remembered.
+    max_signature_validity_s: float = DEFAULT_MAX_VALIDITY_S
+    # Hosts the parties may send to beyond loopback, the network's own and the candidates'
+    # (names, IP addresses, CIDR networks, "*" for any; mocks/stack/outbound.py).
+    allow_outbound: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,6 +135,8 @@ class MockNetwork:
         self.cds: Any = None
         self.charger: charger_module.Charger | None = None
         self._clients: list[Any] = []
+        self.outbound = OutboundHosts(self.config.allow_outbound)
+        self.replays: ReplayMemory | None = None
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -150,6 +180,11 @@ class MockNetwork:
             if role in roles:
                 port = 0 if self.config.port_base is None else self.config.port_base + offset
                 self.group.reserve(role, port)
+        for role in self.group.served:  # the network sends to itself at these addresses
+            self.outbound.allow_url(self.advertised(role))
+        self.replays = ReplayMemory(self.state_dir / REPLAYS_FILE)
+        safeguards = Safeguards(self.replays, self.config.max_signature_validity_s,
+                                self.outbound)
         schema_set = schemas.load()
         self.store = registry_module.RegistryStore(
             self.state_dir / "registry.sqlite3" if self.config.keep_registry else ":memory:")
@@ -159,7 +194,7 @@ class MockNetwork:
             # The live view answers /ui on the registry's port, ahead of the registry.
             self.group.attach("registry", with_live_view(registry_module.create_app(
                 self.store, registry_name=REGISTRY_NAME, transcript=self.transcript,
-                admin_token=self.admin_token), LiveView(
+                admin_token=self.admin_token, outbound=self.outbound), LiveView(
                     self.live, PastRuns(self.config.report_dir), self.config.live_title)))
             self.participants["registry"] = self._participant("registry", "registry.mock.ubc")
         # The parties reach the registry directly; only the candidate needs its public URL.
@@ -212,13 +247,14 @@ class MockNetwork:
             self.charger = charger_module.Charger(clock=clock)
         if "charger" in roles:
             assert self.charger is not None
-            self.group.attach("charger", charger_module.create_app(self.charger))
+            self.group.attach("charger", charger_module.create_app(self.charger,
+                                                                   outbound=self.outbound))
             self.participants["charger"] = self._participant("charger", "charger.mock.ubc")
         cds_uri = self.participants["cds"].uri if "cds" in roles else None
         if "cds" in roles:
             cds_app = cds_module.create_app(
                 cds_module.CdsConfig(identity=identities["cds"]), self.transcript,
-                directory=directory("cds"), schemas=schema_set)
+                directory=directory("cds"), schemas=schema_set, safeguards=safeguards)
             self.cds = cds_app.state.cds
             self.group.attach("cds", cds_app)
         if "bpp" in roles:
@@ -228,10 +264,11 @@ class MockNetwork:
                                               faults=set(self.config.bpp_faults))
             bpp_app = bpp_module.create_app(
                 bpp_config, self.charger, self.transcript, directory=directory("bpp"),
-                schemas=schema_set)
+                schemas=schema_set, safeguards=safeguards)
             self.bpp = bpp_app.state.bpp
             self.group.attach("bpp", in_front_of(bpp_app, BECKN_PATH + "/other",
-                                                 self._second_bpp(directory, schema_set)))
+                                                 self._second_bpp(directory, schema_set,
+                                                                 safeguards)))
         if "bap" in roles:
             self.bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=identities["bap"], cds_uri=cds_uri,
@@ -239,17 +276,17 @@ class MockNetwork:
                                      send_timeout_s=self.config.send_timeout_s,
                                      foreign_signer=other.signer),
                 self.transcript, directory=directory("bap"), schemas=schema_set,
-                http=httpx.AsyncClient())
+                http=party_client(), safeguards=safeguards)
             self.other_bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=other, ttl=self.config.ttl,
                                      send_timeout_s=self.config.send_timeout_s),
                 self.transcript, directory=directory("other-bap"), schemas=schema_set,
-                http=httpx.AsyncClient(), party="other-bap")
+                http=party_client(), party="other-bap", safeguards=safeguards)
             self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
 
     def _second_bpp(self, directory: Callable[[str], RegistryClient],
-                    schema_set: schemas.SchemaSet) -> Starlette:
+                    schema_set: schemas.SchemaSet, safeguards: Safeguards) -> Starlette:
         """The second BPP's Beckn endpoint: a discover the CDS fans out to it (it is a
         registered BPP) is ACKed and left unanswered — it has nothing to offer — and anything
         else it is sent is recorded like any party's traffic."""
@@ -258,7 +295,8 @@ class MockNetwork:
         async def nothing_to_offer(inbound: Inbound) -> None:
             return None
         inbox = Inbox(self.other_bpp, directory("other-bpp"), self.transcript, schema_set,
-                      {"discover": nothing_to_offer}, party="other-bpp")
+                      {"discover": nothing_to_offer}, party="other-bpp",
+                      safeguards=safeguards)
         return Starlette(routes=inbox.routes(record_strays=True))
 
     def _retire_old_keys(self, identity: Identity) -> None:
@@ -280,7 +318,9 @@ class MockNetwork:
                         "status": "SUBSCRIBED"}, replace=True)
 
     def register_candidate(self, candidate: Candidate) -> None:
+        """Register the candidate's key and URI, and let the parties send to its host."""
         assert self.store is not None
+        self.outbound.allow_url(candidate.uri)
         self.store.add({"subscriber_id": candidate.subscriber_id, "key_id": candidate.key_id,
                         "type": candidate.role.upper(), "url": candidate.uri,
                         "signing_public_key": candidate.signing_public_key,
@@ -317,6 +357,8 @@ class MockNetwork:
         self.group.stop()
         if self.store is not None:
             self.store.close()
+        if self.replays is not None:
+            self.replays.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -27,7 +26,7 @@ from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup, wait_for_stop_signal
 from harness.transcript import Transcript
-from mocks.stack import Identity, RegistryClient
+from mocks.stack import Identity, RegistryClient, party_client
 
 BECKN_PATH = "/beckn"
 
@@ -97,7 +96,7 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
     participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl,
                                                  faults=set(faults)),
                                    transcript, directory=directory, schemas=schema_set,
-                                   http=httpx.AsyncClient())
+                                   http=party_client())
     return bap.create_app(participant), participant
 
 

@@ -98,6 +98,11 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-SCH-012", "Body is at most 1 MB", ERROR, f"{_TSD} §13"),
     Rule("UBC-SCH-013", "A valid, correctly signed request is acknowledged, not refused",
          ERROR, f"{_TSD} §13"),
+    # Core's API gives a Beckn endpoint 400 (Bad request) for what it cannot take and 500 for
+    # its own failures: input that breaks it is refused as the sender's error, never failed on.
+    Rule("UBC-SCH-014", "A request, however malformed, is answered without a server error "
+         "(5xx): what the receiver cannot take it refuses with a 4xx NACK", ERROR,
+         f"{_TSD} §13; Beckn core API beckn.yaml (Ack400 Bad request, Ack500)"),
     Rule("UBC-SCH-101", "Order.beckn:invoice is an id, not an embedded invoice", WARNING,
          f"{_NOTES}: Known defects in the official examples (14_02_on_update)"),
     Rule("UBC-SCH-102", "Telemetry unit matches its metric (ENERGY in KWH, POWER in KW); the "
@@ -237,6 +242,11 @@ RULES: tuple[Rule, ...] = (
     Rule("UBC-STATE-012", "A BAP sends an order's requests in the flow's order: select, then "
          "init once on_select came, then confirm once on_init came", ERROR,
          f"{_TSD} §11.1, §11.2.2", applies_to=("bap",)),
+    # Judged by `ubc-cert load` (harness/checks/concurrency.py), where requests race.
+    Rule("UBC-STATE-013", "One booking per slot and per order under concurrency: of two BAPs "
+         "confirming one slot at once exactly one is CONFIRMED and the other is refused with "
+         "error 40000; no order id is confirmed in two transactions", ERROR,
+         f"{_TSD} §12.4", applies_to=("bpp",)),
     # --- the client API of a BAP (what the driver is shown) --------------------------------
     Rule("UBC-API-001", "The client API shows the driver the total the BPP quoted (estimate: "
          "on_select; payment: on_init)", ERROR,

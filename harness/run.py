@@ -44,6 +44,7 @@ from harness.certify.interruption import Interrupted, StopSignals
 from harness.certify.progress import NORMAL, QUIET, VERBOSE, Display, Progress
 from harness.certify.role import Role, roles
 from harness.certify.terminal import DEFAULT_ANSWER_WITHIN_S, Terminal
+from harness.cli_options import safeguard_config
 from harness.network import MockNetwork, NetworkConfig
 from harness.report import document, html, junit, plan, terminal
 from harness.report.seal import Sealing, SealingError
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             port_base=args.port_base, ttl=args.ttl, roles=role.plays,
             state_dir=state_dir, fresh_keys=args.fresh_keys, keep_registry=False, host=args.host,
             public_url=args.public_url, send_timeout_s=2 * args.ack_bound,
-            report_dir=Path(args.report_dir), live_title=f"ubc-cert run --role {args.role}"))
+            report_dir=Path(args.report_dir), live_title=f"ubc-cert run --role {args.role}",
+            **safeguard_config(args)))
     except (identity.ConfigFormatError, AddressError) as exc:
         return _refuse(str(exc))
     try:
@@ -188,7 +190,9 @@ def run(args: argparse.Namespace) -> int:
                  "public_url": args.public_url, "catalog": catalog.as_option(),
                  "interactive": operator is not None,
                  "operator_timeout_s": operator.answer_within_s if operator else None,
-                 "exitfirst": args.exitfirst, "max_time_s": args.max_time},
+                 "exitfirst": args.exitfirst, "max_time_s": args.max_time,
+                 "max_signature_validity_s": network.config.max_signature_validity_s,
+                 "allow_outbound": list(network.config.allow_outbound)},
         plan=plan.of_role(args.role).as_dict())
     # The run's human text goes to its own display (stderr when stdout carries report.json),
     # live on a terminal, plain lines in a pipe; never redrawn under an operator's prompts.

@@ -260,7 +260,7 @@ def test_list_scenarios_and_tags_need_no_candidate(capsys: pytest.CaptureFixture
     assert re.search(r"^  client_api +2 scenarios  a BAP's client API", out, re.M), out
     assert main(["run", "--role", "bap", "--list-scenarios", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {"feature", "scenario", "tags"} <= set(listed[0]) and len(listed) == 20  # the BAP role
+    assert {"feature", "scenario", "tags"} <= set(listed[0]) and len(listed) == 21  # the BAP role
 
 
 def test_a_run_without_a_candidate_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,6 +36,8 @@ BODY_TOO_LARGE = "10002"
 # ... nor for a registry that cannot be asked: a sender's key cannot be known, which is not
 # the same as a bad key (10001): the sender may try again.
 REGISTRY_UNAVAILABLE = "10003"
+# ... nor for a body that did not arrive in time (HTTP 408): the sender may send it again.
+BODY_TIMEOUT = "10004"
 
 BECKN_005_CODES = frozenset({
     "30000", "30001", "30002", "30003", "30004", "30005", "30006", "30007", "30008", "30009",

@@ -23,6 +23,7 @@ SIGNED_HEADERS = "(created) (expires) digest"
 DIGEST_PREFIX = "BLAKE-512="
 DEFAULT_VALIDITY_S = 300  # the window beckn-onix uses
 DEFAULT_SKEW_S = 5.0  # beckn-onix's allowed clock skew
+MAX_VALIDITY_S = 3600  # UBC-SIG-015: a signature is valid for at most one hour
 
 AUTHORIZATION = "Authorization"
 GATEWAY_AUTHORIZATION = "X-Gateway-Authorization"

@@ -13,13 +13,16 @@ fails the suite. Scopes:
 - flow: a capture of whole transactions, offline (`ubc-cert audit`, harness/checks/flow.py):
   the callback and transaction checks above, applied without the run that sent the requests;
   of a run that certified a BAP, the initiated and probe checks too (harness/checks/app_flow.py);
-- probe: how a hostile request was refused (harness/checks/refusal.py), and another BAP's
-  request about an order (harness/checks/ownership.py);
+- probe: how a hostile request was refused (harness/checks/refusal.py), another BAP's
+  request about an order (harness/checks/ownership.py), and a generated request, valid or
+  malformed (harness/checks/malformed.py, `ubc-cert fuzz`);
 - initiated: the requests a candidate BAP sent across one order (harness/checks/initiator.py);
 - client: what a candidate BAP's client API shows and does (harness/checks/client_api.py,
   shown.py, relayed.py), and how it answers malformed and unauthenticated calls
   (harness/checks/client_robustness.py);
-- step: what one Gherkin step promises (harness/checks/story.py).
+- step: what one Gherkin step promises (harness/checks/story.py);
+- load: what a load run's callbacks show once it is over (`ubc-cert load`,
+  harness/checks/concurrency.py): duplicates, transitions, one booking per slot.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from harness.checks import (
     chronology,
     client_api,
     client_robustness,
+    concurrency,
     consistency,
     context,
     flow,
     initiator,
+    malformed,
     message,
     ownership,
     readings,
@@ -52,7 +57,7 @@ from harness.findings import Finding
 from harness.schemas import SchemaSet
 
 SCOPES = ("parse", "message", "answer", "callback", "transaction", "run", "flow", "probe",
-          "step", "initiated", "client")
+          "step", "initiated", "client", "load")
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,9 @@ CHECKS: tuple[Check, ...] = (
     _check("probe", "API-004", refusal.shown_order_unchanged),
     _check("probe", "CTX-028 SCH-009", ownership.foreign_request_refused),
     _check("probe", "CTX-028", ownership.order_unchanged),
+    # probe: a generated request, valid or malformed (`ubc-cert fuzz`, harness/fuzz/)
+    _check("probe", "SCH-011", malformed.malformed_refused),
+    _check("probe", "SCH-014", malformed.no_server_error),
     # initiated: a candidate BAP's requests across one order
     _check("initiated", "CTX-023", initiator.fresh_message_ids),
     _check("initiated", "CTX-024", initiator.transaction_kept),
@@ -186,6 +194,10 @@ CHECKS: tuple[Check, ...] = (
     _check("step", "STATE-007", story.impossible_start_refused),
     _check("step", "STATE-008 STATE-004", story.interruption_reported),
     _check("step", "STATE-009 STATE-004", story.refund_reported),
+    # load: in this order (the order of the findings)
+    _check("load", "TIME-004", concurrency.one_answer_per_request),
+    _check("load", "STATE-001..003 CONS-002", concurrency.states_move_legally),
+    _check("load", "STATE-013", concurrency.one_booking_per_slot),
 )
 
 

@@ -21,7 +21,7 @@ REASON_RULES = {
     signing.BAD_SIGNATURE: "UBC-SIG-009",
     signing.UNKNOWN_KEY: "UBC-SIG-010",
 }
-MAX_WINDOW_S = 3600
+MAX_WINDOW_S = signing.MAX_VALIDITY_S
 
 
 def verification_findings(

@@ -33,7 +33,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
 from mocks.bap.config import BapConfig
 from mocks.bap.faults import FaultSwitches
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 Observer = Callable[[Inbound], Awaitable[None]]
@@ -96,19 +96,21 @@ class ReferenceBap:
 
     def __init__(self, config: BapConfig, transcript: Transcript, *, directory: Directory,
                  schemas: SchemaSet, http: httpx.AsyncClient | None = None,
-                 party: str = "bap") -> None:
+                 party: str = "bap", safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
         self.party = party  # how the transcript names what it sends and receives
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
-        self.http = http or httpx.AsyncClient()
+        self.http = http or party_client()
+        safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party=party,
+                             outbound=safeguards.outbound,
                              timeout_s=config.send_timeout_s)
         self.inbox = Inbox(self.identity, directory, transcript, schemas,
                            {action: self._on_callback for action in CALLBACKS},
-                           party=party, admission=self._admit)
+                           party=party, admission=self._admit, safeguards=safeguards)
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults,
                                       foreign_signer=config.foreign_signer)
         self._observers: list[Observer] = []

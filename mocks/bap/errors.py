@@ -1,6 +1,7 @@
 """The client API's one error shape (client-api-contract.md, "Error Responses"):
 `{"error": {"code", "message", "details"}}`, the code naming the HTTP status. Beyond the
-contract's codes: 405 for a method a path does not take, 413 for a body over 64 KiB, and 502
+contract's codes: 405 for a method a path does not take, 408 for a body that does not arrive
+within 10 s (the connection is closed), 413 for a body over 64 KiB, and 502
 UPSTREAM_ERROR / 504 UPSTREAM_TIMEOUT when the CDS or BPP behind a call refused it or did
 not call back within the ttl (the contract names only 500 for a server's failure).
 
@@ -20,10 +21,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from harness.beckn import time as wire_time
+from mocks.stack.http import CLOSE
 
 CODES = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 422: "UNPROCESSABLE_ENTITY",
+    408: "REQUEST_TIMEOUT", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+    422: "UNPROCESSABLE_ENTITY",
     500: "INTERNAL_ERROR", 502: "UPSTREAM_ERROR", 504: "UPSTREAM_TIMEOUT",
 }  # fmt: skip
 BEARER_CHALLENGE = 'Bearer realm="ubc-reference-bap"'
@@ -60,7 +63,7 @@ def invalid(field: str, reason: str) -> ClientError:
 
 async def _on_client_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClientError)
-    return error_response(exc)
+    return error_response(exc, CLOSE if exc.status == 408 else None)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:

@@ -51,7 +51,7 @@ from mocks.bpp.orders import (
     requested_payment_status,
 )
 from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Sent
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
 from mocks.stack.http import ApiError
 
 log = logging.getLogger("ubc.mocks.bpp")
@@ -66,7 +66,8 @@ class ReferenceBpp:
 
     def __init__(self, config: BppConfig, charger: Charger, transcript: Transcript, *,
                  directory: Directory, schemas: SchemaSet,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None,
+                 safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
         self.charger = charger
@@ -78,13 +79,15 @@ class ReferenceBpp:
         self.ratings: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
-        self.outbox = Outbox(self.identity, transcript, self.http, party="bpp")
+        self.http = http or party_client()
+        safeguards = safeguards or Safeguards()
+        self.outbox = Outbox(self.identity, transcript, self.http, party="bpp",
+                             outbound=safeguards.outbound)
         self.publication = Publication(self.site, self.outbox)
         handlers = {action: self._receive for action in ACTIONS}
         handlers["on_catalog_publish"] = self.publication.receive
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
-                           party="bpp")
+                           party="bpp", safeguards=safeguards)
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults)
         self.callbacks = Callbacks(config, self.outbox, self.switches)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -20,18 +20,20 @@ from harness.beckn import time
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.cds.service import CatalogDiscoveryService, CdsConfig
-from mocks.stack import Directory
+from mocks.stack import Directory, Safeguards
 from mocks.stack.http import error_handlers, json_response
 from mocks.stack.inbox import Step
 
 
 def create_app(config: CdsConfig, transcript: Transcript, *, directory: Directory,
                schemas: SchemaSet, http: httpx.AsyncClient | None = None,
-               steps: Mapping[str, Step] | None = None) -> Starlette:
+               steps: Mapping[str, Step] | None = None,
+               safeguards: Safeguards | None = None) -> Starlette:
     """The CDS app; the service is `app.state.cds`. `directory` answers keys for signature
-    checks and the BPPs to fan a discover out to; `steps` replaces named inbox steps."""
+    checks and the BPPs to fan a discover out to; `steps` replaces named inbox steps;
+    `safeguards`: the network's replay memory, signature window and outbound hosts."""
     cds = CatalogDiscoveryService(config, transcript, directory=directory, schemas=schemas,
-                                  http=http, steps=steps)
+                                  http=http, steps=steps, safeguards=safeguards)
 
     async def catalogs(request: Request) -> Response:
         if request.method == "DELETE":

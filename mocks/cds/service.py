@@ -38,7 +38,7 @@ from mocks.cds.publish import (
     PublishTolerantSchemas,
 )
 from mocks.cds.query import DiscoverError, Selection, discover_selection, matching_catalog
-from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Safeguards, party_client
 from mocks.stack.inbox import Step
 
 log = logging.getLogger("ubc.mocks.cds")
@@ -95,7 +95,8 @@ class CatalogDiscoveryService:
 
     def __init__(self, config: CdsConfig, transcript: Transcript, *, directory: Directory,
                  schemas: SchemaSet, http: httpx.AsyncClient | None = None,
-                 steps: Mapping[str, Step] | None = None) -> None:
+                 steps: Mapping[str, Step] | None = None,
+                 safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
         self.transcript = transcript
@@ -107,16 +108,18 @@ class CatalogDiscoveryService:
         self.cache = CatalogCache()
         self.pending: dict[tuple[str, str], PendingDiscover] = {}
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or party_client()
         self._tasks = _Tasks()
+        safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party="cds",
+                             outbound=safeguards.outbound,
                              timeout_s=config.send_timeout_s)
         self.inbox = Inbox(
             self.identity, directory, transcript,
             cast(SchemaSet, PublishTolerantSchemas(schemas)),
             {"catalog_publish": self._on_catalog_publish, "discover": self._on_discover,
              "on_discover": self._on_bpp_answer},
-            party="cds", admission=self._admit)
+            party="cds", admission=self._admit, safeguards=safeguards)
         for name, step in (steps or {}).items():  # e.g. signature checks off for fuzzing
             self.inbox.replace_step(name, step)
 

@@ -24,12 +24,13 @@ from mocks.charger.model import ChargerError
 from mocks.charger.simulator import Charger
 from mocks.charger.webhooks import Webhooks
 from mocks.stack.http import ApiError, error_handlers, error_response, json_object
+from mocks.stack.outbound import OutboundHosts
 
 
 def _status_of(code: str) -> int:
     """The HTTP status of a refusal: 400 for a malformed request, 404 for an unknown resource,
     409 for any other, a conflict with the charger's current state."""
-    if code == "INVALID_REQUEST":
+    if code in ("INVALID_REQUEST", "HOST_NOT_ALLOWED"):
         return 400
     if code.startswith("UNKNOWN_"):
         return 404
@@ -275,6 +276,15 @@ async def register_webhook(request: Request) -> Response:
     return JSONResponse({"url": url}, status_code=201 if created else 200)
 
 
+async def remove_webhook(request: Request) -> Response:
+    webhooks: Webhooks = request.app.state.webhooks
+    url = request.query_params.get("url")
+    if not url:
+        raise _invalid("url", "give the webhook to remove as ?url=<the registered URL>")
+    await webhooks.remove(url)
+    return JSONResponse({"url": url})
+
+
 def create_app(
     charger: Charger,
     *,
@@ -282,14 +292,16 @@ def create_app(
     auto_tick: bool = True,
     tick_interval_s: float = 0.2,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
+    outbound: OutboundHosts | None = None,
 ) -> Starlette:
     """The charger's JSON control API.
 
     `auto_tick` runs the simulation in real time (a tick every `tick_interval_s` real seconds)
     while the app is served; without it time moves on `POST /clock/advance` and as the clock
     does, brought up to date on every request. `webhook_transport` replaces the network in tests.
+    With `outbound`, webhooks are taken only on its hosts.
     """
-    webhooks = Webhooks(webhook_urls, transport=webhook_transport)
+    webhooks = Webhooks(webhook_urls, transport=webhook_transport, outbound=outbound)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -336,7 +348,7 @@ ROUTES: dict[str, dict[str, Endpoint]] = {
     "/reservations/{reservation_id}": {"GET": get_reservation, "DELETE": cancel_reservation},
     "/clock": {"GET": get_clock},
     "/clock/advance": {"POST": advance_clock},
-    "/webhooks": {"GET": list_webhooks, "POST": register_webhook},
+    "/webhooks": {"GET": list_webhooks, "POST": register_webhook, "DELETE": remove_webhook},
 }
 
 

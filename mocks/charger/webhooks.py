@@ -2,6 +2,9 @@
 
 One ordered queue and worker per URL, so a slow or dead receiver delays only itself; delivery
 failures are logged and dropped. Runs on the event loop of the app that serves the charger.
+Given the network's outbound allow-list (mocks/stack/outbound.py), only URLs on its hosts are
+taken: anyone who can reach the charger's API registers webhooks, and the charger would POST
+wherever they say. A URL can be removed again.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import httpx
 
 from mocks.charger.model import ChargerError, Event
+from mocks.stack.outbound import OutboundHosts
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +39,15 @@ class Webhooks:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 2.0,
         max_pending: int = 1000,
+        outbound: OutboundHosts | None = None,
     ) -> None:
+        self._outbound = outbound  # None: any host
         self._urls: list[str] = []
         self._transport = transport
         self._timeout_s = timeout_s
         self._max_pending = max_pending
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
-        self._workers: list[asyncio.Task[None]] = []
+        self._workers: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         for url in urls or []:
@@ -52,14 +58,32 @@ class Webhooks:
         return list(self._urls)
 
     def add(self, url: str) -> bool:
-        """Register `url`; False if it was registered already. Call from the app's loop."""
+        """Register `url`; False if it was registered already. Call from the app's loop.
+        ChargerError INVALID_REQUEST for a URL that is none, HOST_NOT_ALLOWED for a host off
+        the allow-list."""
         _require_webhook_url(url)
+        refusal = self._outbound.refusal(url) if self._outbound is not None else None
+        if refusal is not None:
+            raise ChargerError("HOST_NOT_ALLOWED", f"url: {refusal}", "url")
         if url in self._urls:
             return False
         self._urls.append(url)
         if self._loop is not None:
             self._start_worker(url)
         return True
+
+    async def remove(self, url: str) -> None:
+        """Stop delivering to `url`, dropping what it had pending; ChargerError
+        UNKNOWN_WEBHOOK when it is not registered."""
+        if url not in self._urls:
+            raise ChargerError("UNKNOWN_WEBHOOK", f"no webhook is registered at {url!r}", "url")
+        self._urls.remove(url)
+        self._queues.pop(url, None)
+        worker = self._workers.pop(url, None)
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -71,9 +95,9 @@ class Webhooks:
 
     async def stop(self) -> None:
         self._loop = None
-        for worker in self._workers:
+        for worker in self._workers.values():
             worker.cancel()
-        for worker in self._workers:
+        for worker in self._workers.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._workers.clear()
@@ -93,7 +117,7 @@ class Webhooks:
     def _start_worker(self, url: str) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=self._max_pending)
         self._queues[url] = queue
-        self._workers.append(asyncio.create_task(self._deliver(url, queue)))
+        self._workers[url] = asyncio.create_task(self._deliver(url, queue))
 
     def _enqueue(self, payload: dict[str, Any]) -> None:
         for url, queue in self._queues.items():

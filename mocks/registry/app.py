@@ -11,7 +11,9 @@
   carry no status, so a record that is not trusted right now (not SUBSCRIBED, or outside
   valid_from..valid_until) is answered 404, exactly as a revoked DeDi record would be.
 - Admin `/admin/subscribers[...]`: add, change, remove and list records; guarded by a bearer
-  token when the app is built with one.
+  token when the app is built with one. Built with an outbound allow-list, it refuses (400
+  HOST_NOT_ALLOWED) a record whose URL is on a host the network's parties may not send to:
+  the CDS would fan signed discovers out there, and callbacks would go there.
 
 Given a transcript, every request the registry receives and its answer is recorded there
 (party "registry", INBOUND; the admin token redacted), so a run's evidence shows whom the
@@ -59,6 +61,7 @@ from mocks.stack.http import (
     json_body,
     json_response,
 )
+from mocks.stack.outbound import OutboundHosts
 from mocks.stack.recorder import RecordedRequests
 
 # A registry record is well under 2 KiB; larger bodies are refused.
@@ -120,6 +123,7 @@ def create_app(
     registry_name: str = DEFAULT_REGISTRY_NAME,
     admin_token: str | None = None,
     transcript: Transcript | None = None,
+    outbound: OutboundHosts | None = None,
 ) -> Starlette:
     """The registry as an ASGI app over `store`.
 
@@ -128,8 +132,17 @@ def create_app(
     and its answer is recorded there (party "registry"). Every request body is checked
     against its operation's schema in schemas/openapi/registry.yaml, read here once; the store
     checks a record against the same schema again, as it does for records added from Python.
+    With `outbound`, a record's URL must be on one of its hosts.
     """
     bodies = request_bodies()
+
+    def require_allowed_url(document: Mapping[str, Any]) -> None:
+        url = document.get("url")
+        if outbound is None or not isinstance(url, str):
+            return
+        refusal = outbound.refusal(url)
+        if refusal is not None:
+            raise ApiError(400, "HOST_NOT_ALLOWED", f"url: {refusal}", field="url")
 
     def require_admin(request: Request) -> None:
         if admin_token is None:
@@ -172,7 +185,9 @@ def create_app(
         require_admin(request)
         if request.method != "POST":
             return json_response([record.as_dict() for record in store.lookup()])
-        added = store.add(await _body(request, bodies, ADD_OPERATION))
+        document = await _body(request, bodies, ADD_OPERATION)
+        require_allowed_url(document)
+        added = store.add(document)
         location = (
             f"/admin/subscribers/{quote(added.subscriber_id, safe='')}"
             f"/{quote(added.key_id, safe='')}"
@@ -185,6 +200,7 @@ def create_app(
         key_id = request.path_params["key_id"]
         if request.method == "PATCH":
             changes = await _body(request, bodies, CHANGE_OPERATION)
+            require_allowed_url(changes)
             return json_response(store.update(subscriber_id, key_id, **changes).as_dict())
         if request.method == "DELETE":
             if not store.remove(subscriber_id, key_id):

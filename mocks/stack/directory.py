@@ -7,6 +7,7 @@ registry, not only the mock one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ class RegistryClient:
         headers = {"User-Agent": user_agent} if user_agent else None
         self._http = httpx.AsyncClient(timeout=timeout, headers=headers)
         self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
+        self._pending: dict[tuple[tuple[str, str], ...], asyncio.Future[list[dict[str, Any]]]] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -53,6 +55,27 @@ class RegistryClient:
         hit = self._cache.get(key)
         if not fresh and hit is not None and time.monotonic() - hit[0] < self.cache_s:
             return hit[1]
+        # One lookup in flight per question: a burst of requests signed with one key, arriving
+        # before the first lookup of it has been answered, waits for that answer instead of
+        # asking the registry once each (which, under load, timed lookups out: 503s, retries).
+        pending = self._pending.get(key)
+        if pending is not None and not fresh:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(self._ask(key, query))
+        if not fresh:
+            self._pending[key] = task
+        task.add_done_callback(lambda done: self._settled(key, done))
+        return await asyncio.shield(task)
+
+    def _settled(self, key: tuple[tuple[str, str], ...],
+                 task: asyncio.Future[list[dict[str, Any]]]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone (a cancelled request)
+
+    async def _ask(self, key: tuple[tuple[str, str], ...], query: dict[str, str]
+                   ) -> list[dict[str, Any]]:
         try:
             response = await self._http.post(f"{self.registry_url}/lookup", json=query)
             if response.status_code != 200:

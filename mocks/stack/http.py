@@ -1,5 +1,11 @@
 """HTTP plumbing every party shares: bounded body reading and one JSON error shape.
 
+A body is read up to a size limit (413 past it) and within BODY_TIMEOUT_S of the first read
+(408 past it): a client that sends its headers and then trickles, or stalls, its body must not
+hold a handler for ever. A 408 closes the connection (`Connection: close`); the rest of a body
+answered before it was all read is discarded for a bounded time only (harness/servers.py
+times whatever comes after an answer as the next request's headers).
+
 Beckn endpoints answer ACK/NACK envelopes (see inbox.py); every other endpoint a mock serves
 (control APIs, the registry's admin API, the charger's CPO API) answers errors as
 `{"error": {"code": "UPPER_SNAKE", "message": "...", "field": "..."?}}`.
@@ -7,6 +13,7 @@ Beckn endpoints answer ACK/NACK envelopes (see inbox.py); every other endpoint a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +27,20 @@ from starlette.responses import Response
 
 MAX_BECKN_BODY_BYTES = 1024 * 1024  # TSD §13: larger Beckn bodies are refused with 413
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # control and admin bodies are a few hundred bytes
+# Requests a party has on the wire at once (outbox.py), and the connections its client keeps
+# open for them: a burst of callbacks reuses kept connections, where httpx's default (keep 20,
+# close the rest after use) opened and closed one per callback and let its pool queue grow
+# without bound (its bookkeeping grows with the queue: 70 callbacks/s at 16 selects in flight).
+MAX_IN_FLIGHT = 16
+
+
+def party_client(**options: Any) -> httpx.AsyncClient:
+    """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests."""
+    return httpx.AsyncClient(limits=httpx.Limits(
+        max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT,
+        keepalive_expiry=30.0), **options)
+BODY_TIMEOUT_S = 10.0  # a whole body (1 MB at most) arrives well within this on any link
+CLOSE = {"Connection": "close"}  # a 408 ends its connection: its sender is too slow to keep
 
 
 class ApiError(Exception):
@@ -30,6 +51,16 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.headers = dict(headers or {})
+
+
+class BodyTimeout(ApiError):
+    """408: the body was not whole within the time allowed. `received` holds what came."""
+
+    def __init__(self, timeout_s: float, received: bytes, declared: str | None) -> None:
+        of = f" of the {declared} declared" if declared and declared.isdigit() else ""
+        super().__init__(408, "BODY_TIMEOUT", f"the request body did not arrive within "
+                         f"{timeout_s:g} s ({len(received)} bytes{of} came)", headers=CLOSE)
+        self.received = received
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -67,19 +98,26 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
                     media_type="application/json", background=background)
 
 
-async def read_body(request: Request, limit: int) -> tuple[bytes, bool]:
-    """The body, or its first `limit` bytes and True when it is larger (we stop reading)."""
+async def read_body(request: Request, limit: int,
+                    timeout_s: float | None = None) -> tuple[bytes, bool]:
+    """The body, or its first `limit` bytes and True when it is larger (we stop reading).
+    BodyTimeout when it is not whole within `timeout_s` (default BODY_TIMEOUT_S)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return b"", True
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            chunks.append(chunk[: max(0, limit - (size - len(chunk)))])
-            return b"".join(chunks), True
-        chunks.append(chunk)
+    timeout_s = BODY_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    chunks.append(chunk[: max(0, limit - (size - len(chunk)))])
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(timeout_s, b"".join(chunks), declared) from None
     return b"".join(chunks), False
 
 

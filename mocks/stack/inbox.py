@@ -4,6 +4,9 @@ A request passes a list of named steps (`STEPS`, in order), each of which may re
 
 - `signature`: 401 + `WWW-Authenticate` when `Authorization` (and `X-Gateway-Authorization`,
   when present) does not verify against the key the registry holds;
+- `window`: 401 when the `Authorization` signature is valid for longer than the party accepts
+  (UBC-SIG-015: one hour, plus the clock skew; `Safeguards.max_validity_s`), since its replays
+  would have to be remembered that long;
 - `json`: 400 when the body is not JSON;
 - `schema`: 400 with the error in the NACK (TSD §13) when envelope, context or message is
   invalid for the route's action;
@@ -11,10 +14,12 @@ A request passes a list of named steps (`STEPS`, in order), each of which may re
 - `signer`: 401 when the keyId names someone other than the sender in the context;
 - `sender-uri`: 400 when the sender's URI in the context is not the one the registry holds;
 - `party`: 400 by the party's own rule (the BAP refuses callbacks of unknown transactions);
-- `replay`: 401 when this exact signature was used before.
+- `replay`: 401 when this exact signature was used before (remembered until it expires, in
+  the network's replay memory, mocks/stack/replays.py, which outlives a restart).
 
-Bodies over 1 MB are refused (413) before any step. An accepted request is recorded, ACKed in
-the UBC shape, and only then handed to the party's handler, so callbacks are asynchronous.
+Bodies over 1 MB are refused (413), and bodies not whole within BODY_TIMEOUT_S (408), before
+any step. An accepted request is recorded, ACKed in the UBC shape, and only then handed to the
+party's handler, so callbacks are asynchronous.
 A party that must misbehave on purpose (the reference BPP's faults) replaces a named step with
 `Inbox.replace_step`; nothing else in the inbox knows about faults.
 
@@ -26,7 +31,6 @@ back to the registry URL (beckn/protocol-server) reach the same place.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,12 +46,12 @@ from harness.beckn import envelope, signing
 from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, STRAY, Exchange, Transcript
 from mocks.stack.directory import Directory, RegistryUnavailable
-from mocks.stack.http import MAX_BECKN_BODY_BYTES, json_response, read_body
+from mocks.stack.http import MAX_BECKN_BODY_BYTES, BodyTimeout, json_response, read_body
 from mocks.stack.identity import Identity
+from mocks.stack.safeguards import Safeguards
 
 log = logging.getLogger("ubc.mocks")
 
-REPLAY_PURGE_AT = 4096  # remembered signatures before the expired ones are dropped
 STRAY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -199,17 +203,28 @@ async def party_rule(inbox: Inbox, arrival: Arrival) -> Response | None:
     return bad_request(problem, "/context") if problem is not None else None
 
 
+async def bounded_window(inbox: Inbox, arrival: Arrival) -> Response | None:
+    """A signature valid longer than the party accepts is refused, however well it verifies."""
+    header = arrival.header
+    limit = inbox.safeguards.max_validity_s
+    if header is None or header.expires - header.created <= limit:
+        return None
+    return unauthorized(inbox, (
+        f"{signing.AUTHORIZATION}: the signature is valid for "
+        f"{header.expires - header.created} s (created={header.created}, "
+        f"expires={header.expires}), longer than the {limit:g} s this party accepts "
+        f"(UBC-SIG-015: at most {signing.MAX_VALIDITY_S} s, plus the clock skew): sign with "
+        "expires = created + the message's ttl"))
+
+
 async def refuse_replays(inbox: Inbox, arrival: Arrival) -> Response | None:
     header = arrival.header
     if header is None:
         return None
-    if header.signature in inbox.seen_signatures:
+    # Remembered as long as the signature could verify: past that, it is refused as expired.
+    if not inbox.safeguards.replays.first_use(inbox.party, header.signature,
+                                              header.expires + signing.DEFAULT_SKEW_S):
         return unauthorized(inbox, "replayed request: this signature was already used")
-    now = time.time()
-    if len(inbox.seen_signatures) > REPLAY_PURGE_AT:  # purge in batches, not per request
-        inbox.seen_signatures = {s: e for s, e in inbox.seen_signatures.items()
-                                 if e + signing.DEFAULT_SKEW_S >= now}
-    inbox.seen_signatures[header.signature] = header.expires
     return None
 
 
@@ -221,6 +236,7 @@ async def skip(inbox: Inbox, arrival: Arrival) -> Response | None:
 def default_steps() -> dict[str, Step]:
     return {
         "signature": verify_signatures(),
+        "window": bounded_window,
         "json": parse_json,
         "schema": validate_schema,
         "context": require_context,
@@ -248,7 +264,7 @@ class Inbox:
     party: str = ""
     admission: Admission | None = None
     steps: dict[str, Step] = field(default_factory=default_steps)
-    seen_signatures: dict[str, float] = field(default_factory=dict)  # -> expires
+    safeguards: Safeguards = field(default_factory=Safeguards)
 
     def __post_init__(self) -> None:
         self.handlers = dict(self.handlers)
@@ -286,7 +302,10 @@ class Inbox:
 
     async def stray(self, request: Request) -> Response:
         """A request to no endpoint of this party: recorded, then 404 with a NACK."""
-        raw, _ = await read_body(request, MAX_BECKN_BODY_BYTES)
+        try:
+            raw, _ = await read_body(request, MAX_BECKN_BODY_BYTES)
+        except BodyTimeout as late:
+            return self._too_slow(request, late, note=STRAY)
         exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
                                          dict(request.headers), raw, note=STRAY)
         return self._finish(exchange, json_response(envelope.nack(
@@ -299,7 +318,10 @@ class Inbox:
         return endpoint
 
     async def receive(self, action: str, request: Request) -> Response:
-        raw, too_large = await read_body(request, MAX_BECKN_BODY_BYTES)
+        try:
+            raw, too_large = await read_body(request, MAX_BECKN_BODY_BYTES)
+        except BodyTimeout as late:
+            return self._too_slow(request, late)
         headers = dict(request.headers)
         exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
                                          headers, raw)
@@ -313,6 +335,14 @@ class Inbox:
         inbound = Inbound(action, doc, raw, exchange)
         task = BackgroundTask(self._run_handler, self.handlers[action], inbound)
         return self._finish(exchange, json_response(envelope.ack(), 200, background=task))
+
+    def _too_slow(self, request: Request, late: BodyTimeout, note: str | None = None
+                  ) -> Response:
+        """408 with a NACK for a body that did not arrive in time; recorded with what came."""
+        exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
+                                         dict(request.headers), late.received, note=note)
+        return self._finish(exchange, json_response(
+            envelope.nack(envelope.BODY_TIMEOUT, late.message), 408, late.headers))
 
     def _finish(self, exchange: Exchange, response: Response) -> Response:
         self.transcript.finish(exchange, response.status_code, dict(response.headers),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -15,15 +16,19 @@ import orjson
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.transcript import OUTBOUND, Exchange, Transcript
-from mocks.stack.http import MAX_BECKN_BODY_BYTES, read_answer
+from mocks.stack.http import MAX_BECKN_BODY_BYTES, MAX_IN_FLIGHT, read_answer
 from mocks.stack.identity import Identity
+from mocks.stack.outbound import OutboundHosts
+
+log = logging.getLogger("ubc.mocks")
 
 DEFAULT_SEND_TIMEOUT_S = 10.0  # twice the default ACK bound: slow answers are measured
 
 
 def signature_window(body: dict[str, Any] | bytes) -> int:
     """Seconds a signature of this message is valid: its context's ttl (BECKN-006 ties the
-    window to it), whole seconds and at least one; the usual 300 s when it has none."""
+    window to it), whole seconds, at least one and at most an hour (UBC-SIG-015: a receiver
+    may refuse a longer window); the usual 300 s when it has none."""
     if isinstance(body, bytes):
         try:
             body = orjson.loads(body)
@@ -32,7 +37,7 @@ def signature_window(body: dict[str, Any] | bytes) -> int:
     context = body.get("context") if isinstance(body, dict) else None
     ttl = context.get("ttl") if isinstance(context, dict) else None
     seconds = wire_time.duration_or(ttl, float(signing.DEFAULT_VALIDITY_S))
-    return max(1, math.ceil(seconds))
+    return max(1, math.ceil(min(float(signing.MAX_VALIDITY_S), seconds)))
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Outbox:
     timeout_s: float = DEFAULT_SEND_TIMEOUT_S
     sign: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
+    outbound: OutboundHosts | None = None  # the hosts it may send to; None: any
+    _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
 
     async def send(self, base_uri: str, action: str, body: dict[str, Any] | bytes, *,
                    headers: Mapping[str, str] | None = None,
@@ -69,7 +76,8 @@ class Outbox:
                    signer: signing.Signer | None = None, sign: bool | None = None,
                    note: str | None = None) -> Sent:
         """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
-        signed and sent. `tamper` changes the bytes after signing (for hostile tests)."""
+        signed and sent. `tamper` changes the bytes after signing (for hostile tests). A host
+        off the outbound allow-list is not sent to: recorded with the reason as its error."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
         if self.sign if sign is None else sign:
@@ -82,6 +90,27 @@ class Outbox:
         if tamper is not None:
             raw = tamper(raw)
         url = f"{base_uri.rstrip('/')}/{action}"
+        refusal = self.outbound.refusal(url) if self.outbound is not None else None
+        if refusal is not None:  # recorded, never sent: no slot to wait for
+            exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role,
+                                             "POST", url, out_headers, raw, note=note)
+            reason = f"not sent: {refusal}"
+            log.warning("%s did not send %s: %s", exchange.party, action, refusal)
+            self.transcript.finish(exchange, None, {}, b"", error=reason)
+            return Sent(exchange, None, error=reason)
+        async with self._slot():
+            return await self._post(url, raw, out_headers, note)
+
+    def _slot(self) -> asyncio.Semaphore:
+        """One of the MAX_IN_FLIGHT requests this party may have on the wire at once: a burst
+        beyond that waits here, in order, for a free connection of its client to reuse."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        return self._slots
+
+    async def _post(self, url: str, raw: bytes, out_headers: dict[str, str],
+                    note: str | None) -> Sent:
+        """Send, recorded from the moment the request leaves (its slot taken)."""
         exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
                                          url, out_headers, raw, note=note)
         try:

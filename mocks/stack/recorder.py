@@ -9,18 +9,21 @@ report alone.
 
 The body is read once, at most `limit` bytes and one chunk more, then handed to the app as it
 arrived, so the app's own body limit decides as before (413); the exchange keeps the first
-`limit` bytes. Credentials other than a Beckn signature (a bearer or basic `Authorization`)
-never reach the transcript.
+`limit` bytes. A body not whole within BODY_TIMEOUT_S is answered 408 here, without the app.
+Credentials other than a Beckn signature (a bearer or basic `Authorization`) never reach the
+transcript.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harness.transcript import INBOUND, Exchange, Transcript
+from mocks.stack import http
 
 REDACTED = "<redacted>"
 _EVIDENCE_SCHEMES = frozenset({"signature"})  # BECKN-006 headers are evidence, not secrets
@@ -53,31 +56,43 @@ class RecordedRequests:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        arrived, more = await self._read(request, receive)
+        arrived: list[bytes] = []
+        try:
+            async with asyncio.timeout(http.BODY_TIMEOUT_S):
+                more = await self._read(request, receive, arrived)
+        except TimeoutError:
+            late = http.BodyTimeout(http.BODY_TIMEOUT_S, b"".join(arrived),
+                                    request.headers.get("content-length"))
+            exchange = self.transcript.begin(
+                INBOUND, self.party, request.method, str(request.url),
+                recorded_headers(request.headers), late.received[: self.limit])
+            answer = http.error_response(late.status, late.code, late.message,
+                                         headers=late.headers)
+            await self._answer(exchange, scope, receive, send, app=answer)
+            return
         exchange = self.transcript.begin(
             INBOUND, self.party, request.method, str(request.url),
             recorded_headers(request.headers), b"".join(arrived)[: self.limit])
         await self._answer(exchange, scope, self._replay(arrived, more, receive), send)
 
-    async def _read(self, request: Request, receive: Receive) -> tuple[list[bytes], bool]:
-        """The body's chunks up to `limit` bytes and one chunk more, and whether more follows.
-        Nothing is read when the declared length is already over the limit."""
+    async def _read(self, request: Request, receive: Receive, chunks: list[bytes]) -> bool:
+        """Read the body's chunks into `chunks`, up to `limit` bytes and one chunk more; return
+        whether more follows. Nothing is read when the declared length is over the limit."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limit:
-            return [], True
-        chunks: list[bytes] = []
+            return True
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away mid-body
-                return chunks, False
+                return False
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
             if not message.get("more_body", False):
-                return chunks, False
+                return False
             if size > self.limit:
-                return chunks, True
+                return True
 
     @staticmethod
     def _replay(arrived: list[bytes], more: bool, receive: Receive) -> Receive:
@@ -90,7 +105,8 @@ class RecordedRequests:
         return replayed
 
     async def _answer(self, exchange: Exchange, scope: Scope, receive: Receive,
-                      send: Send) -> None:
+                      send: Send, app: ASGIApp | None = None) -> None:
+        """Run `app` (default: the wrapped one) and record its answer in `exchange`."""
         status: int | None = None
         headers: dict[str, str] = {}
         body = bytearray()
@@ -110,7 +126,7 @@ class RecordedRequests:
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            await (app or self.app)(scope, receive, recording_send)
         except BaseException as exc:
             if not finished:
                 self.transcript.finish(exchange, status, headers, bytes(body),

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import re
@@ -51,6 +50,7 @@ from harness.certify.bap.client import OWN_TOKEN, ClientApi
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import NotEvaluated
 from harness.checks import client_api, client_robustness
+from harness.fuzz import cases as seeded
 from harness.transcript import Exchange
 
 PLAN_FILE = client_api.CONTRACT.with_name("client-api.fuzz.json")
@@ -179,30 +179,13 @@ def generate() -> Plan:
     operations.sort(key=lambda op: _operation_id(op) in LAST)
     generated: list[PlannedCall] = []
     first: list[PlannedCall] = []  # per operation, its first valid call
-    with _no_local_constants():
+    with seeded.no_local_constants():
         for operation in operations:
             calls = list(_unique(_calls_of(operation)))
             first.append(next(c for c in calls if c.data == "positive"))
             generated += calls
     return Plan(tuple(c.with_token(token) for token in ("none", "wrong") for c in first),
                 tuple(_unique(generated)))
-
-
-@contextlib.contextmanager
-def _no_local_constants() -> Iterator[None]:
-    """Hypothesis draws now and then a constant found in the local code loaded (within a time
-    limit): with none, what it draws depends on the seed alone."""
-    from hypothesis.internal.conjecture import providers
-    from hypothesis.internal.constants_ast import Constants
-
-    original = providers._get_local_constants
-    providers.CONSTANTS_CACHE.cache.clear()
-    providers._get_local_constants = Constants
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def _operation_id(operation: Any) -> str:
@@ -218,30 +201,11 @@ def _unique(calls: Iterable[PlannedCall]) -> Iterator[PlannedCall]:
 
 
 def _calls_of(operation: Any) -> Iterator[PlannedCall]:
-    from schemathesis import GenerationMode
-
     required = tuple(p.name for p in operation.headers
                      if p.is_required and p.name in ORDER_HEADERS)
     for data, count in EXAMPLES:
-        for case in _cases(operation, GenerationMode(data), count):
+        for case in seeded.seeded_cases(operation, data, count, SEED):
             yield _planned(operation, case, data, required)
-
-
-def _cases(operation: Any, mode: Any, count: int) -> list[Any]:
-    """`count` cases of one operation in one mode, from the seeded generator."""
-    from hypothesis import HealthCheck, Phase, given, seed, settings
-
-    found: list[Any] = []
-
-    @seed(SEED)
-    @settings(max_examples=count, database=None, deadline=None, derandomize=False,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(mode))
-    def collect(case: Any) -> None:
-        found.append(case)
-
-    collect()
-    return found
 
 
 def _planned(operation: Any, case: Any, data: str, required: tuple[str, ...]) -> PlannedCall:
