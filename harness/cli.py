@@ -29,6 +29,7 @@ from harness.cli_options import (
     run_options,
     safeguard_config,
     safeguard_options,
+    scale_options,
 )
 from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
 from harness.load.command import add_parser as add_load_parser
@@ -221,8 +222,7 @@ def _print_text_result(result: Any, verbose: bool) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness import audit
-    from harness.audit import scale
+    from harness.audit import Options, scale
     from harness.beckn.time import duration_seconds
 
     try:  # compiled here once: the processes judging partitions are forked with them
@@ -233,17 +233,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         ttl_s = duration_seconds(args.ttl) if args.ttl is not None else None
     except ValueError as exc:
         raise UsageError(f"--ttl {args.ttl!r}: {exc}") from None
-    options = audit.Options(
+    options = Options(
         participants=frozenset(args.participant or ()),
         keys=validation.load_keys(args.keys) if args.keys else None, now=args.now,
         skew=args.skew, ttl_s=ttl_s, ack_bound_s=args.ack_bound)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers {args.workers}: give at least 1")
     form = scale.JSON if args.format == "json" else scale.TEXT_VERBOSE if args.verbose \
         else scale.TEXT
-    totals = scale.run(args.paths, args.profile, options,
-                       scale.Scale(args.workers or 0, args.scheduler, scratch=args.scratch),
-                       sys.stdout, form)
+    how = scale.Scale(args.workers or 0, args.scheduler, scratch=args.scratch)
+    totals = scale.run(args.paths, args.profile, options, how, sys.stdout, form)
     return EXIT_FAIL if totals["errors"] else EXIT_OK
 
 
@@ -446,11 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
         "requests and its answers to the harness's callbacks, its /v1 calls counted, not\n"
         'judged), an NDJSON capture (per line a bare message or {"headers": {...}, "body":\n'
         '"<raw JSON>", "received_at": <unix seconds or RFC 3339>}; every message is judged),\n'
-        "a .json file, or a folder of them; local, or a URL fsspec reads (memory://, s3://\n"
-        "with s3fs installed).\n"
-        "Without arrival times, timing is reported not evaluated, never passed.\n"
-        "A capture of any size is streamed in bounded memory and judged in partitions of\n"
-        "whole transactions on every core, or on a Dask cluster: the report is the same.\n\n"
+        "a .json file, or a folder of them; local, or a URL (fsspec: memory://, s3://, ...).\n"
+        "Without arrival times, timing is reported not evaluated, never passed. Any size is\n"
+        "streamed, judged on every core or a Dask cluster: the report is the same.\n\n"
         "examples:\n"
         "  ubc-cert audit reports/20250101T120000Z-ab12cd/\n"
         "  ubc-cert audit --participant cpo.example.com --keys keys.json --ttl PT30S \\\n"
@@ -477,16 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "report.json, else 5)")
     audit_cmd.add_argument("-v", "--verbose", action="store_true",
                            help="list clean transactions and messages too")
-    audit_cmd.add_argument("--workers", type=int, metavar="N",
-                           help="processes judging partitions (default: every core)")
-    audit_cmd.add_argument("--scheduler", metavar="ADDR",
-                           help="judge on the Dask cluster of this scheduler (tcp://host:8786; "
-                           "needs ubc-conformance[scale]); PATHs must be readable by its "
-                           "workers")
-    audit_cmd.add_argument("--scratch", metavar="DIR_OR_URL",
-                           help="where lines wait between the passes, about the input's size "
-                           "(default: a temporary folder under $TMPDIR); on a cluster of "
-                           "several machines, storage every worker reaches (s3://bucket/tmp)")
+    scale_options(audit_cmd)
     audit_cmd.set_defaults(func=cmd_audit)
 
     rules_cmd = sub.add_parser("rules", help="list the rule catalogue")

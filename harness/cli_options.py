@@ -1,5 +1,5 @@
-"""The command line's shared options, and those of `ubc-cert run` (harness/cli.py builds the
-parser): apart, so that neither module grows past what one can read."""
+"""The command line's shared options, and those of `ubc-cert run` and `audit` (harness/cli.py
+builds the parser): apart, so that neither module grows past what one can read."""
 
 from __future__ import annotations
 
@@ -30,6 +30,30 @@ def outbound_host(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
+    return value
+
+
+def scale_options(parser: argparse.ArgumentParser) -> None:
+    """Where `ubc-cert audit` judges its partitions (harness/audit/scale.py)."""
+    parser.add_argument("--workers", type=at_least_one, metavar="N",
+                        help="processes judging partitions (default: every core)")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="judge on the Dask cluster of this scheduler (tcp://host:8786; "
+                        "needs ubc-conformance[scale]); PATHs must be readable by its workers")
+    parser.add_argument("--scratch", metavar="DIR_OR_URL",
+                        help="where lines wait between the passes, about the input's size "
+                        "(default: a temporary folder under $TMPDIR); on a cluster of several "
+                        "machines, storage every worker reaches (s3://bucket/tmp)")
 
 
 def safeguard_options(parser: argparse.ArgumentParser) -> None:

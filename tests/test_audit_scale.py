@@ -319,8 +319,9 @@ def test_the_command_line_takes_workers(tmp_path: Path,
     capture.write_text("\n".join(capture_line(d) for d in walk_in()) + "\n", encoding="utf-8")
     assert main(["audit", "--workers", "2", str(capture)]) == 0
     assert capsys.readouterr().out == whole([str(capture)], scale.TEXT)
-    assert main(["audit", "--workers", "0", str(capture)]) == 2
-    assert "--workers 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["audit", "--workers", "0", str(capture)])
+    assert stop.value.code == 2 and "give at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.network
