@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from harness import schemas
+from harness import schemas, tls
 from harness.addresses import HOST, Addresses, netloc
 from harness.beckn import signing
 from harness.beckn.subscriber import encryption_public_key
@@ -209,12 +209,12 @@ class MockNetwork:
                                      send_timeout_s=self.config.send_timeout_s,
                                      foreign_signer=other.signer),
                 self.transcript, directory=directory("bap"), schemas=schema_set,
-                http=httpx.AsyncClient())
+                http=httpx.AsyncClient(verify=tls.context()))
             self.other_bap = bap_module.ReferenceBap(
                 bap_module.BapConfig(identity=other, ttl=self.config.ttl,
                                      send_timeout_s=self.config.send_timeout_s),
                 self.transcript, directory=directory("other-bap"), schemas=schema_set,
-                http=httpx.AsyncClient(), party="other-bap")
+                http=httpx.AsyncClient(verify=tls.context()), party="other-bap")
             self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
 

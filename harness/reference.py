@@ -20,7 +20,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from harness import exitcodes, schemas
+from harness import exitcodes, schemas, tls
 from harness.addresses import AddressError, Addresses
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file
@@ -97,7 +97,7 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
     participant = bap.ReferenceBap(bap.BapConfig(identity=identity, cds_uri=cds_url, ttl=ttl,
                                                  faults=set(faults)),
                                    transcript, directory=directory, schemas=schema_set,
-                                   http=httpx.AsyncClient())
+                                   http=httpx.AsyncClient(verify=tls.context()))
     return bap.create_app(participant), participant
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from harness import tls
 from harness.beckn import envelope
 from harness.beckn.order import CORE_CONTEXT, UBC_CONTEXT, Order
 from harness.beckn.time import duration_seconds
@@ -103,7 +104,7 @@ class ReferenceBap:
         self.party = party  # how the transcript names what it sends and receives
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
-        self.http = http or httpx.AsyncClient()
+        self.http = http or httpx.AsyncClient(verify=tls.context())
         self.outbox = Outbox(self.identity, transcript, self.http, party=party,
                              timeout_s=config.send_timeout_s)
         self.inbox = Inbox(self.identity, directory, transcript, schemas,

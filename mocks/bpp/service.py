@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from harness import tls
 from harness.beckn import envelope
 from harness.beckn.order import session_status as requested_session_status
 from harness.schemas import SchemaSet
@@ -78,7 +79,7 @@ class ReferenceBpp:
         self.ratings: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or httpx.AsyncClient(verify=tls.context())
         self.outbox = Outbox(self.identity, transcript, self.http, party="bpp")
         self.publication = Publication(self.site, self.outbox)
         handlers = {action: self._receive for action in ACTIONS}

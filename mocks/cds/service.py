@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import httpx
 
+from harness import tls
 from harness.beckn import envelope
 from harness.beckn import time as wire_time
 from harness.beckn.subscriber import record_url
@@ -107,7 +108,7 @@ class CatalogDiscoveryService:
         self.cache = CatalogCache()
         self.pending: dict[tuple[str, str], PendingDiscover] = {}
         self._owns_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or httpx.AsyncClient(verify=tls.context())
         self._tasks = _Tasks()
         self.outbox = Outbox(self.identity, transcript, self.http, party="cds",
                              timeout_s=config.send_timeout_s)

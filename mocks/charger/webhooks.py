@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from harness import tls
 from mocks.charger.model import ChargerError, Event
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class Webhooks:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(
-            transport=self._transport, timeout=httpx.Timeout(self._timeout_s)
+            transport=self._transport, timeout=httpx.Timeout(self._timeout_s),
+            verify=tls.context(),
         )
         for url in self._urls:
             self._start_worker(url)
