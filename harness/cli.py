@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import harness
-from harness import exitcodes, rules, schemas, validation
+from harness import exitcodes, rules, schemas
 from harness.addresses import HOST, AddressError
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
@@ -28,7 +28,7 @@ from harness.cli_options import (
     placement_options,
     run_options,
 )
-from harness.report.terminal import printable
+from harness.report.printable import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
 
@@ -166,12 +166,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- validate -----------------------------------------------------------------------------------
 
 
+def _load_keys(path: str | None) -> dict[str, str] | None:
+    """--keys FILE of `validate` and `audit`, if given; a file it cannot use is a usage error."""
+    from harness import validation
+
+    try:
+        return validation.load_keys(path) if path else None
+    except validation.InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness import validation
+
     try:
         schema_set = schemas.load(args.profile)
     except schemas.SchemaSetError as exc:
         raise UsageError(str(exc)) from None
-    keys = validation.load_keys(args.keys) if args.keys else None
+    keys = _load_keys(args.keys)
     validator = validation.Validator(schema_set, keys, now=args.now, skew=args.skew)
     results: list[validation.Result] = []
     input_errors: list[str] = []
@@ -217,7 +229,7 @@ def _print_text_result(result: Any, verbose: bool) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness import audit
+    from harness import audit, validation
     from harness.beckn.time import duration_seconds
 
     try:
@@ -230,9 +242,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--ttl {args.ttl!r}: {exc}") from None
     options = audit.Options(
         participants=frozenset(args.participant or ()),
-        keys=validation.load_keys(args.keys) if args.keys else None, now=args.now,
-        skew=args.skew, ttl_s=ttl_s, ack_bound_s=args.ack_bound)
-    report = audit.audit(args.paths, schema_set, options)
+        keys=_load_keys(args.keys), now=args.now, skew=args.skew, ttl_s=ttl_s,
+        ack_bound_s=args.ack_bound)
+    try:
+        report = audit.audit(args.paths, schema_set, options)
+    except validation.InputError as exc:
+        raise UsageError(str(exc)) from None
     if args.format == "json":
         json.dump(report.as_dict(), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
@@ -550,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to_stderr()
     try:
         return int(args.func(args))
-    except (UsageError, validation.InputError) as exc:
+    except UsageError as exc:
         print(f"ubc-cert {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
