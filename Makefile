@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ubc-cert demo
 
+# The suite starts well over a hundred Python processes (each `ubc-cert run` it makes, the
+# reference participants, the xdist workers): they load the project and its libraries from
+# bytecode compiled once, kept under .venv so that the source tree stays clean even where
+# PYTHONDONTWRITEBYTECODE is set (set empty, it lets Python write).
+test test-fast: export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+test test-fast: export PYTHONDONTWRITEBYTECODE :=
+
 # Three workers on two cores, a test file each at a time: most of the suite waits on sockets
 # and processes. The longest files go first (tests/conftest.py), in our order, not xdist's.
 test: $(STAMP)
