@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import harness
-from harness import exitcodes, rules, schemas, validation
-from harness.addresses import HOST, AddressError
+from harness import exitcodes, rules, schemas
+from harness.addresses import AddressError
 from harness.beckn import signing
 from harness.beckn.keys import write_key_file
 from harness.cli_options import (
     RUN_EPILOG,
+    doctor_options,
     identity_options,
     placement_options,
+    reference_options,
     run_options,
     safeguard_config,
     safeguard_options,
@@ -33,7 +35,7 @@ from harness.cli_options import (
 )
 from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
 from harness.load.command import add_parser as add_load_parser
-from harness.report.terminal import printable
+from harness.report.printable import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
 
@@ -171,12 +173,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- validate -----------------------------------------------------------------------------------
 
 
+def _load_keys(path: str | None) -> dict[str, str] | None:
+    """--keys FILE of `validate` and `audit`, if given; a file it cannot use is a usage error."""
+    from harness import validation
+
+    try:
+        return validation.load_keys(path) if path else None
+    except validation.InputError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness import validation
+
     try:
         schema_set = schemas.load(args.profile)
     except schemas.SchemaSetError as exc:
         raise UsageError(str(exc)) from None
-    keys = validation.load_keys(args.keys) if args.keys else None
+    keys = _load_keys(args.keys)
     validator = validation.Validator(schema_set, keys, now=args.now, skew=args.skew)
     results: list[validation.Result] = []
     input_errors: list[str] = []
@@ -222,7 +236,7 @@ def _print_text_result(result: Any, verbose: bool) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.audit import Options, scale
+    from harness.audit import InputError, Options, scale
     from harness.beckn.time import duration_seconds
 
     try:  # compiled here once: the processes judging partitions are forked with them
@@ -235,12 +249,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--ttl {args.ttl!r}: {exc}") from None
     options = Options(
         participants=frozenset(args.participant or ()),
-        keys=validation.load_keys(args.keys) if args.keys else None, now=args.now,
-        skew=args.skew, ttl_s=ttl_s, ack_bound_s=args.ack_bound)
+        keys=_load_keys(args.keys), now=args.now, skew=args.skew, ttl_s=ttl_s,
+        ack_bound_s=args.ack_bound)
     form = scale.JSON if args.format == "json" else scale.TEXT_VERBOSE if args.verbose \
         else scale.TEXT
     how = scale.Scale(args.workers or 0, args.scheduler, scratch=args.scratch)
-    totals = scale.run(args.paths, args.profile, options, how, sys.stdout, form)
+    try:
+        totals = scale.run(args.paths, args.profile, options, how, sys.stdout, form)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     return EXIT_FAIL if totals["errors"] else EXIT_OK
 
 
@@ -508,41 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_parser(sub)
 
     doctor = sub.add_parser("doctor", help="check the obvious about a candidate before a run")
-    doctor.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
-    doctor.add_argument("--registry-url", metavar="URL",
-                        help="the registry URL the candidate is configured with; the doctor "
-                        "serves its registry there (http://127.0.0.1:PORT)")
-    doctor.add_argument("--port-base", type=int, default=None,
-                        help="ports as `ubc-cert run --port-base N`: registry N, BAP N+3 "
-                        "(default: free ports)")
-    doctor.add_argument("--state-dir", default=None, metavar="DIR",
-                        help="the harness keys of `ubc-cert run --state-dir DIR`")
-    doctor.add_argument("--ttl", default="PT30S",
-                        help="ttl of the test request: how long its callback may take")
-    doctor.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
-                        help="bound on the TCP connection and on the synchronous answer")
+    doctor_options(doctor)
     doctor.set_defaults(func=cmd_doctor)
 
     ref = sub.add_parser("reference", help="run one reference participant standalone")
-    ref.add_argument("role", choices=("bpp", "bap"), nargs="?")
-    ref.add_argument("--port", type=int, help="port to listen on")
-    ref.add_argument("--host", default=HOST,
-                     help="address to bind (default 127.0.0.1; 0.0.0.0: every address)")
-    ref.add_argument("--public-url", metavar="URL",
-                     help="the base URL others must use to reach it (default http://HOST:PORT)")
-    ref.add_argument("--registry-cache", type=float, default=1.0, metavar="SECONDS",
-                     help="how long registry lookups are cached (default: 1)")
-    ref.add_argument("--registry-url", help="the registry to look keys up in")
-    ref.add_argument("--fault", action="append", default=[], metavar="NAME",
-                     help="misbehave on purpose (repeatable); see --list-faults")
-    ref.add_argument("--list-faults", action="store_true",
-                     help="print name, rule id and description of every fault, then exit")
-    ref.add_argument("--write-candidate", metavar="FILE",
-                     help="write this participant's candidate file")
-    ref.add_argument("--key", metavar="FILE", help="key file to sign with (default: a new key)")
-    ref.add_argument("--subscriber-id", help="subscriber id (default: reference-<role>.ubc)")
-    ref.add_argument("--cds-url", help="the CDS's Beckn URI, for catalog publishing")
-    ref.add_argument("--ttl", default="PT30S", help="ttl of the requests it sends")
+    reference_options(ref)
     ref.set_defaults(func=cmd_reference)
 
     demo = sub.add_parser("demo", help="run the end-to-end demonstration")
@@ -578,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_to_stderr()
     try:
         return int(args.func(args))
-    except (UsageError, validation.InputError) as exc:
+    except UsageError as exc:
         print(f"ubc-cert {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -186,3 +186,44 @@ def run_options(parser: argparse.ArgumentParser) -> None:
                          help="TOML of accepted findings: rule, subscriber_id, reason, "
                          "approved_by, expires (see README)")
     output_options(parser)
+
+
+def doctor_options(parser: argparse.ArgumentParser) -> None:
+    """`ubc-cert doctor`'s options."""
+    parser.add_argument("--candidate", required=True, metavar="FILE", help="candidate TOML")
+    parser.add_argument("--registry-url", metavar="URL",
+                        help="the registry URL the candidate is configured with; the doctor "
+                        "serves its registry there (http://127.0.0.1:PORT)")
+    parser.add_argument("--port-base", type=int, default=None,
+                        help="ports as `ubc-cert run --port-base N`: registry N, BAP N+3 "
+                        "(default: free ports)")
+    parser.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="the harness keys of `ubc-cert run --state-dir DIR`")
+    parser.add_argument("--ttl", default="PT30S",
+                        help="ttl of the test request: how long its callback may take")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="bound on the TCP connection and on the synchronous answer")
+
+
+def reference_options(parser: argparse.ArgumentParser) -> None:
+    """`ubc-cert reference`'s options."""
+    parser.add_argument("role", choices=("bpp", "bap"), nargs="?")
+    parser.add_argument("--port", type=int, help="port to listen on")
+    parser.add_argument("--host", default=HOST,
+                        help="address to bind (default 127.0.0.1; 0.0.0.0: every address)")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="the base URL others must use to reach it "
+                        "(default http://HOST:PORT)")
+    parser.add_argument("--registry-cache", type=float, default=1.0, metavar="SECONDS",
+                        help="how long registry lookups are cached (default: 1)")
+    parser.add_argument("--registry-url", help="the registry to look keys up in")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME",
+                        help="misbehave on purpose (repeatable); see --list-faults")
+    parser.add_argument("--list-faults", action="store_true",
+                        help="print name, rule id and description of every fault, then exit")
+    parser.add_argument("--write-candidate", metavar="FILE",
+                        help="write this participant's candidate file")
+    parser.add_argument("--key", metavar="FILE", help="key file to sign with (default: a new key)")
+    parser.add_argument("--subscriber-id", help="subscriber id (default: reference-<role>.ubc)")
+    parser.add_argument("--cds-url", help="the CDS's Beckn URI, for catalog publishing")
+    parser.add_argument("--ttl", default="PT30S", help="ttl of the requests it sends")

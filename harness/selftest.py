@@ -26,6 +26,7 @@ from xml.etree import ElementTree
 
 import httpx
 
+from harness import tls
 from harness.addresses import HOST, Addresses, local_url
 from harness.report import schema as report_schema
 
@@ -152,7 +153,8 @@ class ReferenceProcess:
 
     def switch_faults(self, faults: tuple[str, ...]) -> None:
         """Exactly these fault switches on, from now on."""
-        answer = httpx.put(f"{self.control}/faults", json={"faults": list(faults)}, timeout=5)
+        answer = httpx.put(f"{self.control}/faults", json={"faults": list(faults)}, timeout=5,
+                           verify=tls.context())
         answer.raise_for_status()
         self.faults = tuple(faults)
 

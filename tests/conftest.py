@@ -22,6 +22,21 @@ __all__ = ["browser", "browser_page"]  # fixtures of tests/browser.py, for every
 # not once per session; it is a download, not state a test could leave behind.
 USER_ALLURE_CACHE = allure_html.default_cache()
 
+# The files that take longest under `make test`, longest first. `--dist loadfile` hands each
+# file whole to the next free worker, in collection order (`--no-loadscope-reorder` keeps
+# ours): these start first and the many short files fill in behind them, instead of one of
+# these starting last while the other workers have nothing left to do.
+LONGEST_FIRST = ("test_fault_matrix.py", "test_bap_certification.py", "test_openapi.py",
+                 "test_hostile_candidates.py", "test_bap_client_api.py", "test_bpp.py",
+                 "test_cds.py", "test_registry_compat.py", "test_run_output.py",
+                 "test_interrupted_run.py", "test_catalog_flow.py", "test_doctor.py",
+                 "test_stable_identity.py", "test_bap_interactive.py", "test_run.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    place = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: place.get(item.path.name, len(place)))  # stable: files stay whole
+
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[MockNetwork]:

@@ -21,9 +21,10 @@ FOUNDATION = ("harness.beckn", "harness.checks", "harness.transcript", "harness.
 MAY_USE_MOCKS = ("harness.certify", "harness.network", "harness.reference")
 PARTIES = ("mocks.bap", "mocks.bpp", "mocks.cds", "mocks.charger", "mocks.registry",
            "mocks.stack")
-# What a mock may use of the harness: the kernel and the evidence log, never the engine.
+# What a mock may use of the harness: the kernel and the evidence log, never the engine; and
+# the TLS context every HTTP client shares (harness/tls.py, a leaf that imports nothing of ours).
 MOCKS_MAY_IMPORT = ("harness.beckn", "harness.transcript", "harness.schemas",
-                    "harness.findings", "harness.rules", "harness.paths")
+                    "harness.findings", "harness.rules", "harness.paths", "harness.tls")
 
 
 def _modules() -> dict[str, Path]:

@@ -489,7 +489,11 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (reused,) = [f for f in transaction["findings"] if f["severity"] == "error"
                  and "status" not in f]
     assert reused["rule"] == "UBC-CTX-014" and reused["evidence"] == [f"{broken}:5"]
+    capsys.readouterr()
     assert main(["audit", str(tmp_path / "missing.ndjson")]) == 2
+    assert "ubc-cert audit: " in capsys.readouterr().err
+    assert main(["audit", "--keys", str(tmp_path / "no-keys.json"), str(clean)]) == 2
+    assert "cannot read keys file" in capsys.readouterr().err
     assert main(["audit", "--ttl", "30 seconds", str(clean)]) == 2
     assert "--ttl" in capsys.readouterr().err
 

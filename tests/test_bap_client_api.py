@@ -7,9 +7,11 @@ switch of the BAP the one misbehaviour it shows on the wire.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,6 +563,14 @@ def symptom_nacks_every_callback(driver: Driver) -> None:
         and e.message_id == call.message_id and e.status is not None, WAIT_S)
     assert refused is not None and refused.status == 400  # a valid on_select of the real BPP
     assert not [f for f in schemas.load().validate(refused.json()) if f.is_error]
+    # The driver's search: the app refuses every on_discover, and says so once they stopped
+    # coming, instead of waiting out its ttl for an answer it will never accept.
+    started = time.monotonic()
+    found = driver.search()
+    assert found.status_code == 504, found.text
+    assert re.search(r"this app accepted: it refused the \d+ that came",
+                     found.json()["error"]["message"]), found.text
+    assert time.monotonic() - started < bap.ttl_s / 2
 
 
 def _notice(driver: Driver, quote: Quote, status: str) -> tuple[bytes, str]:

@@ -21,6 +21,7 @@ from harness.report import allure_html, certificate, html, plan
 from mocks.bpp import FAULTS
 from tests import secret_scan
 from tests.browser import BrowserPage
+from tests.test_registry_compat import lookups_of, transcript_of
 from tests.test_report_html import assert_self_contained, visible
 
 # The matrix (a dozen and more certification runs, two at a time) is built once per session
@@ -115,6 +116,30 @@ def test_a_fault_switch_shows_its_rule_in_the_audit(fault_matrix: dict[str, Row]
     assert result.report_path is not None, result.output[-2000:]
     data = audited(result.report_path.parent)
     assert data["exit_code"] == 1 and rule in error_rules(data), error_rules(data)
+
+
+# -- the clean run's transcript: the registry traffic of the candidate ----------------------------
+
+def test_the_clean_runs_transcript_holds_the_candidates_lookup_of_the_harness_bap(
+        fault_matrix: dict[str, Row]) -> None:
+    """The reference BPP in its own process looks keys up like any stack: the harness BAP's key
+    it was asked to trust, and what the registry answered, are in transcript.ndjson; so is its
+    lookup of the key no one registered (a security probe's), answered with nothing."""
+    result = fault_matrix[CLEAN].result
+    records = transcript_of(result.report_path)
+    bap_key_id = next(p["key_id"] for p in result.report["network"]
+                      if p["subscriber_id"] == "bap.mock.ubc")
+    asked = [r for r in lookups_of(records, "bap.mock.ubc")
+             if json.loads(r["request_body"]).get("key_id") == bap_key_id]
+    assert asked, "the candidate's lookup of the harness BAP's key is not in the transcript"
+    assert asked[0]["status"] == 200 and asked[0]["method"] == "POST"
+    [found] = json.loads(asked[0]["response_body"])
+    bap_key = next(p["public_key"] for p in result.report["network"]
+                   if p["subscriber_id"] == "bap.mock.ubc")
+    assert (found["subscriber_id"], found["signing_public_key"]) == ("bap.mock.ubc", bap_key)
+    unknown = [r for r in lookups_of(records, "bap.mock.ubc")
+               if json.loads(r["request_body"]).get("key_id") == "unregistered-key"]
+    assert unknown and json.loads(unknown[0]["response_body"]) == []
 
 
 # -- the same runs, sealed: the clean run's certificate holds until a byte changes, each fault run

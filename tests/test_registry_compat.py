@@ -30,7 +30,7 @@ from harness.beckn import envelope, signing
 from harness.beckn.subscriber import encryption_public_key
 from harness.candidate import Candidate
 from harness.network import REGISTRY_NAME, MockNetwork, NetworkConfig
-from harness.selftest import certify_reference, free_port_base
+from harness.selftest import free_port_base
 from harness.servers import ServerGroup
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
 from mocks import bpp, charger
@@ -448,27 +448,3 @@ def test_a_run_against_the_strict_stub_bpp_does_real_work(tmp_path: Path) -> Non
     assert bap_lookup["request_headers"]["user-agent"] == STRICT_AGENT
     [found] = json.loads(bap_lookup["response_body"])
     assert (found["subscriber_id"], found["type"]) == ("bap.mock.ubc", "BAP")
-
-
-@pytest.mark.network
-@pytest.mark.slow
-def test_the_transcript_of_a_run_holds_the_candidates_lookup_of_the_harness_bap(
-        tmp_path: Path) -> None:
-    """The reference BPP in its own process looks keys up like any stack: the harness BAP's key
-    it was asked to trust, and what the registry answered, are in transcript.ndjson."""
-    result = certify_reference(tmp_path, tags="security")
-    assert result.exit_code == exitcodes.PARTIAL_PASSED, result.output[-2000:]
-    records = transcript_of(result.report_path)
-    bap_key_id = next(p["key_id"] for p in result.report["network"]
-                      if p["subscriber_id"] == "bap.mock.ubc")
-    asked = [r for r in lookups_of(records, "bap.mock.ubc")
-             if json.loads(r["request_body"]).get("key_id") == bap_key_id]
-    assert asked, "the candidate's lookup of the harness BAP's key is not in the transcript"
-    assert asked[0]["status"] == 200 and asked[0]["method"] == "POST"
-    [found] = json.loads(asked[0]["response_body"])
-    bap_key = next(p["public_key"] for p in result.report["network"]
-                   if p["subscriber_id"] == "bap.mock.ubc")
-    assert (found["subscriber_id"], found["signing_public_key"]) == ("bap.mock.ubc", bap_key)
-    unknown = [r for r in lookups_of(records, "bap.mock.ubc")
-               if json.loads(r["request_body"]).get("key_id") == "unregistered-key"]
-    assert unknown and json.loads(unknown[0]["response_body"]) == []

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from harness import tls
 from harness.beckn.hooks import HOOKS
 
 __all__ = ["HOOKS", "HookUnavailable", "Hooks"]
@@ -31,7 +32,7 @@ class Hooks:
                                   f"cannot trigger {hook!r}")
         url = f"{self.control_url}/{hook}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with httpx.AsyncClient(timeout=self.timeout, verify=tls.context()) as client:
                 response = await client.post(url, json=body)
         except httpx.HTTPError as exc:
             raise HookUnavailable(f"hook {url} failed: {type(exc).__name__}: {exc}") from None

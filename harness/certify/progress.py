@@ -25,8 +25,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TextIO
 
 import pytest
@@ -258,6 +259,15 @@ class Progress:
                 self.display.end_scenarios()
 
 
+def _finding_or_traceback(traceback: Callable[[pytest.ExceptionInfo[BaseException]], Any],
+                          excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    """A scenario failed by a finding, or by a step that could not be evaluated: its message;
+    by anything else (a harness bug): the traceback pytest renders."""
+    if excinfo.errisinstance((CheckFailed, NotEvaluated)):
+        return str(excinfo.value)
+    return traceback(excinfo)
+
+
 class ProgressPlugin:
     """pytest hooks feeding the display, and the candidate's failures written as findings."""
 
@@ -270,6 +280,15 @@ class ProgressPlugin:
         self._failed_step: dict[str, str] = {}
         self.shown: dict[str, str] = {}  # node id -> the status its line showed
         self._where: dict[str, tuple[str, int]] = {}  # node id -> its feature file and line
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Without -v a scenario fails with its finding (pytest_runtest_makereport below): pytest
+        need not first render the traceback that replaces, parsing every source file in it,
+        for each scenario that failed (most of what a fault run spent in its scenarios)."""
+        if self.clean_failures:
+            for item in items:
+                item.repr_failure = partial(  # type: ignore[method-assign]
+                    _finding_or_traceback, item.repr_failure)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:

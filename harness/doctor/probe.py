@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from harness import tls
 from harness.beckn import envelope
 from harness.beckn.order import Buyer, Order
 from harness.candidate import Candidate
@@ -94,7 +95,7 @@ def post_unsigned(uri: str, action: str, timeout: float) -> Exchange:
                         request_body=body, wall_time=time.time(), mono_time=time.monotonic())
     try:
         response = httpx.post(url, content=body, headers=exchange.request_headers,
-                              timeout=timeout)
+                              timeout=timeout, verify=tls.context())
     except httpx.HTTPError as exc:
         exchange.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return exchange

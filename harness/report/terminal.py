@@ -21,6 +21,7 @@ from rich.text import Text
 
 from harness.certify.listing import PlannedScenario
 from harness.certify.plugin import FAILED, HARNESS_ERROR, NOT_EVALUATED, PASSED
+from harness.report.printable import printable
 
 MAX_RULES = 5  # rules shown in detail; the others are named on one line
 MAX_FIXES = 3
@@ -49,17 +50,6 @@ def print_lines(console: Console, lines: Iterable[Text | str]) -> None:
             console.print(text, no_wrap=True, overflow=text.overflow or "ellipsis")
         else:
             console.print(text)
-
-
-def printable(value: object) -> str:
-    """The text with every control and format character (escape sequences, carriage returns,
-    bidirectional overrides, line separators) shown as an escape instead of obeyed."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else
-                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-                   for c in text)
 
 
 def one_line(value: object, limit: int = MESSAGE_CHARS) -> str:

@@ -77,6 +77,15 @@ class Call:
 
 
 @dataclass
+class Answers:
+    """The callbacks that answered one request: the documents of those the app accepted, and
+    how many it refused."""
+
+    accepted: list[dict[str, Any]]
+    refused: int = 0
+
+
+@dataclass
 class Transaction:
     id: str
     bpp_id: str | None = None
@@ -261,26 +270,26 @@ class ReferenceBap:
         return doc if isinstance(doc, dict) else None
 
     async def answers(self, call: Call, *, settle: float,
-                      timeout: float | None = None) -> list[dict[str, Any]]:
-        """Every accepted callback answering `call` (on_discover may come from the CDS's cache
-        and from each BPP it asked): until `settle` seconds pass without a new one, at most
-        `timeout` (default: the ttl) in all."""
+                      timeout: float | None = None) -> Answers:
+        """Every callback answering `call` (on_discover may come from the CDS's cache and from
+        each BPP it asked) until `settle` seconds pass without a new one, at most `timeout`
+        (default: the ttl) in all. A refused one counts as come: once the answers stop, an
+        app that refused them all has nothing left to wait for."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.ttl_s if timeout is None else timeout)
-        answering = _accepted(_answers(call, envelope.CALLBACK_OF[call.action], self.party))
-        seen: dict[str, dict[str, Any]] = {}
-        first = True
+        answering = _answers(call, envelope.CALLBACK_OF[call.action], self.party)
+        came: dict[str, Exchange] = {}
         while (remaining := deadline - loop.time()) > 0:
             exchange = await self.transcript.wait_for_async(
-                lambda e: answering(e) and e.id not in seen,
-                remaining if first else min(settle, remaining),
+                lambda e: answering(e) and e.status is not None and e.id not in came,
+                min(settle, remaining) if came else remaining,
                 transaction_id=call.transaction_id)
             if exchange is None:
                 break
-            first = False
-            doc = exchange.json()
-            seen[exchange.id] = doc if isinstance(doc, dict) else {}
-        return [doc for doc in seen.values() if doc]
+            came[exchange.id] = exchange
+        accepted = [doc for e in came.values() if e.status == 200
+                    and isinstance(doc := e.json(), dict) and doc]
+        return Answers(accepted, refused=sum(e.status != 200 for e in came.values()))
 
     async def wait_unsolicited(self, transaction_id: str, action: str, *, after: float = 0.0,
                                timeout: float | None = None,

@@ -159,9 +159,12 @@ class DriverApp:
         call = await self.bap.send("discover", discover_message(query), wait=False,
                                    transaction_id=transaction_id)
         self._acknowledged(call, "the CDS")
-        answers = await self.bap.answers(call, settle=self.config.search_settle_s)
+        came = await self.bap.answers(call, settle=self.config.search_settle_s)
+        answers = came.accepted
         if not answers:
-            raise ClientError(504, f"no on_discover within the ttl ({self.config.ttl})",
+            raise ClientError(504, f"no on_discover this app accepted: it refused the "
+                              f"{came.refused} that came" if came.refused else
+                              f"no on_discover within the ttl ({self.config.ttl})",
                               message_id=call.message_id)
         errors = [doc["error"] for doc in answers if isinstance(doc.get("error"), dict)
                   and doc["error"] and not dig(doc, "message", "catalogs")]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from harness import tls
 from mocks.charger.model import ChargerError, Event
 from mocks.stack.outbound import OutboundHosts
 
@@ -88,7 +89,8 @@ class Webhooks:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(
-            transport=self._transport, timeout=httpx.Timeout(self._timeout_s)
+            transport=self._transport, timeout=httpx.Timeout(self._timeout_s),
+            verify=tls.context(),
         )
         for url in self._urls:
             self._start_worker(url)

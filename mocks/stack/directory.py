@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from harness import tls
 from harness.beckn.subscriber import record_trusted, record_url
 
 log = logging.getLogger("ubc.mocks")
@@ -43,7 +44,8 @@ class RegistryClient:
         self.registry_url = registry_url.rstrip("/")
         self.cache_s = cache_s
         headers = {"User-Agent": user_agent} if user_agent else None
-        self._http = httpx.AsyncClient(timeout=timeout, headers=headers)
+        self._http = httpx.AsyncClient(timeout=timeout, headers=headers,
+                                       verify=tls.context())
         self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
         self._pending: dict[tuple[tuple[str, str], ...], asyncio.Future[list[dict[str, Any]]]] = {}
 

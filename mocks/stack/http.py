@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from harness import tls
+
 MAX_BECKN_BODY_BYTES = 1024 * 1024  # TSD §13: larger Beckn bodies are refused with 413
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # control and admin bodies are a few hundred bytes
 # Requests a party has on the wire at once (outbox.py), and the connections its client keeps
@@ -35,8 +37,9 @@ MAX_IN_FLIGHT = 16
 
 
 def party_client(**options: Any) -> httpx.AsyncClient:
-    """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests."""
-    return httpx.AsyncClient(limits=httpx.Limits(
+    """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests, and the TLS
+    context every client shares (harness/tls.py)."""
+    return httpx.AsyncClient(verify=tls.context(), limits=httpx.Limits(
         max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT,
         keepalive_expiry=30.0), **options)
 BODY_TIMEOUT_S = 10.0  # a whole body (1 MB at most) arrives well within this on any link

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from harness import tls
 from harness.certify.waits import Waits
 from harness.checks.client_api import CLIENT_API
 from harness.transcript import OUTBOUND, Exchange, Transcript
@@ -51,7 +52,8 @@ class ClientApi:
         """The calls made in the block share one HTTP client: a batch of calls does not pay
         for setting a client up for each (some 20 ms). Each call has a connection of its own,
         as an app may drop one after a failure."""
-        with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0),
+                          verify=tls.context()) as http:
             self._http = http
             try:
                 yield
@@ -92,7 +94,7 @@ class ClientApi:
         bound = timeout or self.timeout
         try:
             with contextlib.ExitStack() as stack:
-                http = self._http or stack.enter_context(httpx.Client())
+                http = self._http or stack.enter_context(httpx.Client(verify=tls.context()))
                 stack.enter_context(self.waits.awaiting(
                     f"the app's answer to {method} {path.partition('?')[0]}", bound))
                 answer = http.request(method, url, headers=sent, content=content or None,

@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import orjson
 
+from harness import tls
 from harness.beckn import envelope, signing
 from harness.certify.bap.story import BapStory
 from harness.certify.journey import CheckFailed, NotEvaluated
@@ -203,7 +204,7 @@ class HostileCallbacks:
         target, action = self.cert.candidate.uri, str(doc["context"]["action"])
 
         async def send() -> Exchange:
-            async with httpx.AsyncClient() as http:
+            async with httpx.AsyncClient(verify=tls.context()) as http:
                 outbox = Outbox(sender or self.bpp, self.cert.network.transcript, http,
                                 party=PARTY,
                                 timeout_s=self.cert.ack_bound_s + 5)
