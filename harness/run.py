@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
                               f"{len(facts.plan['features'])} features, "
                               f"{facts.plan['rules']} rules; harness {harness.version()}",
                               *role.announce(network, catalog, operator),
-                              f"live view: {network.live_url}",
+                              f"{'live view':25} {network.live_url}",
                               *sealing.announce()],
                     state_dir=network.state_dir,
                     identity_shown=args.show_identity or display.verbosity >= VERBOSE))

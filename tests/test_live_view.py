@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def test_a_run_is_watched_as_it_happens_and_listed_after(tmp_path: Path) -> None
         result = reference.certify(tags="walk_in", report_dir=reports)
         watcher.join(BOUND_S)
     assert result.exit_code == 1, result.output[-2000:]
-    assert "live view: http://127.0.0.1:" in result.output
+    assert re.search(r"live view +http://127\.0\.0\.1:\d+/ui", result.output)
     assert runs, "the watcher saw no finished run"
     events = runs[0]
     kinds = [k for _, k, _ in events]
