@@ -24,19 +24,16 @@ import contextlib
 import gc
 import json
 import secrets
-import socket
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import harness
 from harness import candidate as candidate_module
-from harness import exitcodes, identity
+from harness import exitcodes, identity, startup
 from harness.addresses import AddressError
-from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
 from harness.certify import allure_evidence, engine, listing
 from harness.certify import verdict as verdicts
@@ -56,21 +53,6 @@ PYTEST_TAIL_LINES = 25  # of pytest's own output, shown when pytest itself could
 
 class CouldNotRun(Exception):
     """Nothing could be judged: the message says why (the verdict's reason)."""
-
-
-def _reachable(uri: str, timeout: float) -> bool:
-    parts = urlsplit(uri)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return True
-        except OSError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)  # polling a port that is not yet open: nothing to wait on
 
 
 def _run_id() -> str:
@@ -256,22 +238,9 @@ def _start(args: argparse.Namespace, network: MockNetwork,
            cand: candidate_module.Candidate) -> None:
     """Bring the mock network up, the candidate registered; CouldNotRun when it cannot."""
     try:
-        network.build()
-        network.register_candidate(cand)
-        network.start()
-    except InvalidKey as exc:
-        raise CouldNotRun(f"{exc} (--fresh-keys replaces the harness's keys)") from None
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise CouldNotRun(f"cannot start the mock network: {where}{exc.strerror or exc}"
-                          ) from None
-    try:
-        if args.emit_config:
-            identity.emit(network, args.emit_config)
-    except OSError as exc:
-        raise CouldNotRun(f"--emit-config {args.emit_config}: cannot write: "
-                          f"{exc.strerror or exc}") from None
-
+        startup.bring_up(network, cand, args.emit_config)
+    except startup.CannotStart as exc:
+        raise CouldNotRun(str(exc)) from None
 
 def _write(run_dir: Path, facts: document.RunFacts, network: MockNetwork,
            outcome: engine.Outcome, sealing: Sealing
@@ -305,7 +274,7 @@ def _certify(args: argparse.Namespace, role: Role, cand: candidate_module.Candid
              display: Display, sealing: Sealing) -> engine.Outcome:
     with display.waiting(f"{cand.subscriber_id} to accept connections at {cand.uri}",
                          args.wait):
-        reachable = _reachable(cand.uri, args.wait)
+        reachable = startup.reachable(cand.uri, args.wait)
     if not reachable:
         raise CouldNotRun(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
     try:

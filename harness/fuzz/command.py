@@ -23,11 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import candidate as candidate_module
-from harness import exitcodes, identity, schemas
+from harness import exitcodes, identity, schemas, startup
 from harness.addresses import AddressError
-from harness.beckn.signing import InvalidKey
 from harness.beckn.time import duration_seconds
-from harness.doctor import probe
 from harness.fuzz import cases, document
 from harness.fuzz import report as reports
 from harness.fuzz.session import ControlRefused, Outcome, Session
@@ -179,22 +177,9 @@ def _start(args: argparse.Namespace, network: MockNetwork,
            cand: candidate_module.Candidate) -> None:
     """The harness's parties up, the candidate registered; CouldNotRun when they cannot."""
     try:
-        network.build()
-        network.register_candidate(cand)
-        network.start()
-    except InvalidKey as exc:
-        raise CouldNotRun(f"{exc} (--fresh-keys replaces the harness's keys)") from None
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise CouldNotRun(f"cannot start the mock network: {where}{exc.strerror or exc}"
-                          ) from None
-    if args.emit_config:
-        try:
-            identity.emit(network, args.emit_config)
-        except OSError as exc:
-            raise CouldNotRun(f"--emit-config {args.emit_config}: cannot write: "
-                              f"{exc.strerror or exc}") from None
-
+        startup.bring_up(network, cand, args.emit_config)
+    except startup.CannotStart as exc:
+        raise CouldNotRun(str(exc)) from None
 
 def _announce(out: Output, network: MockNetwork, role: str) -> None:
     parties = network.participants
@@ -205,7 +190,7 @@ def _announce(out: Output, network: MockNetwork, role: str) -> None:
 
 def _fuzz(args: argparse.Namespace, network: MockNetwork, cand: candidate_module.Candidate,
           drawn: list[cases.Drawn], digest: str, out: Output) -> Outcome:
-    if not _reachable(cand.uri, args.wait):
+    if not startup.reachable(cand.uri, args.wait):
         raise CouldNotRun(f"candidate not reachable at {cand.uri} within {args.wait:g} s")
     session = Session(network, cand, schemas.load(), ttl=args.ttl,
                       ack_bound_s=args.ack_bound)
@@ -216,12 +201,3 @@ def _fuzz(args: argparse.Namespace, network: MockNetwork, cand: candidate_module
         return session.run(drawn, digest)
     except ControlRefused as exc:
         raise CouldNotRun(str(exc)) from None
-
-
-def _reachable(uri: str, wait_s: float) -> bool:
-    deadline = time.monotonic() + wait_s
-    while probe.connect(uri, 1.0).error is not None:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)  # polling a port that is not yet open: nothing to wait on
-    return True

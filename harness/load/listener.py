@@ -19,16 +19,14 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness import candidate as candidate_module
+from harness import startup
 from harness.addresses import AddressError, Addresses
 from harness.beckn import time as wire_time
 from harness.beckn.order import dig
@@ -48,21 +46,6 @@ DISCOVERY_GRACE_S = 5.0
 
 class CouldNotRun(Exception):
     """Nothing can be loaded: the message says why."""
-
-
-def reachable(uri: str, timeout: float) -> bool:
-    parts = urlsplit(uri)
-    host, port = parts.hostname or "127.0.0.1", parts.port or (
-        443 if parts.scheme == "https" else 80)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return True
-        except OSError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)  # polling a port that is not open yet: nothing to wait on
 
 
 def _catalogs(exchange: Exchange, candidate_id: str) -> list[dict[str, Any]]:
@@ -172,7 +155,7 @@ def bring_up(settings: dict[str, Any]) -> tuple[MockNetwork, Plan, list[str]]:
         net.stop()
         raise CouldNotRun(f"cannot start the harness's network: {exc}") from None
     try:
-        if not reachable(cand.uri, float(settings.get("wait", 30.0))):
+        if not startup.reachable(cand.uri, float(settings.get("wait", 30.0))):
             raise CouldNotRun(f"the candidate is not reachable at {cand.uri}")
         items = discover(net, cand.subscriber_id, ttl_s)
         arrivals_url = Addresses(settings["host"], settings.get("public_url")).advertised(
