@@ -35,21 +35,10 @@ from harness.beckn import signing
 from harness.beckn.time import duration_or
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "tests" / "fixtures" / "ubc-examples"
-WALK_IN = (
-    "03_select/ev-charging-select.json", "04_on_select/ev-charging-on_select.json",
-    "05_init/ev-charging-init-bpp.json", "06_on_init/ev-charging-on_init-bpp.json",
-    "06_on_status_1/ev-charging-on_status-bpp.json", "07_confirm/ev-charging-confirm.json",
-    "08_00_on_confirm/ev-charging-on_confirm.json",
-    "08_01_status/ev-charging-connector-status.json",
-    "08_02_on_status/ev-charging-connector-on_status.json",
-    "09_update/ev-charging-start-update.json", "10_on_update/ev-charging-start-on_update.json",
-    "11_track/ev-charging-track.json", "12_on_track/ev-charging-on_track.json",
-    "14_01_update/ev-charging-stop-update.json",
-    "14_02_on_update/ev-charging-completed-on_update.json",
-    "15_rating/ev-charging-rating.json", "16_on_rating/ev-charging-on_rating.json",
-    "17_support/ev-charging-support.json", "18_on_support/ev-charging-on_support.json",
-)
+sys.path.insert(0, str(ROOT))  # the tests' fixtures, as a checkout has them
+
+from tests.test_audit import EXAMPLES, WALK_IN  # noqa: E402  (the flow the tests audit)
+
 START = 1_800_000_000.0  # arrival of the first message (2027: after every example's dates)
 STEP_S = 0.05  # between two messages of a transaction
 KEY_ID = "bench-k1"

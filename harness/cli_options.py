@@ -4,6 +4,7 @@ builds the parser): apart, so that neither module grows past what one can read."
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from harness.addresses import HOST
@@ -32,15 +33,22 @@ def outbound_host(text: str) -> str:
     return text
 
 
-def at_least_one(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
-    return value
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (up to `high`, when given)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number from {low} to {high}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: give at least {low}")
+        return value
+    return parse
+
+
+at_least_one = whole_number(1)
 
 
 def scale_options(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli_options import identity_options, placement_options, positive_seconds
+from harness.cli_options import (
+    at_least_one,
+    identity_options,
+    placement_options,
+    positive_seconds,
+    whole_number,
+)
 
 DEFAULT_MAX_EXAMPLES = 50
 
@@ -27,35 +33,14 @@ examples:
 exit codes: 0 nothing found, 1 a finding, 2 could not run (see README)."""
 
 
-def positive_count(text: str) -> int:
-    """An argparse type: a whole number of requests, at least one."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give at least 1")
-    return value
-
-
-def seed_value(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 to 4294967295")
-    return value
-
-
 def fuzz_options(parser: argparse.ArgumentParser) -> None:
     """Every option of `ubc-cert fuzz`."""
     parser.add_argument("--role", choices=("bpp", "bap"), required=True)
     parser.add_argument("--candidate", metavar="FILE", required=True, help="candidate TOML")
-    parser.add_argument("--max-examples", type=positive_count, default=DEFAULT_MAX_EXAMPLES,
+    parser.add_argument("--max-examples", type=at_least_one, default=DEFAULT_MAX_EXAMPLES,
                         metavar="N", help="generated requests in all, spread over the "
                         f"endpoints, half valid (default: {DEFAULT_MAX_EXAMPLES})")
-    parser.add_argument("--seed", type=seed_value, default=None, metavar="N",
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=None, metavar="N",
                         help="draw with this seed (default: a new one, printed)")
     parser.add_argument("--actions", metavar="LIST",
                         help="only these endpoints, comma-separated, e.g. select,confirm "
