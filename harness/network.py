@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from harness.live.feed import LiveFeed
 from harness.live.runs import PastRuns
 from harness.servers import ServerGroup, in_front_of
 from harness.state import Keyring
-from harness.transcript import Transcript
+from harness.transcript import INBOUND, Transcript
 from mocks import bap as bap_module
 from mocks import bpp as bpp_module
 from mocks import cds as cds_module
@@ -336,7 +337,25 @@ class MockNetwork:
             self.build()
         self.group.on_shutdown(self._close_clients)
         self.group.start(timeout)
+        self.publish_the_bpp_catalog()
         return self
+
+    def publish_the_bpp_catalog(self, bound_s: float = 5.0) -> None:
+        """The reference BPP sends its catalog to the CDS as the network starts, as a BPP of a
+        UBC network does (TSD §8.5): the CDS's first answer to a discover, from its cache,
+        then holds it. Unpublished, that first answer was empty and the catalog came a moment
+        later, relayed from the CDS's fan-out — legitimate, but a BAP that takes the first
+        on_discover (or settles for a fraction of a second, as the reference BAP does) found
+        nothing on a busy machine: a false fail. Bounded; without the CDS's answer, discovery
+        falls back to the fan-out."""
+        cds = self.participants.get("cds")
+        if self.bpp is None or cds is None:
+            return
+        since = time.monotonic()
+        self.group.run(self.bpp.publish(cds.uri))
+        self.transcript.wait_for(
+            lambda e: e.party == "bpp" and e.direction == INBOUND
+            and e.action == "on_catalog_publish" and e.mono_time >= since, bound_s)
 
     async def _close_clients(self) -> None:
         for client in self._clients:

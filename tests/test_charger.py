@@ -101,6 +101,39 @@ def test_charging_to_an_energy_limit_stops_with_energy_limit(
     assert stopped[0]["energy_kwh"] == pytest.approx(10.0)
 
 
+def test_a_week_of_trickle_charging_is_simulated_per_meter_sample_not_per_second(
+        charger: Charger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the taper power is constant, so a step may last until the next meter sample:
+    advancing a week with a session drawing 10 W took 600,000 one-second steps, holding the
+    network's event loop for seconds; the energy, cost and samples are the same either way."""
+    from mocks.charger import physics
+
+    steps = 0
+    charge = physics.charge
+
+    def counted(*args: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        return charge(*args)
+    monkeypatch.setattr(physics, "charge", counted)
+    session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
+                             soc_start=20)
+    charger.advance(7 * 24 * 3600)
+    assert session.status is SessionStatus.ACTIVE
+    assert session.energy_kwh == pytest.approx(0.01 * 7 * 24, rel=1e-9)  # 1.68 kWh, exactly
+    assert session.cost == pytest.approx(0.01 * 7 * 24 * 18, rel=1e-9)
+    assert len(session.meter_values) == 7 * 24 * 60 + 1  # a reading a minute, and the first
+    assert steps <= 7 * 24 * 60 + 2
+
+
+def test_a_tapering_battery_is_still_charged_a_step_at_a_time(charger: Charger) -> None:
+    session = start_charging(charger, vehicle_battery_kwh=60, soc_start=79)
+    charger.advance(600)
+    # 0.6 kWh at 60 kW to the taper (36 s), then power falls with the state of charge
+    assert 80.0 < session.soc < 100.0
+    assert session.power_kw < 60.0
+
+
 def test_charging_to_a_money_limit_stops_with_money_limit(charger: Charger) -> None:
     session = start_charging(charger, money_limit=90, vehicle_battery_kwh=60)
 

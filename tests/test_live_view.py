@@ -59,7 +59,9 @@ def read_events(url: str, until: Any, bound_s: float, headers: dict[str, str] | 
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[MockNetwork]:
-    net = MockNetwork(NetworkConfig(ttl="PT5S", report_dir=tmp_path / "reports"))
+    # The registry alone (the live view's server): every exchange a test sees is its own.
+    net = MockNetwork(NetworkConfig(ttl="PT5S", report_dir=tmp_path / "reports",
+                                    roles=("registry",)))
     net.start()
     try:
         yield net

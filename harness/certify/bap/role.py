@@ -5,7 +5,6 @@ request the app sends."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +17,6 @@ from harness.certify.terminal import Terminal
 from harness.findings import Finding
 from harness.network import MockNetwork
 from harness.paths import STEPS_DIR
-from harness.transcript import INBOUND
-
-PUBLISH_BOUND_S = 5.0  # for the CDS's on_catalog_publish of the harness BPP's catalog
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,6 @@ class BapRole:
 
     def begin(self, network: MockNetwork, candidate: Candidate, *, ttl: str,
               ack_bound_s: float, operator: Terminal | None = None) -> Certification:
-        publish_the_harness_catalog(network)
         return BapCertification(network, candidate, ttl=ttl, ack_bound_s=ack_bound_s,
                                 operator=operator)
 
@@ -57,20 +52,3 @@ class BapRole:
 
 BAP = BapRole()
 
-
-def publish_the_harness_catalog(network: MockNetwork) -> None:
-    """The harness BPP sends its catalog to the CDS before the app asks, as a BPP of a UBC
-    network does (TSD §8.5): the CDS's first answer to a discover, from its cache, then holds
-    it. Unpublished, that first answer was empty and the catalog came a moment later, relayed
-    from the CDS's fan-out to the BPP — a legitimate answer, but an app that takes the first
-    on_discover it gets (or settles for a fraction of a second, as the reference BAP does)
-    found nothing on a busy machine: a false fail. Bounded; without the CDS's answer the run
-    goes on, and discovery falls back to the fan-out."""
-    bpp, cds = network.bpp, network.participants.get("cds")
-    if bpp is None or cds is None:
-        return
-    since = time.monotonic()
-    network.group.run(bpp.publish(cds.uri))
-    network.transcript.wait_for(
-        lambda e: e.party == "bpp" and e.direction == INBOUND
-        and e.action == "on_catalog_publish" and e.mono_time >= since, PUBLISH_BOUND_S)
