@@ -34,7 +34,7 @@ from harness.cli_options import (
     scale_options,
 )
 from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
-from harness.load.command import add_parser as add_load_parser
+from harness.load.options import add_parser as add_load_parser
 from harness.report.printable import printable
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir

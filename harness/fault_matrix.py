@@ -2,8 +2,10 @@
 once clean and once per fault switch, and say for each fault whether its rule was detected.
 
 Each worker starts one reference process and switches its faults at run time, so the matrix
-pays for a process start per worker, not per fault. A fault run is limited to the scenarios
-where the fault shows (`shows_in`): the full certification is the clean run's.
+pays for a process start per worker, not per fault; its runs are children of one process that
+imported the harness once (harness/forked_cli.py), not a fresh `ubc-cert run` each. A fault run
+is limited to the scenarios where the fault shows (`shows_in`): the full certification is the
+clean run's.
 """
 
 from __future__ import annotations
@@ -95,8 +97,8 @@ def run_matrix(faults: dict[str, str], *, workers: int = 2, ttl: str = "PT2S",
             # A reference BAP waits its own ttl for callbacks (of an app that refuses them
             # all, for ever longer than the run's): it gets the run's.
             options = ("--ttl", ttl) if role == "bap" else ()
-            with ReferenceProcess(root / f"worker-{number}", role=role,
-                                  options=options) as reference:
+            with ReferenceProcess(root / f"worker-{number}", role=role, options=options,
+                                  preloaded=True) as reference:
                 while True:
                     try:
                         index, name, rule = jobs.get_nowait()

@@ -47,7 +47,11 @@ def _within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 def _imports(name: str, path: Path) -> Iterator[str]:
     """The project modules `name` imports, resolved to modules where a name is one."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return _imports_of(name, path, ast.parse(path.read_text(encoding="utf-8")))
+
+
+def _imports_of(name: str, path: Path, tree: ast.AST) -> Iterator[str]:
+    """The project modules the imports in `tree` (of module `name`, at `path`) name."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -138,3 +142,37 @@ def test_findings_are_built_only_by_checks() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Finding":
                 builders.append(f"{name}:{node.lineno}")
     assert builders == [], f"build findings in harness/checks/: {builders}"
+
+
+def _loaded_with(name: str) -> set[str]:
+    """The project modules importing `name` runs: those its statements import as it loads (not
+    those its functions import when called, nor those behind TYPE_CHECKING), their packages,
+    and theirs in turn."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in MODULES:
+            continue
+        seen.add(module)
+        todo += [module.rpartition(".")[0]] if "." in module else []
+        body = ast.parse(MODULES[module].read_text(encoding="utf-8")).body
+        while body:
+            node = body.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                body += node.orelse
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                todo += _imports_of(module, MODULES[module], node)
+            elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body += [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.stmt)]
+    return seen
+
+
+def test_the_command_line_loads_no_engine_until_a_command_runs() -> None:
+    """Every `ubc-cert` command builds the whole parser first: what that loads must stay light,
+    each command importing its engine when it runs, or `ubc-cert audit` and
+    `verify-certificate` pay for `run` (half a second of CPU each)."""
+    heavy = sorted(m for m in _loaded_with("harness.cli")
+                   if _within(m, ("harness.certify", "harness.network", "harness.run",
+                                  "harness.audit", "harness.load.command", "mocks")))
+    assert heavy == []

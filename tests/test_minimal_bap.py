@@ -40,7 +40,7 @@ OPTIONS = {CLEAN: (), REUSING: ("--reuse-message-id",), OWN_IDS: ("--own-transac
 
 
 def _certify(workdir: Path, options: tuple[str, ...]) -> SelfTestResult:
-    with ReferenceProcess(workdir, role="bap", options=options,
+    with ReferenceProcess(workdir, role="bap", options=options, preloaded=True,
                           program=(sys.executable, str(MINIMAL_BAP))) as app:
         return app.certify(ttl="PT2S", tags=WALK_IN, timeout=60)
 

@@ -36,8 +36,8 @@ def assert_passed(result: SelfTestResult) -> None:
 
 def test_runs_in_a_row_meet_a_stack_that_caches_lookups_for_ten_minutes(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    with ReferenceProcess(tmp_path / "reference", options=("--registry-cache", "600")
-                          ) as reference:
+    with ReferenceProcess(tmp_path / "reference", options=("--registry-cache", "600"),
+                          preloaded=True) as reference:
         reference.state_dir = None  # the harness's default state folder
         reference.env["XDG_CACHE_HOME"] = str(cache)
         first = reference.certify(tags=TAGS)

@@ -23,7 +23,7 @@ APPROVER = "A. Operator <operator@example.com>"
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceProcess]:
-    with ReferenceProcess(tmp_path_factory.mktemp("waived-bpp")) as process:
+    with ReferenceProcess(tmp_path_factory.mktemp("waived-bpp"), preloaded=True) as process:
         yield process
 
 
