@@ -11,9 +11,11 @@ maximum and the rule.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from harness.beckn import envelope, signing
@@ -143,6 +145,35 @@ def test_a_window_longer_than_the_maximum_is_refused(tmp_path: Path, port_base: 
     assert f"valid for {10 * 365 * 86400} s" in message, message
     assert f"{DEFAULT_MAX_VALIDITY_S:g} s" in message and "UBC-SIG-015" in message, message
     assert backdated.acked, backdated.exchange.response_body
+
+
+@pytest.mark.network
+def test_a_gateway_signature_valid_too_long_is_refused_too(tmp_path: Path,
+                                                           port_base: int) -> None:
+    """X-Gateway-Authorization verifies like Authorization (BECKN-006): its window is bounded
+    the same way, or a replay could ride on a gateway's ten-year signature."""
+    created = int(time.time())
+    network = _network(tmp_path, port_base)
+    try:
+        bap, bpp = network.participants["bap"], network.participants["bpp"]
+        context = envelope.context("status", transaction_id=str(uuid.uuid4()),
+                                   message_id=str(uuid.uuid4()), bap_id=bap.subscriber_id,
+                                   bap_uri=bap.uri, bpp_id=bpp.subscriber_id,
+                                   bpp_uri=bpp.uri, ttl="PT30S")
+        raw = orjson.dumps({"context": context,
+                            "message": {"order": {"beckn:id": "order-unknown"}}})
+        # a registered party's key (this network plays no CDS): it verifies, only too long
+        relay = signing.Signer.from_keypair(network.keys_for("other-bap"))
+        gateway = relay.sign(raw, created, created + 10 * 365 * 86400)
+        assert network.bap is not None
+        sent = network.group.run(network.bap.outbox.send(
+            bpp.uri, "status", raw, headers={signing.GATEWAY_AUTHORIZATION: gateway}))
+    finally:
+        network.stop()
+    assert sent.status == 401, sent.exchange.response_body
+    message = sent.ack["error"]["message"]
+    assert message.startswith(f"{signing.GATEWAY_AUTHORIZATION}: the signature is valid for "
+                              f"{10 * 365 * 86400} s"), message
 
 
 @pytest.mark.network

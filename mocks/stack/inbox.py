@@ -82,6 +82,7 @@ class Arrival:
     headers: dict[str, str]  # lower-cased names
     doc: Any = None
     header: signing.SignatureHeader | None = None  # the parsed Authorization, once verified
+    gateway: signing.SignatureHeader | None = None  # and X-Gateway-Authorization, if sent
 
     @property
     def context(self) -> dict[str, Any]:
@@ -145,6 +146,8 @@ def verify_signatures(*, skew_s: float = signing.DEFAULT_SKEW_S,
                 return unauthorized(inbox, f"{name}: {result.reason}: {result.detail}")
             if name == signing.AUTHORIZATION:
                 arrival.header = parsed
+            else:
+                arrival.gateway = parsed
         return None
     return signature
 
@@ -204,17 +207,20 @@ async def party_rule(inbox: Inbox, arrival: Arrival) -> Response | None:
 
 
 async def bounded_window(inbox: Inbox, arrival: Arrival) -> Response | None:
-    """A signature valid longer than the party accepts is refused, however well it verifies."""
-    header = arrival.header
+    """A signature valid longer than the party accepts is refused, however well it verifies:
+    the sender's (Authorization) and a gateway's (X-Gateway-Authorization) alike."""
     limit = inbox.safeguards.max_validity_s
-    if header is None or header.expires - header.created <= limit:
-        return None
-    return unauthorized(inbox, (
-        f"{signing.AUTHORIZATION}: the signature is valid for "
-        f"{header.expires - header.created} s (created={header.created}, "
-        f"expires={header.expires}), longer than the {limit:g} s this party accepts "
-        f"(UBC-SIG-015: at most {signing.MAX_VALIDITY_S} s, plus the clock skew): sign with "
-        "expires = created + the message's ttl"))
+    for name, header in ((signing.AUTHORIZATION, arrival.header),
+                         (signing.GATEWAY_AUTHORIZATION, arrival.gateway)):
+        if header is None or header.expires - header.created <= limit:
+            continue
+        return unauthorized(inbox, (
+            f"{name}: the signature is valid for "
+            f"{header.expires - header.created} s (created={header.created}, "
+            f"expires={header.expires}), longer than the {limit:g} s this party accepts "
+            f"(UBC-SIG-015: at most {signing.MAX_VALIDITY_S} s, plus the clock skew): sign "
+            "with expires = created + the message's ttl"))
+    return None
 
 
 async def refuse_replays(inbox: Inbox, arrival: Arrival) -> Response | None:
