@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 import threading
 import time
@@ -124,6 +125,32 @@ def test_a_week_of_trickle_charging_is_simulated_per_meter_sample_not_per_second
     assert session.cost == pytest.approx(0.01 * 7 * 24 * 18, rel=1e-9)
     assert len(session.meter_values) == 7 * 24 * 60 + 1  # a reading a minute, and the first
     assert steps <= 7 * 24 * 60 + 2
+
+
+def test_a_week_of_trickle_charging_in_the_taper_takes_steps_of_the_charge_not_seconds(
+        charger: Charger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the taper, power follows the state of charge, so the step was step_s: a week at 10 W
+    above 80 % was again 600,000 steps. A step now lasts while the charge moves
+    TAPER_SOC_STEP points (and never past a meter sample); the energy follows the curve."""
+    from mocks.charger import physics
+
+    steps = 0
+    charge = physics.charge
+
+    def counted(*args: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        return charge(*args)
+    monkeypatch.setattr(physics, "charge", counted)
+    session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
+                             soc_start=85)
+    charger.advance(7 * 24 * 3600)
+    assert session.status is SessionStatus.ACTIVE
+    assert steps <= 2 * (7 * 24 * 60 + 2)  # about one step per meter sample
+    # power = 10 W x (100 - soc) / 20 points of taper: dSOC/dt = -k (100 - soc), exactly
+    k = 0.01 / 60 * 100 / 20 / 3600
+    expected_soc = 100 - 15 * math.exp(-k * 7 * 24 * 3600)
+    assert session.soc == pytest.approx(expected_soc, abs=1e-3)
 
 
 def test_a_tapering_battery_is_still_charged_a_step_at_a_time(charger: Charger) -> None:

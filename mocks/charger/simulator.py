@@ -461,26 +461,28 @@ class Charger:
             charging = [s for s in self._sessions.values() if s.status is SessionStatus.ACTIVE]
             if charging:
                 # One step as long as every session's power stays what it is (physics.charge is
-                # exact over such a step, limits included); a step_s at a time while a battery
-                # tapers. A week's advance with a trickle of power was 600,000 steps that held
-                # the whole network's event loop for seconds; it is now one per meter sample.
-                dt = min(dt, max(self.step_s, min(self._constant_power_s(s) for s in charging)))
+                # exact over such a step, limits included), or, while a battery tapers, as long
+                # as its charge moves TAPER_SOC_STEP; at least step_s. A week's advance with a
+                # trickle of power was 600,000 steps that held the whole network's event loop
+                # for seconds; below the taper it is now one per meter sample, in it a few
+                # thousand (any power above ~2 kW still steps step_s at a time).
+                dt = min(dt, max(self.step_s, min(self._steady_power_s(s) for s in charging)))
                 for session in charging:
                     self._charge(session, t, dt)
             t += dt
         self._time = max(self._time, now)
 
-    def _constant_power_s(self, session: Session) -> float:
-        """Seconds the session's power stays as it is now: until its battery reaches the taper
-        (physics.TAPER_START_SOC); 0 once it tapers (power then follows the state of charge)."""
-        if session.soc >= physics.TAPER_START_SOC:
-            return 0.0
+    def _steady_power_s(self, session: Session) -> float:
+        """Seconds the session's power stays (nearly) what it is now: until its battery reaches
+        the taper (physics.TAPER_START_SOC), where power starts to follow the state of charge;
+        in the taper, the time its charge takes to move TAPER_SOC_STEP points."""
         power = physics.power_kw(self.connector(session.connector_id), session)
         if power <= 0:
             return math.inf
-        to_taper_kwh = (physics.TAPER_START_SOC - session.soc) / 100.0 * \
+        to_kwh = (physics.TAPER_SOC_STEP if session.soc >= physics.TAPER_START_SOC
+                  else physics.TAPER_START_SOC - session.soc) / 100.0 * \
             session.vehicle_battery_kwh
-        return to_taper_kwh / power * 3600.0
+        return to_kwh / power * 3600.0
 
     def _next_deadline(self, t: float) -> float:
         """The earliest time after `t` at which something changes without power flowing."""
