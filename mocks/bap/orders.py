@@ -238,15 +238,30 @@ class OrderBook:
 
     def __init__(self) -> None:
         self._orders: dict[str, AppOrder] = {}
+        # transaction id -> the latest order sent in it: a callback finds its order without
+        # reading every order the app ever made (the scan grew with each order)
+        self._by_transaction: dict[str, AppOrder] = {}
 
     def __iter__(self) -> Iterator[AppOrder]:
         return iter(list(self._orders.values()))
 
     def add(self, order: AppOrder) -> None:
         self._orders[order.id] = order
+        for transaction_id in order.transaction_ids:
+            self._by_transaction[transaction_id] = order
+
+    def continue_in(self, order: AppOrder, transaction_id: str) -> None:
+        """The order goes on in another transaction (its latest order from now on)."""
+        order.continue_in(transaction_id)
+        if order.id in self._orders:
+            self._by_transaction[transaction_id] = order
 
     def remove(self, order_id: str) -> None:
-        self._orders.pop(order_id, None)
+        order = self._orders.pop(order_id, None)
+        if order is not None:
+            for transaction_id in order.transaction_ids:
+                if self._by_transaction.get(transaction_id) is order:
+                    del self._by_transaction[transaction_id]
 
     @staticmethod
     def new_id() -> str:
@@ -259,5 +274,4 @@ class OrderBook:
 
     def of_transaction(self, transaction_id: str) -> AppOrder | None:
         """The latest order sent in this transaction."""
-        found = [o for o in self if transaction_id in o.transaction_ids]
-        return found[-1] if found else None
+        return self._by_transaction.get(transaction_id)
