@@ -51,7 +51,7 @@ from mocks.bpp.orders import (
     requested_payment_status,
 )
 from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 from mocks.stack.http import ApiError
 
 log = logging.getLogger("ubc.mocks.bpp")
@@ -66,7 +66,7 @@ class ReferenceBpp:
 
     def __init__(self, config: BppConfig, charger: Charger, transcript: Transcript, *,
                  directory: Directory, schemas: SchemaSet,
-                 http: httpx.AsyncClient | None = None,
+                 http: Wire | httpx.AsyncClient | None = None,
                  safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
@@ -79,7 +79,7 @@ class ReferenceBpp:
         self.ratings: list[dict[str, Any]] = []
         self.tickets: list[dict[str, Any]] = []
         self._owns_http = http is None
-        self.http = http or party_client()
+        self.http = wire(http)
         safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party="bpp",
                              outbound=safeguards.outbound)

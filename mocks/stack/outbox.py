@@ -16,9 +16,10 @@ import orjson
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
 from harness.transcript import OUTBOUND, Exchange, Transcript
-from mocks.stack.http import MAX_BECKN_BODY_BYTES, MAX_IN_FLIGHT, read_answer
+from mocks.stack.http import MAX_BECKN_BODY_BYTES
 from mocks.stack.identity import Identity
 from mocks.stack.outbound import OutboundHosts
+from mocks.stack.wire import MAX_IN_FLIGHT, Wire, WireError, wire
 
 log = logging.getLogger("ubc.mocks")
 
@@ -61,13 +62,17 @@ class Outbox:
 
     identity: Identity
     transcript: Transcript
-    http: httpx.AsyncClient
+    http: Wire | httpx.AsyncClient  # an httpx client is wrapped (wire.py)
     party: str = ""
     timeout_s: float = DEFAULT_SEND_TIMEOUT_S
     sign: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
     outbound: OutboundHosts | None = None  # the hosts it may send to; None: any
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _wire: Wire = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._wire = wire(self.http)
 
     async def send(self, base_uri: str, action: str, body: dict[str, Any] | bytes, *,
                    headers: Mapping[str, str] | None = None,
@@ -115,22 +120,20 @@ class Outbox:
                                          url, out_headers, raw, note=note)
         try:
             # Bounded in time and size: a peer that never answers or answers 10 MB is evidence.
-            async with asyncio.timeout(self.timeout_s), self.http.stream(
-                    "POST", url, content=raw, headers=out_headers,
-                    timeout=self.timeout_s) as response:
-                content, too_large = await read_answer(response, MAX_BECKN_BODY_BYTES)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if isinstance(exc, TimeoutError):
-                reason = f"no answer within {self.timeout_s:g} s"
+            async with asyncio.timeout(self.timeout_s):
+                answer = await self._wire.post(url, raw, out_headers, self.timeout_s,
+                                              MAX_BECKN_BODY_BYTES)
+        except (WireError, TimeoutError) as exc:
+            reason = str(exc) if isinstance(exc, WireError) else \
+                f"no answer within {self.timeout_s:g} s"
             self.transcript.finish(exchange, None, {}, b"", error=reason)
             return Sent(exchange, None, error=reason)
+        too_large, content = answer.too_large, answer.content
         error = f"answer larger than {MAX_BECKN_BODY_BYTES} bytes; kept the first ones" \
             if too_large else None
-        self.transcript.finish(exchange, response.status_code, dict(response.headers),
-                               content, error=error)
+        self.transcript.finish(exchange, answer.status, answer.headers, content, error=error)
         try:
             ack = None if too_large else orjson.loads(content)
         except orjson.JSONDecodeError:
             ack = None
-        return Sent(exchange, response.status_code, ack, error=error)
+        return Sent(exchange, answer.status, ack, error=error)
