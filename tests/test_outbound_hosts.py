@@ -23,7 +23,7 @@ from harness.candidate import Candidate
 from harness.cli import build_parser
 from harness.cli_options import safeguard_config
 from harness.network import MockNetwork, NetworkConfig
-from harness.transcript import OUTBOUND, Transcript
+from harness.transcript import OUTBOUND, Exchange, Transcript
 from mocks.stack import Identity, OutboundHosts, Outbox
 
 METADATA = "http://169.254.169.254/latest/meta-data"
@@ -158,10 +158,12 @@ def test_the_cds_fans_out_to_no_host_off_the_list(network: MockNetwork) -> None:
         call = network.group.run(network.bap.discover(text="anything"), timeout=20)
     finally:
         network.store.remove("old.example")
-    forwarded = network.transcript.find(
-        lambda e: e.direction == OUTBOUND and e.party == "cds" and "169.254.169.254" in e.url
-        and e.message_id == call.message_id)
-    assert forwarded, "the CDS did not even try"
+    def to_metadata(e: Exchange) -> bool:
+        return e.direction == OUTBOUND and e.party == "cds" and "169.254.169.254" in e.url \
+            and e.message_id == call.message_id and (e.status is not None or e.error is not None)
+    # the fan-out goes on after the BAP has its first on_discover: wait for it, bounded
+    assert network.transcript.wait_for(to_metadata, 10), "the CDS did not even try"
+    forwarded = network.transcript.find(to_metadata)
     assert all(e.status is None and e.error and "not sent" in e.error for e in forwarded)
 
 
