@@ -33,7 +33,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
 from mocks.bap.config import BapConfig
 from mocks.bap.faults import FaultSwitches
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 Observer = Callable[[Inbound], Awaitable[None]]
@@ -104,7 +104,7 @@ class ReferenceBap:
     """A conforming BAP, driven by awaitables; state lives here, not in globals."""
 
     def __init__(self, config: BapConfig, transcript: Transcript, *, directory: Directory,
-                 schemas: SchemaSet, http: httpx.AsyncClient | None = None,
+                 schemas: SchemaSet, http: Wire | httpx.AsyncClient | None = None,
                  party: str = "bap", safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
@@ -112,7 +112,7 @@ class ReferenceBap:
         self.party = party  # how the transcript names what it sends and receives
         self.transactions: dict[str, Transaction] = {}
         self._lock = threading.Lock()
-        self.http = http or party_client()
+        self.http = wire(http)
         safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party=party,
                              outbound=safeguards.outbound,

@@ -29,6 +29,7 @@ from harness.beckn import time as wire_time
 from mocks.bpp.config import BppConfig
 from mocks.bpp.faults import Callback, FaultSwitches, Signature
 from mocks.stack import Outbox, Sent
+from mocks.stack.outbox import signature_window
 
 log = logging.getLogger("ubc.mocks")
 RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits before the 2nd, 3rd ... attempt
@@ -81,6 +82,7 @@ class Callbacks:
         if error is not None:
             doc["error"] = error
         raw = orjson.dumps(doc)
+        window = signature_window(doc)  # the bytes are not parsed again to learn it
         target = ctx.get("bap_uri")
         if not isinstance(target, str):
             return
@@ -89,7 +91,7 @@ class Callbacks:
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None
-            sent = await self._deliver(target, callback.action, raw, created, note)
+            sent = await self._deliver(target, callback.action, raw, created, note, window)
             for attempt, backoff in enumerate(RETRY_BACKOFF_S, start=2):
                 if not undelivered(sent) or time.monotonic() + backoff >= deadline:
                     break
@@ -98,18 +100,18 @@ class Callbacks:
                             attempt, backoff)
                 await asyncio.sleep(backoff)
                 sent = await self._deliver(target, callback.action, raw, None,
-                                           f"retry {attempt - 1}")
+                                           f"retry {attempt - 1}", window)
             if undelivered(sent):
                 log.warning("%s to %s given up undelivered (%s) within its ttl of %g s",
                             callback.action, target, sent.error or f"HTTP {sent.status}", ttl)
 
     async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
-                       note: str | None) -> Sent:
+                       note: str | None, window_s: int | None = None) -> Sent:
         signature, applied = self.switches.signature(Signature(
             self.identity.signer, self.switches.impostor, created=created))
         notes = [n for n in (*applied, note) if n]
         return await self.outbox.send(target, action, raw, note=", ".join(notes) or None,
-                                      **_signing(signature, raw))
+                                      window_s=window_s, **_signing(signature, raw))
 
 
 def _signing(signature: Signature, raw: bytes) -> dict[str, Any]:

@@ -79,16 +79,18 @@ class Outbox:
                    tamper: Callable[[bytes], bytes] | None = None,
                    created: int | None = None, expires: int | None = None,
                    signer: signing.Signer | None = None, sign: bool | None = None,
-                   note: str | None = None) -> Sent:
+                   note: str | None = None, window_s: int | None = None) -> Sent:
         """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
-        signed and sent. `tamper` changes the bytes after signing (for hostile tests). A host
+        signed and sent. `tamper` changes the bytes after signing (for hostile tests).
+        `window_s`: the signature's validity when bytes are sent (else read from them). A host
         off the outbound allow-list is not sent to: recorded with the reason as its error."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
         if self.sign if sign is None else sign:
             if expires is None:  # BECKN-006: the signature is valid for the message's ttl
                 created = int(time.time()) if created is None else created
-                expires = created + signature_window(body if isinstance(body, dict) else raw)
+                expires = created + (window_s if window_s is not None else signature_window(
+                    body if isinstance(body, dict) else raw))
             out_headers[signing.AUTHORIZATION] = (signer or self.identity.signer).sign(
                 raw, created, expires)
         out_headers.update(headers or {})

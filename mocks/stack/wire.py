@@ -56,6 +56,11 @@ class Wire(Protocol):
     async def aclose(self) -> None: ...
 
 
+@lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 def _reason(kind: str, exc: BaseException) -> str:
     return f"{kind}: {exc}" if str(exc) else kind
 
@@ -114,7 +119,7 @@ class AiohttpWire:
         try:
             origin = urlsplit(url)
             async with session.post(url, data=content, headers=dict(headers),
-                                    timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                    timeout=_timeout(timeout_s),
                                     allow_redirects=False,
                                     proxy=proxy_for(f"{origin.scheme}://{origin.netloc}")
                                     ) as response:
