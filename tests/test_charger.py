@@ -43,6 +43,7 @@ from mocks.charger import (
     demo_site,
     run_ticker,
 )
+from mocks.charger.simulator import TURN_STEPS
 from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
@@ -151,6 +152,41 @@ def test_a_week_of_trickle_charging_in_the_taper_takes_steps_of_the_charge_not_s
     k = 0.01 / 60 * 100 / 20 / 3600
     expected_soc = 100 - 15 * math.exp(-k * 7 * 24 * 3600)
     assert session.soc == pytest.approx(expected_soc, abs=1e-3)
+
+
+def test_an_advance_in_turns_lets_every_other_party_run_and_ends_where_advance_ends(
+        clock: ManualClock) -> None:
+    """The charger API's /clock/advance and the BPP's advance hook simulate in slices and
+    yield the event loop between them: a week of trickle charging is ten thousand meter
+    samples, and the loop serves every party of the network. The result is the same."""
+    def trickling() -> tuple[Charger, Any]:
+        charger = Charger(demo_site(), clock=ManualClock(DEMO_EPOCH))
+        return charger, start_charging(charger, vehicle_max_power_kw=0.01,
+                                       vehicle_battery_kwh=60, soc_start=79.9)
+    at_once, expected = trickling()
+    at_once.advance(7 * 24 * 3600)
+    in_turns, session = trickling()
+    turns = 0
+
+    async def main() -> None:
+        nonlocal turns
+        done = asyncio.Event()
+
+        async def another_party() -> None:
+            nonlocal turns
+            while not done.is_set():
+                turns += 1
+                await asyncio.sleep(0)
+        other = asyncio.create_task(another_party())
+        await in_turns.advance_in_turns(7 * 24 * 3600)
+        done.set()
+        await other
+    asyncio.run(main())
+    assert turns >= 7 * 24 * 60 // TURN_STEPS  # the loop ran between every slice
+    assert in_turns.now == at_once.now
+    assert session.soc == pytest.approx(expected.soc, abs=1e-9)
+    assert session.energy_kwh == pytest.approx(expected.energy_kwh, abs=1e-9)
+    assert len(session.meter_values) == len(expected.meter_values)
 
 
 def test_a_tapering_battery_is_still_charged_a_step_at_a_time(charger: Charger) -> None:

@@ -78,7 +78,7 @@ class ManualClock:
 class Ticking(Protocol):
     """Anything brought up to its clock by `tick()`: a charger."""
 
-    def tick(self) -> None: ...
+    def tick(self) -> object: ...
 
 
 async def run_ticker(charger: Ticking, interval_s: float) -> None:

@@ -15,6 +15,7 @@ physics.py's business.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -54,6 +55,7 @@ from mocks.charger.site import (
 
 logger = logging.getLogger(__name__)
 
+TURN_STEPS = 200  # steps simulated between two turns of the event loop (advance_in_turns)
 MAX_ADVANCE_S = 7 * 24 * 3600.0  # one advance may not run longer than a week of simulated time
 
 
@@ -441,22 +443,42 @@ class Charger:
 
     def advance(self, seconds: float) -> None:
         """Move the clock `seconds` of simulated time ahead and simulate them."""
+        self.jump(seconds)
+        self.tick()
+
+    def jump(self, seconds: float) -> None:
+        """Move the clock `seconds` of simulated time ahead; what they hold is simulated by the
+        ticks that follow (`advance` ticks at once; `advance_in_turns` a slice at a time)."""
         if not (math.isfinite(seconds) and 0 <= seconds <= MAX_ADVANCE_S):
             raise ChargerError(
                 "INVALID_REQUEST", f"seconds must be between 0 and {MAX_ADVANCE_S:.0f}", "seconds"
             )
         self.tick()  # what happened before the jump happened at its own time
         self.clock.advance(seconds)
-        self.tick()
 
-    def tick(self) -> None:
-        """Simulate from where the state is up to the clock's now, event by event."""
+    async def advance_in_turns(self, seconds: float) -> None:
+        """`advance` that lets the event loop run between slices of TURN_STEPS steps: a week
+        of a trickling session is ten thousand meter samples (a few hundred ms), and every
+        party of the network shares the loop that serves the charger."""
+        self.jump(seconds)
+        while not self.tick(max_steps=TURN_STEPS):
+            await asyncio.sleep(0)
+
+    def tick(self, max_steps: int | None = None) -> bool:
+        """Simulate from where the state is up to the clock's now, event by event; with
+        `max_steps`, at most that many steps: False when now is not reached yet (the state
+        then stands at an earlier time, and the next tick goes on from there)."""
         now = self.clock.now()
         t = self._time
+        steps = 0
         while True:
             self._settle(t)
             if t >= now:
                 break
+            if max_steps is not None and steps >= max_steps:
+                self._time = t
+                return False
+            steps += 1
             dt = min(now, self._next_deadline(t)) - t
             charging = [s for s in self._sessions.values() if s.status is SessionStatus.ACTIVE]
             if charging:
@@ -471,6 +493,7 @@ class Charger:
                     self._charge(session, t, dt)
             t += dt
         self._time = max(self._time, now)
+        return True
 
     def _steady_power_s(self, session: Session) -> float:
         """Seconds the session's power stays (nearly) what it is now: until its battery reaches
