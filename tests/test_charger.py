@@ -43,7 +43,7 @@ from mocks.charger import (
     demo_site,
     run_ticker,
 )
-from mocks.charger.simulator import TURN_STEPS
+from mocks.charger.clock import TURN_STEPS
 from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
@@ -562,7 +562,7 @@ def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCapture
     ticks: list[float] = []
 
     class Broken:
-        def tick(self) -> None:
+        def tick(self, max_steps: int | None = None) -> bool:
             ticks.append(time.monotonic())
             raise RuntimeError("simulator bug")
 
@@ -570,6 +570,31 @@ def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCapture
 
     assert len(ticks) == 1
     assert "charger tick failed" in caplog.text and "simulator bug" in caplog.text
+
+
+def test_the_ticker_catches_up_in_slices_letting_the_loop_run_between(
+        clock: ManualClock) -> None:
+    """After a long /clock/advance, the real-time ticker (the charger's and the BPP's) ticked
+    the whole rest at once: a week of trickle charging held the loop 200 ms. It ticks
+    TURN_STEPS steps at a time now, the loop running between."""
+    charger = Charger(demo_site(), clock=clock)
+    session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
+                             soc_start=79.9)
+    clock.advance(7 * 24 * 3600)  # the clock moved; the simulation has not followed yet
+    turns = 0
+
+    async def main() -> None:
+        nonlocal turns
+        ticker = asyncio.create_task(run_ticker(charger, 0.0))
+        while charger.now < clock.now() or not session.meter_values[-1:]:
+            turns += 1
+            await asyncio.sleep(0)
+            if turns > 100_000:
+                break
+        ticker.cancel()
+    asyncio.run(asyncio.wait_for(main(), WAIT_S))
+    assert charger.now == clock.now()
+    assert turns >= 7 * 24 * 60 // TURN_STEPS
 
 
 def test_advancing_by_a_negative_or_huge_amount_is_refused(charger: Charger) -> None:

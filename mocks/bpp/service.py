@@ -51,6 +51,7 @@ from mocks.bpp.orders import (
     requested_payment_status,
 )
 from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
+from mocks.charger.clock import catch_up
 from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 from mocks.stack.http import ApiError
 
@@ -117,8 +118,8 @@ class ReferenceBpp:
     async def _run_clock(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)  # pacing: the clock decides what is due
-            try:
-                self.charger.tick()
+            try:  # in slices: after a long /clock/advance, the loop runs between them
+                await catch_up(self.charger)
             except Exception:
                 log.exception("charger tick failed")
 

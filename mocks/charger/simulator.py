@@ -15,7 +15,6 @@ physics.py's business.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -24,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from mocks.charger import physics
-from mocks.charger.clock import Clock, SimulatedClock
+from mocks.charger.clock import Clock, SimulatedClock, catch_up
 from mocks.charger.model import (
     ENDED,
     HOLDING,
@@ -55,7 +54,6 @@ from mocks.charger.site import (
 
 logger = logging.getLogger(__name__)
 
-TURN_STEPS = 200  # steps simulated between two turns of the event loop (advance_in_turns)
 MAX_ADVANCE_S = 7 * 24 * 3600.0  # one advance may not run longer than a week of simulated time
 
 
@@ -461,8 +459,7 @@ class Charger:
         of a trickling session is ten thousand meter samples (a few hundred ms), and every
         party of the network shares the loop that serves the charger."""
         self.jump(seconds)
-        while not self.tick(max_steps=TURN_STEPS):
-            await asyncio.sleep(0)
+        await catch_up(self)
 
     def tick(self, max_steps: int | None = None) -> bool:
         """Simulate from where the state is up to the clock's now, event by event; with
