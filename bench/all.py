@@ -108,7 +108,7 @@ def run(bench: Bench, quick: bool, folder: Path, verbose: bool) -> Outcome:
         return outcome
     started = time.monotonic()
     try:
-        done = subprocess.run(outcome.command, cwd=BENCH.parent, text=True,
+        done = subprocess.run(outcome.command, cwd=BENCH.parent, text=True, env=_env(),
                               stdout=None if verbose else subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=BOUND_S[bench.name], check=False)
     except subprocess.TimeoutExpired as exc:
@@ -125,6 +125,13 @@ def run(bench: Bench, quick: bool, folder: Path, verbose: bool) -> Outcome:
     if outcome.result is None or (done.returncode != 0 and not missed):
         outcome.failed = f"exit {done.returncode}" + ("" if outcome.result else ", no result")
     return outcome
+
+
+def _env() -> dict[str, str]:
+    """The benches, and every process they start, measure this checkout, whichever checkout
+    the virtual environment has installed."""
+    paths = [str(BENCH.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def _text(data: str | bytes | None) -> str:

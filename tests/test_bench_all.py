@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -36,11 +37,13 @@ def bench_all(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def stand_in(folder: Path, name: str, result: dict[str, object] | None, exit_code: int = 0
              ) -> Path:
-    """A bench that records its arguments, prints a line and writes `result` to --json."""
+    """A bench that records its arguments and PYTHONPATH, prints a line and writes `result`
+    to --json."""
     script = folder / f"{name}.py"
     script.write_text(
-        "import json, sys\n"
+        "import json, os, sys\n"
         f"open({str(folder / (name + '.argv'))!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+        f"open({str(folder / (name + '.path'))!r}, 'w').write(os.environ['PYTHONPATH'])\n"
         f"print('output of {name}')\n"
         f"result = {result!r}\n"
         "if result is not None:\n"
@@ -81,6 +84,8 @@ def test_without_wrk_the_mock_rows_say_how_to_install_it_and_the_bap_rate_is_mea
     assert code == 0, out + err
     argv = json.loads((tmp_path / "mock.argv").read_text())
     assert argv[:2] == ["--duration", "2"] and "--client-only" in argv
+    # it measures this checkout, whichever one the environment has installed
+    assert (tmp_path / "mock.path").read_text().split(os.pathsep)[0] == str(ALL.parent.parent)
     table = rows(out)
     ratio = table["mock: reference BPP / bare endpoint (wrk)"]
     assert ratio == ["skipped: wrk is not installed (apt-get install wrk)", ">= 15%", "skipped"]
