@@ -35,9 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check harness mocks tests bench
 	$(BIN)/mypy
 
+# Every bench, one after another, and one table of each measure against its goal (a few
+# minutes; `$(BIN)/python bench/all.py --quick` to try it in one).
 bench: $(STAMP)
-	$(BIN)/python bench/validate_bench.py
-	$(BIN)/python bench/audit_scale_bench.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) reports/*/ .mypy_cache .ruff_cache
