@@ -86,10 +86,12 @@ BENCHES = (
           ("--role", "bpp", "--runs", "1")),
     Bench("bap", "run_bench.py", ("--role", "bap", "--runs", "3"),
           ("--role", "bap", "--runs", "1")),
+    Bench("stall", "stall_bench.py", (), ()),
     Bench("load", "load_bench.py", ("--sessions", "1000", "--concurrency", "50"),
           ("--sessions", "200", "--concurrency", "50"), _no_locust),
 )
-BOUND_S = {"validate": 300, "audit": 600, "mock": 600, "bpp": 600, "bap": 600, "load": 900}
+BOUND_S = {"validate": 300, "audit": 600, "mock": 600, "bpp": 600, "bap": 600, "stall": 300,
+           "load": 900}
 
 
 def run(bench: Bench, quick: bool, folder: Path, verbose: bool) -> Outcome:
@@ -121,7 +123,7 @@ def run(bench: Bench, quick: bool, folder: Path, verbose: bool) -> Outcome:
     if result_file.exists():
         outcome.result = json.loads(result_file.read_text(encoding="utf-8"))
     # the load exits 1 when an objective is missed (its rows say which), 2 when it could not run
-    missed = bench.name == "load" and done.returncode == 1
+    missed = bench.name in ("load", "stall") and done.returncode == 1
     if outcome.result is None or (done.returncode != 0 and not missed):
         outcome.failed = f"exit {done.returncode}" + ("" if outcome.result else ", no result")
     return outcome
@@ -244,6 +246,13 @@ def load_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def stall_rows(r: dict[str, Any]) -> list[Row]:
+    worst = max(r["phases"], key=lambda p: p["max_ms"])
+    return [("stall: slowest registry answer while a party works hard",
+             f"{_ms(r['worst_ms'])} ({worst['phase']})", f"<= {r['bound_ms']:g} ms",
+             _met(r["worst_ms"] <= r["bound_ms"]))]
+
+
 def rows_of(outcome: Outcome) -> list[Row]:
     name = outcome.bench.name
     if outcome.skipped:
@@ -259,6 +268,8 @@ def rows_of(outcome: Outcome) -> list[Row]:
         return mock_rows(r, outcome.notes)
     if name in ("bpp", "bap"):
         return certification_rows(r)
+    if name == "stall":
+        return stall_rows(r)
     return load_rows(r)
 
 
@@ -337,7 +348,8 @@ def main() -> int:
                 f"FAILED: {outcome.failed}" if outcome.failed else "done"
             shown = " ".join(x for x in outcome.command[2:]
                              if x not in ("--json", str(outcome.result_file)))
-            print(f"[{n + 1}/{len(chosen)}] {bench.name} (bench/{bench.script} {shown})"
+            command = " ".join(filter(None, (f"bench/{bench.script}", shown)))
+            print(f"[{n + 1}/{len(chosen)}] {bench.name} ({command})"
                   f": {state}, {outcome.wall_s:.0f} s", file=sys.stderr, flush=True)
             if outcome.failed and outcome.output:
                 print("\n".join(outcome.output.splitlines()[-TAIL_LINES:]), file=sys.stderr)

@@ -14,7 +14,7 @@ each phase:
   thousand meter samples, simulated in slices between which the loop runs);
 - a catalog of ~0.9 MB published to the CDS by the BPP.
 
-    python bench/stall_bench.py [--bound-ms 100]
+    python bench/stall_bench.py [--bound-ms 100] [--json FILE]
 
 Goal: the registry's slowest answer in every phase stays within --bound-ms. On a machine busy
 with other work the numbers are a ceiling, not a measure of the network alone.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import multiprocessing
 import queue
 import statistics
@@ -181,6 +182,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bound-ms", type=float, default=100.0,
                         help="the slowest registry answer allowed in any phase")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the phases and the bound here (bench/all.py reads it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         network = MockNetwork(NetworkConfig(state_dir=Path(state))).start()
@@ -213,6 +216,13 @@ def main() -> int:
     met = worst_all <= args.bound_ms
     print(f"slowest answer {worst_all:.0f} ms (goal <= {args.bound_ms:g} ms): "
           f"{'met' if met else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "bound_ms": args.bound_ms, "worst_ms": worst_all,
+            "phases": [{"phase": name, "took_ms": took, "probes": count, "p50_ms": p50,
+                        "p99_ms": p99, "max_ms": worst}
+                       for name, took, count, p50, p99, worst in rows]}, indent=2),
+            encoding="utf-8")
     return 0 if met else 1
 
 
