@@ -15,7 +15,7 @@ import orjson
 
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
-from harness.transcript import OUTBOUND, Exchange, Transcript
+from harness.transcript import NOT_PARSED, OUTBOUND, Exchange, Transcript
 from mocks.stack.http import MAX_BECKN_BODY_BYTES
 from mocks.stack.identity import Identity
 from mocks.stack.outbound import OutboundHosts
@@ -97,16 +97,18 @@ class Outbox:
         if tamper is not None:
             raw = tamper(raw)
         url = f"{base_uri.rstrip('/')}/{action}"
+        # the transcript reads the context from the document rather than parse the bytes again
+        doc = body if isinstance(body, dict) and tamper is None else NOT_PARSED
         refusal = self.outbound.refusal(url) if self.outbound is not None else None
         if refusal is not None:  # recorded, never sent: no slot to wait for
             exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role,
-                                             "POST", url, out_headers, raw, note=note)
+                                             "POST", url, out_headers, raw, note=note, doc=doc)
             reason = f"not sent: {refusal}"
             log.warning("%s did not send %s: %s", exchange.party, action, refusal)
             self.transcript.finish(exchange, None, {}, b"", error=reason)
             return Sent(exchange, None, error=reason)
         async with self._slot():
-            return await self._post(url, raw, out_headers, note)
+            return await self._post(url, raw, out_headers, note, doc)
 
     def _slot(self) -> asyncio.Semaphore:
         """One of the MAX_IN_FLIGHT requests this party may have on the wire at once: a burst
@@ -116,10 +118,10 @@ class Outbox:
         return self._slots
 
     async def _post(self, url: str, raw: bytes, out_headers: dict[str, str],
-                    note: str | None) -> Sent:
+                    note: str | None, doc: Any) -> Sent:
         """Send, recorded from the moment the request leaves (its slot taken)."""
         exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
-                                         url, out_headers, raw, note=note)
+                                         url, out_headers, raw, note=note, doc=doc)
         try:
             # Bounded in time and size: a peer that never answers or answers 10 MB is evidence.
             async with asyncio.timeout(self.timeout_s):
