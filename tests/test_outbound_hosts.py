@@ -25,6 +25,7 @@ from harness.cli_options import safeguard_config
 from harness.network import MockNetwork, NetworkConfig
 from harness.transcript import OUTBOUND, Transcript
 from mocks.stack import Identity, OutboundHosts, Outbox
+from tests.mock_fuzz import CHECKS, SCHEMAS
 
 METADATA = "http://169.254.169.254/latest/meta-data"
 
@@ -197,3 +198,17 @@ def test_the_candidates_host_and_the_advertised_ones_are_allowed(tmp_path: Path)
         assert net.outbound.refusal("http://10.231.7.2:9000/beckn") is None
     finally:
         net.stop()
+
+
+@pytest.mark.network
+def test_a_host_refused_is_an_error_code_the_registry_document_names(network: MockNetwork
+                                                                      ) -> None:
+    """Found by the long fuzz (tests/test_long_documents.py): PATCH of a record with
+    {"url": "http://0:65531?"} was refused with HOST_NOT_ALLOWED, a code registry.yaml's
+    error schema did not list, so the answer broke the document."""
+    operation = SCHEMAS["registry"]["/admin/subscribers/{subscriber_id}/{key_id}"]["PATCH"]
+    case = operation.Case(path_parameters={"subscriber_id": "fuzzed.example", "key_id": "k1"},
+                          body={"url": "http://0:65531?"}, media_type="application/json")
+    answer = case.call_and_validate(base_url=network.group.url("registry"), checks=CHECKS,
+                                    headers={"Authorization": f"Bearer {network.admin_token}"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "HOST_NOT_ALLOWED"
