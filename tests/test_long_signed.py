@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,14 +123,14 @@ def _settled(network: MockNetwork, since: int) -> list[Exchange]:
 @pytest.mark.parametrize(("role", "action"), ENDPOINTS,
                          ids=[f"{role}:{action}" for role, action in ENDPOINTS])
 def test_the_inbox_holds_under_signed_fuzz(role: str, action: str, signed_network: MockNetwork,
-                                           record_property: Callable[[str, object], None]
-                                           ) -> None:
+                                           record_property: Callable[[str, object], None],
+                                           tmp_path: Path) -> None:
     network = signed_network
     session = _session(network, role, action)
     operation, path = _operation(role, action)
     since = len(network.transcript)
     drawn = cases.draw(document.build(role) if role == "cds" else document.load(role),
-                       (action,), DRAWS, SEED)
+                       (action,), DRAWS, SEED, storage=tmp_path)
     assert len(drawn) >= DRAWS // 2, f"only {len(drawn)} requests drawn for {action}"
     digest = cases.digest(drawn)
     sent = [session.one(number, len(drawn), case, digest)
