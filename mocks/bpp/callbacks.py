@@ -19,7 +19,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -46,11 +46,16 @@ def undelivered(sent: Sent) -> bool:
 class Callbacks:
     """Sends the BPP's callbacks, as its fault switches shape them."""
 
-    def __init__(self, config: BppConfig, outbox: Outbox, switches: FaultSwitches) -> None:
+    def __init__(self, config: BppConfig, outbox: Outbox, switches: FaultSwitches, *,
+                 followers: Callable[[Mapping[str, Any]], list[dict[str, Any]]] = lambda _: []
+                 ) -> None:
         self.config = config
         self.identity = config.identity
         self.outbox = outbox
         self.switches = switches
+        # the contexts of BAPs also sent an order's callbacks, by the context of its request:
+        # none but under a fault (orders.py `followers`)
+        self.followers = followers
 
     async def reply(self, request_ctx: Mapping[str, Any], message: dict[str, Any], *,
                     error: dict[str, Any] | None = None) -> None:
@@ -78,16 +83,24 @@ class Callbacks:
                                         bpp_id=self.identity.subscriber_id,
                                         bpp_uri=self.identity.uri)
         ctx = self.switches.address(ctx, callback)
-        doc: dict[str, Any] = {"context": ctx, "message": message}
-        if error is not None:
-            doc["error"] = error
-        raw = orjson.dumps(doc)
-        window = signature_window(doc)  # the bytes are not parsed again to learn it
-        target = ctx.get("bap_uri")
-        if not isinstance(target, str):
-            return
         ttl = wire_time.duration_or(callback.request.get("ttl"), DEFAULT_TTL_S)
         deadline = time.monotonic() + ttl
+        own: dict[str, Any] = {}  # the context's own BAP, then any followers
+        for follower in [own, *self.followers(callback.request)]:
+            addressed = dict(ctx)
+            addressed.update((k, follower[k]) for k in ("bap_id", "bap_uri") if k in follower)
+            doc: dict[str, Any] = {"context": addressed, "message": message}
+            if error is not None:
+                doc["error"] = error
+            target = addressed.get("bap_uri")
+            if isinstance(target, str):
+                # the window is read from the document: the bytes are not parsed again
+                await self._copies(callback, target, orjson.dumps(doc), ttl, deadline,
+                                   signature_window(doc))
+
+    async def _copies(self, callback: Callback, target: str, raw: bytes, ttl: float,
+                      deadline: float, window: int) -> None:
+        """Each copy of one callback to one BAP, retried while undelivered and in its ttl."""
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None

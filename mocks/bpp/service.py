@@ -90,7 +90,8 @@ class ReferenceBpp:
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
                            party="bpp", safeguards=safeguards)
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults)
-        self.callbacks = Callbacks(config, self.outbox, self.switches)
+        self.callbacks = Callbacks(config, self.outbox, self.switches,
+                                   followers=self.orders.followers_of)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks = Tasks()
         self._unsubscribe: Callable[[], None] | None = None
@@ -191,7 +192,8 @@ class ReferenceBpp:
                missing: str = "no such order") -> OrderRecord:
         """The order a request is about; Rejection 30010 when there is none, or when it is
         another BAP's."""
-        record = self.orders.about(ctx, _dict(message.get("order")), self._serves)
+        record = self.orders.about(ctx, _dict(message.get("order")), self._serves,
+                                   self.switches.follows)
         if record is None:
             raise Rejection(envelope.ORDER_NOT_FOUND, missing)
         return record
