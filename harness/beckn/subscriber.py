@@ -20,6 +20,7 @@ import binascii
 import time as _clock
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 
 from nacl.bindings import crypto_sign_ed25519_pk_to_curve25519
 from nacl.exceptions import CryptoError
@@ -32,6 +33,16 @@ V1_TYPES = ("BAP", "BPP", "BG", "BREG")  # the participant types a v1 stack acce
 V1_TYPE_OF = {"CDS": "BG", "REGISTRY": "BREG"}
 
 
+@lru_cache(maxsize=4096)
+def _epoch(text: str) -> float | None:
+    """A record's validity time in epoch seconds, None when it is no RFC 3339 date-time: read
+    once per text (every signed request that arrives asks whether its sender is trusted)."""
+    try:
+        return time.parse(text).timestamp()
+    except ValueError:
+        return None
+
+
 def trusted(status: object, valid_from: object, valid_until: object,
             now: float | datetime | None = None) -> bool:
     """SUBSCRIBED and `now` (epoch seconds or datetime; default: the real clock) within the
@@ -39,9 +50,8 @@ def trusted(status: object, valid_from: object, valid_until: object,
     if status != TRUSTED_STATUS or not isinstance(valid_from, str) \
             or not isinstance(valid_until, str):
         return False
-    try:
-        start, end = time.parse(valid_from).timestamp(), time.parse(valid_until).timestamp()
-    except ValueError:
+    start, end = _epoch(valid_from), _epoch(valid_until)
+    if start is None or end is None:
         return False
     moment = _clock.time() if now is None else (
         now.timestamp() if isinstance(now, datetime) else float(now))

@@ -4,8 +4,9 @@ feedback form and support details of on_rating and on_support."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+import orjson
 
 from harness.beckn import time as wire_time
 from harness.beckn.order import (
@@ -33,7 +34,9 @@ class OrderDocuments:
               fulfillment: Fulfillment | None = None, full: bool = True) -> dict[str, Any]:
         """The order: its item at the order's price, its value (quote or bill) and payment;
         `full=False` is the short form of on_track, without value or payment."""
-        offer = copy.deepcopy(self.site.offer(self.charger.connector(record.connector_id)))
+        # a copy to change: JSON data, copied through orjson (deepcopy was 60 us a select)
+        offer = orjson.loads(orjson.dumps(self.site.offer(
+            self.charger.connector(record.connector_id))))
         offer["beckn:price"]["value"] = record.unit_price
         fee = record.finder_fee
         order = Order(

@@ -55,6 +55,9 @@ class OutboundHosts:
         self._networks: list[IPNetwork] = []
         self._any = False
         self._shown: list[str] = []
+        # host -> allowed, as last answered (a network test costs ~5 us each, asked per send);
+        # the list only grows, so what is allowed stays allowed; a refusal is asked again
+        self._allowed: set[str] = set()
         self._lock = threading.Lock()  # grown from the main thread, read on the servers' loop
         for entry in (*(LOOPBACK if loopback else ()), *entries):
             self.allow(entry)
@@ -96,12 +99,15 @@ class OutboundHosts:
 
     def allows(self, host: str) -> bool:
         host = host.lower().strip("[]").rstrip(".")
+        if host in self._allowed:
+            return True
         address = _address(host)
         with self._lock:
-            if self._any or host in self._names:
-                return True
-            return address is not None and any(
-                address.version == n.version and address in n for n in self._networks)
+            allowed = self._any or host in self._names or (address is not None and any(
+                address.version == n.version and address in n for n in self._networks))
+            if allowed and len(self._allowed) < 4096:
+                self._allowed.add(host)
+        return allowed
 
     def refusal(self, url: str) -> str | None:
         """Why `url` must not be sent to, or None when its host is allowed."""
