@@ -38,6 +38,8 @@ import httpx
 import orjson
 from mock_bench import ROOT, free_port, percentile, wait_port  # bench/, beside this file
 
+from mocks.stack.http import KEEPALIVE_S
+
 TTL_S = 30.0  # serve's default ttl (PT30S): how long the BAP waits for an on_select
 GRACE_S = 10.0
 FLAT_MB = 20.0
@@ -125,7 +127,8 @@ async def soak(served: Served, seconds: float, concurrency: int, sample_s: float
     """Estimates at `concurrency` in flight for `seconds`; (tally, samples of (elapsed,
     done, RSS MB))."""
     headers = {"Authorization": f"Bearer {served.token}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                          keepalive_expiry=KEEPALIVE_S)  # before serve's uvicorn closes one
     async with httpx.AsyncClient(base_url=served.client_api + "/v1", headers=headers,
                                  limits=limits, timeout=TTL_S + GRACE_S) as http:
         found = await http.post("/search", json=NEAR_THE_SITE)

@@ -36,12 +36,18 @@ MAX_CONTROL_BODY_BYTES = 64 * 1024  # control and admin bodies are a few hundred
 MAX_IN_FLIGHT = 16
 
 
+# A kept connection is let go before a server would close it: uvicorn closes one idle for 5 s
+# (as ours do), and a request sent on it just then fails with a ReadError after the request
+# may have arrived, so the callback is not sent again (mocks/bpp/callbacks.py): it was lost.
+KEEPALIVE_S = 4.0
+
+
 def party_client(**options: Any) -> httpx.AsyncClient:
     """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests, and the TLS
     context every client shares (harness/tls.py)."""
     return httpx.AsyncClient(verify=tls.context(), limits=httpx.Limits(
         max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT,
-        keepalive_expiry=30.0), **options)
+        keepalive_expiry=KEEPALIVE_S), **options)
 BODY_TIMEOUT_S = 10.0  # a whole body (1 MB at most) arrives well within this on any link
 CLOSE = {"Connection": "close"}  # a 408 ends its connection: its sender is too slow to keep
 
