@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast test-long lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ demo: $(STAMP)
 # reference participants, the xdist workers): they load the project and its libraries from
 # bytecode compiled once, kept under .venv so that the source tree stays clean even where
 # PYTHONDONTWRITEBYTECODE is set (set empty, it lets Python write).
-test test-fast: export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
-test test-fast: export PYTHONDONTWRITEBYTECODE :=
+test test-fast test-long: export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+test test-fast test-long: export PYTHONDONTWRITEBYTECODE :=
 
 # Three workers on two cores, a test file each at a time: most of the suite waits on sockets
 # and processes. The longest files go first (tests/conftest.py), in our order, not xdist's.
@@ -31,13 +31,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not network"
 
+# The long fuzz (marker `long`, left out of the two above): schemathesis against every mock, the
+# Beckn inboxes signed with keys of the network's registry; at least 10,000 requests or it fails.
+test-long: $(STAMP)
+	$(BIN)/pytest -q -n 3 -m long
+
 lint: $(STAMP)
 	$(BIN)/ruff check harness mocks tests bench
 	$(BIN)/mypy
 
+# Every bench, one after another, and one table of each measure against its goal (a few
+# minutes; `$(BIN)/python bench/all.py --quick` to try it in one).
 bench: $(STAMP)
-	$(BIN)/python bench/validate_bench.py
-	$(BIN)/python bench/audit_scale_bench.py
+	$(BIN)/python bench/all.py
 
 clean:
 	rm -rf $(VENV) reports/*/ .mypy_cache .ruff_cache

@@ -9,11 +9,12 @@ its BLAKE2b-512 digest and one ed25519 verification, on one core. The audit does
 everything `validate` does per message and the flow checks across each transaction, spills and
 merges.
 
-    python bench/audit_scale_bench.py [--transactions 200,800,3200] [--workers 1,2]
+    python bench/audit_scale_bench.py [--transactions 200,800,3200] [--workers 1,2] [--json FILE]
 
 Each audit is the command end to end (`python -m harness.cli audit --format json`), its report
 thrown away; peak memory is that of the command and its workers together (sampled with psutil,
-part of the `scale` extra).
+part of the `scale` extra). `--json FILE` writes the table's rows there (bench/all.py reads
+them).
 """
 
 from __future__ import annotations
@@ -135,9 +136,12 @@ def main() -> int:
     parser.add_argument("--transactions", default="200,800,3200",
                         help="sizes of the capture, in walk-in transactions (19 messages each)")
     parser.add_argument("--workers", default="1,2", help="worker counts to run each size with")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the rows to FILE as JSON")
     args = parser.parse_args()
     sizes = [int(n) for n in args.transactions.split(",")]
     workers = [int(n) for n in args.workers.split(",")]
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"{'transactions':>12} {'messages':>9} {'MB':>7} {'workers':>7} {'wall s':>7} "
@@ -154,9 +158,15 @@ def main() -> int:
                 print(f"{size:>12} {count:>9} {capture.stat().st_size / 1e6:>7.1f} {n:>7} "
                       f"{elapsed:>7.1f} {rate:>7,.0f} {rate / n:>10,.0f} {limit:>7,.0f} "
                       f"{rate / n / limit:>8.1%} {peak:>8.0f} {code}", flush=True)
+                rows.append({"transactions": size, "messages": count, "workers": n,
+                             "wall_s": elapsed, "msg_s": rate, "msg_s_core": rate / n,
+                             "limit_msg_s": limit, "of_limit": rate / n / limit,
+                             "peak_mb": peak if peak else None, "exit": code})
             capture.unlink()
         print("limit: json.loads + BLAKE2b-512 + ed25519 verify of the same messages, one core, "
               "msg/s; peak: the command and its workers together")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

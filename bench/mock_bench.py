@@ -18,6 +18,10 @@ Two measurements (issue F, item 5):
    on_select exchanges against the BPP with 16 in flight.
 
     python bench/mock_bench.py [--duration 5] [--concurrency 4,16,64] [--threads 2]
+                               [--client-only] [--json FILE]
+
+`--client-only` measures the second alone (no wrk needed); `--json FILE` writes the headline
+numbers there (bench/all.py reads them).
 
 Goals (issue F): the BPP at >= 15 % of the bare endpoint's rate, p99 growing at most linearly
 with concurrency, and >= 500 exchanges/s for the harness BAP at 16 in flight. On a 2-core
@@ -39,6 +43,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -219,20 +224,26 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--client-requests", type=int, default=2000,
                         help="selects the harness BAP sends with 16 in flight")
+    parser.add_argument("--client-only", action="store_true",
+                        help="only the harness BAP's exchanges (the second measurement): no wrk")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the headline numbers to FILE as JSON")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         return serve_bare(args.serve_bare)
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.client_only:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    levels = [int(x) for x in args.concurrency.split(",")]
+    levels = [] if args.client_only else [int(x) for x in args.concurrency.split(",")]
     port = free_port()
-    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
+    bare = None if args.client_only else \
+        subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
     network = MockNetwork(NetworkConfig(ttl=TTL, roles=("registry", "bpp", "bap"),
                                         registry_cache_s=60.0))
     rows = []
     try:
-        wait_port(port)
+        if bare is not None:
+            wait_port(port)
         network.start()
         bap, bpp = network.bap, network.bpp
         assert bap is not None and bpp is not None
@@ -259,8 +270,24 @@ def main() -> int:
             bap, bpp_at.uri, bpp_at.subscriber_id, order, args.client_requests, 16), 600)
     finally:
         network.stop()
-        bare.terminate()
-        bare.wait(10)
+        if bare is not None:
+            bare.terminate()
+            bare.wait(10)
+    result = {"levels": [], "bap_in_flight": 16, "bap_exchanges": args.client_requests,
+              "bap_exchanges_s": args.client_requests / client_s, "bap_failed": failures,
+              "goals": {"ratio": 0.15, "bap_exchanges_s": 500}}
+    if rows:
+        result.update(wrk_table(args, rows))
+    print(f"harness BAP, 16 in flight: {args.client_requests / client_s:,.0f} completed "
+          f"exchanges/s ({failures} failed; goal >= 500)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def wrk_table(args: argparse.Namespace, rows: list[tuple[int, Wrk, Wrk, Completed]]
+              ) -> dict[str, Any]:
+    """Print wrk's measurements; their headline numbers."""
     print(f"wrk ({args.threads} threads), {args.duration:g} s per run, pre-signed distinct "
           f"selects; {os.cpu_count()} cores shared by wrk and both servers")
     print(f"{'conns':>5} {'bare req/s':>11} {'bare p99':>9} | {'BPP ACK/s':>10} "
@@ -276,13 +303,20 @@ def main() -> int:
     print(f"BPP, completed select -> on_select exchanges: median {statistics.median(ratios):.1%}"
           " of the bare endpoint (goal >= 15 %)")
     p99s = [(level, done.p99_ms) for level, _, _, done in rows]
+    growth = None
     if len(p99s) > 1:
         (c0, p0), (c1, p1) = p99s[0], p99s[-1]
         print(f"callback p99 from {c0} to {c1} connections: x{p1 / p0:.1f} for x{c1 / c0:g} "
               "the concurrency (goal: at most linear)")
-    print(f"harness BAP, 16 in flight: {args.client_requests / client_s:,.0f} completed "
-          f"exchanges/s ({failures} failed; goal >= 500)")
-    return 0
+        growth = {"from": c0, "to": c1, "p99_factor": p1 / p0, "concurrency_factor": c1 / c0}
+    return {"levels": [{"connections": level, "bare_req_s": bare_wrk.rate,
+                        "bare_p99_ms": bare_wrk.p99_ms, "bpp_ack_s": bpp_wrk.rate,
+                        "ack_p99_ms": bpp_wrk.p99_ms, "done_s": done.rate,
+                        "callback_p50_ms": done.p50_ms, "callback_p99_ms": done.p99_ms,
+                        "lost": done.lost, "errors": bpp_wrk.non_2xx + bpp_wrk.socket_errors,
+                        "ratio": done.rate / bare_wrk.rate}
+                       for level, bare_wrk, bpp_wrk, done in rows],
+            "ratio_median": statistics.median(ratios), "callback_p99_growth": growth}
 
 
 if __name__ == "__main__":

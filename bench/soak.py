@@ -38,7 +38,7 @@ import httpx
 import orjson
 from mock_bench import ROOT, free_port, percentile, wait_port  # bench/, beside this file
 
-from mocks.stack.http import KEEPALIVE_S
+from mocks.stack.wire import KEEPALIVE_S
 
 TTL_S = 30.0  # serve's default ttl (PT30S): how long the BAP waits for an on_select
 GRACE_S = 10.0

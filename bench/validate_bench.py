@@ -9,9 +9,10 @@ parsing, envelope, context and message schema validation, the profile's warnings
 single-message semantic rule (amounts, readings, times, states), the keyId-sender check and
 building the JSON report.
 
-    python bench/validate_bench.py [--messages 20000] [--cli]
+    python bench/validate_bench.py [--messages 20000] [--cli] [--json FILE]
 
-Prints messages per second for both, and their ratio (goal: >= 50 %).
+Prints messages per second for both, and their ratio (goal: >= 50 %); `--json FILE` writes
+the same numbers there (bench/all.py reads them).
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds for each side")
     parser.add_argument("--cli", action="store_true",
                         help="also time the ubc-cert validate command end to end")
+    parser.add_argument("--json", type=Path, metavar="FILE",
+                        help="write the headline numbers to FILE as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         capture, keys_file, pairs = build_corpus(args.messages, Path(tmp))
@@ -128,6 +131,9 @@ def main() -> int:
               f" {rate:10,.0f} msg/s")
         print(f"ratio: {rate / raw:.0%} of the raw limit (goal >= 50 %); "
               f"error findings in the corpus: {errors}")
+        result = {"messages": count, "rounds": args.rounds, "raw_msg_s": raw,
+                  "validate_msg_s": rate, "ratio": rate / raw, "goal_ratio": 0.5,
+                  "error_findings": errors}
         if args.cli:
             start = time.perf_counter()
             done = subprocess.run(
@@ -137,6 +143,9 @@ def main() -> int:
             elapsed = time.perf_counter() - start
             print(f"ubc-cert validate command end to end (with start-up and JSON output): "
                   f"{count / elapsed:,.0f} msg/s, exit {done.returncode}")
+            result["cli_msg_s"] = count / elapsed
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

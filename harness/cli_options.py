@@ -235,3 +235,8 @@ def reference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscriber-id", help="subscriber id (default: reference-<role>.ubc)")
     parser.add_argument("--cds-url", help="the CDS's Beckn URI, for catalog publishing")
     parser.add_argument("--ttl", default="PT30S", help="ttl of the requests it sends")
+    parser.add_argument("--allow-outbound", action="append", default=[], type=outbound_host,
+                        metavar="HOST",
+                        help="a host the BPP's charger may send webhooks to besides loopback, "
+                        "its own address, the registry's and the CDS's: a name, an IP address, "
+                        "a CIDR network or '*' for any (repeatable)")

@@ -23,7 +23,8 @@ CLEAN = "(none)"
 # order) in the security scenarios, everything else in the walk-in journey, which sends every
 # kind of request and waits for every callback.
 SECURITY_FAULTS = frozenset({"accepts-tampered-request", "accepts-expired-signature",
-                             "acks-schema-invalid-request", "serves-any-bap"})
+                             "acks-schema-invalid-request", "serves-any-bap",
+                             "callbacks-to-any-bap"})
 # ... and refusals of what cannot be done (an impossible start, an overlapping slot) in the
 # corner cases, which the walk-in never asks for.
 REFUSAL_FAULTS = frozenset({"refuses-with-generic-code"})

@@ -26,7 +26,7 @@ from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
 from harness.servers import ServerGroup, wait_for_stop_signal
 from harness.transcript import Transcript
-from mocks.stack import Identity, RegistryClient, party_client
+from mocks.stack import Identity, OutboundHosts, RegistryClient, party_client
 
 BECKN_PATH = "/beckn"
 
@@ -58,10 +58,23 @@ def _keys(args: argparse.Namespace, subscriber_id: str) -> signing.KeyPair:
         raise SetupError(str(exc)) from None
 
 
+def charger_hosts(allowed: list[str], *urls: str | None) -> OutboundHosts:
+    """Where the reference BPP's charger may send webhooks, as the mock network allows its
+    parties (harness/network.py): loopback, the participant's own address, the registry's
+    and the CDS's (`urls`), and the `--allow-outbound` hosts. Its Beckn callbacks go to
+    whichever BAP the registry names, wherever that is: they are not held to the list."""
+    hosts = OutboundHosts(allowed)
+    for url in urls:
+        if url:
+            hosts.allow_url(url)
+    return hosts
+
+
 def build_app(role: str, identity: Identity, registry_url: str, transcript: Transcript, *,
-              faults: list[str], cds_url: str | None, ttl: str, registry_cache_s: float = 1.0
-              ) -> tuple[Any, Any]:
-    """The participant's ASGI app and the participant object."""
+              faults: list[str], cds_url: str | None, ttl: str, registry_cache_s: float = 1.0,
+              outbound: OutboundHosts | None = None) -> tuple[Any, Any]:
+    """The participant's ASGI app and the participant object; `outbound`: the hosts the
+    BPP's charger takes webhooks on (default: charger_hosts with no --allow-outbound)."""
     schema_set = schemas.load()
     directory = RegistryClient(registry_url, cache_s=registry_cache_s)
     if role == "bpp":
@@ -75,7 +88,8 @@ def build_app(role: str, identity: Identity, registry_url: str, transcript: Tran
         config = bpp.BppConfig(identity=identity, cds_uri=cds_url, ttl=ttl, faults=set(faults))
         app = bpp.create_app(config, simulator, transcript, directory=directory,
                              schemas=schema_set)
-        charger_app = charger.create_app(simulator)
+        charger_app = charger.create_app(simulator, outbound=outbound or charger_hosts(
+            [], identity.uri, registry_url, cds_url))
 
         @contextlib.asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -118,9 +132,11 @@ def run(args: argparse.Namespace) -> int:
         public = addresses.advertised(args.role, served.port)
         identity = Identity.create(keys.subscriber_id, args.role, public + BECKN_PATH, keys)
         transcript = Transcript()
-        app, participant = build_app(args.role, identity, args.registry_url, transcript,
-                                     faults=args.fault, cds_url=args.cds_url, ttl=args.ttl,
-                                     registry_cache_s=args.registry_cache)
+        app, participant = build_app(
+            args.role, identity, args.registry_url, transcript, faults=args.fault,
+            cds_url=args.cds_url, ttl=args.ttl, registry_cache_s=args.registry_cache,
+            outbound=charger_hosts(args.allow_outbound, public, args.registry_url,
+                                   args.cds_url))
         group.attach(args.role, app)
     except (SetupError, AddressError) as exc:
         return _usage(str(exc))

@@ -1,6 +1,6 @@
 """Self-test: certify the reference BPP, run as a separate process exactly as an implementer's
-server would run, with and without fault switches. Used by the test suite, by
-`bench/fault_matrix.py` and by `make demo`.
+server would run, with and without fault switches, or load it with `ubc-cert load`. Used by the
+test suite, by `bench/fault_matrix.py`, `bench/load_bench.py` and by `make demo`.
 
 A `ReferenceProcess` is started once and certified any number of times: its faults are
 switched at run time through its control API (`PUT /_control/faults`), and every run against it
@@ -195,6 +195,19 @@ class ReferenceProcess:
                                 time.monotonic() - started, done.stdout + done.stderr)
         result.report_path = reports[-1] if reports else None
         return result
+
+    def load(self, report_dir: Path, *options: str, timeout: float = 120.0
+             ) -> subprocess.CompletedProcess[str]:
+        """One `ubc-cert load --format json` against this reference BPP, on its runs' ports and
+        harness state: load.json on stdout, the text on stderr; `options` are more arguments."""
+        command = [sys.executable, "-m", "harness.cli", "load", "--role", "bpp",
+                   "--candidate", str(self.candidate), "--port-base", str(self.base),
+                   "--report-dir", str(report_dir), "--format", "json", "--wait", "10",
+                   *self.placement.run_options(), *options]
+        if self.state_dir is not None:
+            command += ["--state-dir", str(self.state_dir)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env=self.env, check=False)
 
     def stop(self) -> None:
         if self.process is None:

@@ -38,6 +38,9 @@ STRAY = "stray"  # the note of an inbound request that reached no endpoint of th
 # The key of a transcript's closing line, written when the recording was cut short.
 ENDED = "transcript_ended"
 
+# The body of a request is not parsed yet (Transcript.begin's `doc`): None is a parsed "null".
+NOT_PARSED: Any = object()
+
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-admin-token", "proxy-authorization"})
 # What an exchange drops from memory once it is on disk, and reads back when asked for.
 SPILLED = ("request_headers", "request_body", "response_headers", "response_body")
@@ -102,11 +105,14 @@ class Exchange:
             len(k) + len(v) for headers in (self.request_headers, self.response_headers)
             for k, v in headers.items())
 
-    def _read_context(self) -> None:
-        try:
-            doc = orjson.loads(self.request_body) if self.request_body else None
-        except orjson.JSONDecodeError:
-            return
+    def _read_context(self, doc: Any = NOT_PARSED) -> None:
+        """action, transaction_id and message_id from the body's context; `doc` is the body
+        parsed already (a party that parses it anyway need not pay for it twice)."""
+        if doc is NOT_PARSED:
+            try:
+                doc = orjson.loads(self.request_body) if self.request_body else None
+            except orjson.JSONDecodeError:
+                return
         context = doc.get("context") if isinstance(doc, dict) else None
         if isinstance(context, dict):
             for name in ("action", "transaction_id", "message_id"):
@@ -416,13 +422,19 @@ class Transcript:
         return f"x{next(self._ids):06d}"
 
     def begin(self, direction: str, party: str, method: str, url: str,
-              headers: Mapping[str, str], body: bytes, *, note: str | None = None) -> Exchange:
-        """Record a request the moment it is sent or has fully arrived."""
+              headers: Mapping[str, str], body: bytes, *, note: str | None = None,
+              doc: Any = NOT_PARSED) -> Exchange:
+        """Record a request the moment it is sent or has fully arrived. `doc`: the body as
+        the sender or receiver parsed it already (its context is read from it)."""
+        known = doc is not NOT_PARSED
         exchange = Exchange(
             id=self.new_id(), direction=direction, party=party, method=method, url=url,
             request_headers=dict(headers), request_body=body, wall_time=time.time(),
-            mono_time=time.monotonic(), note=note,
-        )
+            mono_time=time.monotonic(), note=note, action="" if known else None,
+        )  # an action given ("") spares __post_init__ the parse; the context is read from doc
+        if known:
+            exchange.action = None
+            exchange._read_context(doc)
         with self._lock:
             exchange._held = True
             self._entries.append(exchange)

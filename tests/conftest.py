@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from harness.network import MockNetwork, NetworkConfig
 from harness.report import allure_html
 from mocks.bpp import FAULTS
 from tests.browser import browser, browser_page
+from tests.mock_fuzz import REQUESTS_SENT
 
 __all__ = ["browser", "browser_page"]  # fixtures of tests/browser.py, for every test module
 
@@ -25,17 +27,60 @@ USER_ALLURE_CACHE = allure_html.default_cache()
 # The files that take longest under `make test`, longest first. `--dist loadfile` hands each
 # file whole to the next free worker, in collection order (`--no-loadscope-reorder` keeps
 # ours): these start first and the many short files fill in behind them, instead of one of
-# these starting last while the other workers have nothing left to do.
-LONGEST_FIRST = ("test_fault_matrix.py", "test_bap_certification.py", "test_openapi.py",
-                 "test_hostile_candidates.py", "test_bap_client_api.py", "test_bpp.py",
+# these starting last while the other workers have nothing left to do. The long fuzz's signed
+# requests are slowest to draw: under `make test-long` they start first.
+LONGEST_FIRST = ("test_long_signed.py", "test_fault_matrix.py", "test_bap_certification.py",
+                 "test_openapi.py", "test_hostile_candidates.py", "test_bap_client_api.py",
+                 "test_bpp.py",
                  "test_cds.py", "test_registry_compat.py", "test_run_output.py",
                  "test_interrupted_run.py", "test_catalog_flow.py", "test_doctor.py",
                  "test_stable_identity.py", "test_bap_interactive.py", "test_run.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# The long fuzz (marker `long`, `make test-long`) sends at least this many generated requests to
+# the mocks in all (issue 12); fewer fail the run (pytest_sessionfinish).
+LONG_FUZZ_REQUESTS = 10_000
+_LONG = re.compile(r"(?<!not )\blong\b")
+requests_sent: list[int] = []  # what each long test reported, in this process
+
+
+def long_selected(config: pytest.Config) -> bool:
+    """Whether `-m` asks for the long tests: without it they are not even collected."""
+    return _LONG.search(config.option.markexpr or "") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     place = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: place.get(item.path.name, len(place)))  # stable: files stay whole
+    if not long_selected(config):
+        long = [item for item in items if item.get_closest_marker("long")]
+        if long:
+            config.hook.pytest_deselected(items=long)
+            items[:] = [item for item in items if not item.get_closest_marker("long")]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Tally the requests the long tests sent (an xdist worker's reports reach the controller
+    with their user properties)."""
+    if report.when == "call":
+        requests_sent.extend(int(value) for name, value in report.user_properties
+                             if name == REQUESTS_SENT)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A long run that sent fewer than LONG_FUZZ_REQUESTS requests fails, whatever the tests
+    said: a test skipped, deselected or drawing less cannot shrink the fuzz unseen."""
+    if hasattr(session.config, "workerinput") or not long_selected(session.config):
+        return
+    total = sum(requests_sent)
+    short = total < LONG_FUZZ_REQUESTS
+    line = (f"long fuzz: {total:,} generated requests sent by {len(requests_sent)} tests "
+            f"({'FEWER than' if short else 'at least'} {LONG_FUZZ_REQUESTS:,})")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, red=short, bold=True)
+    if short:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="module")

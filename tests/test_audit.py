@@ -204,6 +204,22 @@ def test_a_duplicate_callback_is_reported_solicited_or_not() -> None:
     assert "byte for byte the same" in findings[0].message
 
 
+def test_a_callback_copied_to_another_bap_is_a_diverted_callback_not_a_duplicate() -> None:
+    """The BPP sends the order's BAP its answer and another BAP a copy, same ids, but the
+    context names the other BAP: UBC-CTX-029 (the copy reached a BAP that did not place the
+    order), not UBC-TIME-004 (the order's own BAP had one answer)."""
+    for index in (1, 4):  # on_select, answering the select; the unsolicited on_status
+        docs = walk_in()
+        copied = copy.deepcopy(docs[index])
+        copied["context"].update(bap_id="other-bap.example.com",
+                                 bap_uri="https://other-bap.example.com/beckn")
+        docs.insert(index + 1, copied)
+        findings = [f for f in judge(flow_of(docs)) if f.is_error and f.status != NOT_EVALUATED]
+        assert errors(findings) == ["UBC-CTX-029"], index
+        assert findings[0].evidence == [f"m{index + 2}"]
+        assert "'other-bap.example.com'" in findings[0].message
+
+
 def test_an_unsolicited_callback_reusing_a_request_message_id_is_reported() -> None:
     docs = walk_in()
     docs[4]["context"]["message_id"] = docs[2]["context"]["message_id"]  # init's

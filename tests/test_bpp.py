@@ -1181,6 +1181,22 @@ def symptom_serves_any_bap(net: Network) -> None:
         and e.transaction_id == booking.txn, WAIT_S) is not None
 
 
+def symptom_callbacks_to_any_bap(net: Network) -> None:
+    booking = book(net)
+    request, sent = net.request("status", reference(booking), txn=booking.txn,
+                                by_other_bap=True)
+    assert sent.acked
+    refused = net.callback(request)
+    assert refused["error"]["code"] == "30010" and "order" not in refused["message"]
+    # refused, yet the order's next callback goes to that BAP too, beside its own
+    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
+    assert cancelled.status_code == 200, cancelled.text
+    for party in ("bap", "other-bap"):
+        assert net.transcript.wait_for(
+            lambda e, p=party: e.direction == INBOUND and e.party == p
+            and e.action == "on_cancel" and e.transaction_id == booking.txn, WAIT_S), party
+
+
 SYMPTOMS: dict[str, Callable[[Network], None]] = {
     name: globals()[f"symptom_{name.replace('-', '_')}"] for name in FAULTS
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 import threading
 import time
@@ -42,6 +43,7 @@ from mocks.charger import (
     demo_site,
     run_ticker,
 )
+from mocks.charger.clock import TURN_STEPS
 from mocks.stack.http import MAX_CONTROL_BODY_BYTES
 
 DC = "CCS2-A"  # 60 kW CCS2, 18 INR/kWh
@@ -124,6 +126,67 @@ def test_a_week_of_trickle_charging_is_simulated_per_meter_sample_not_per_second
     assert session.cost == pytest.approx(0.01 * 7 * 24 * 18, rel=1e-9)
     assert len(session.meter_values) == 7 * 24 * 60 + 1  # a reading a minute, and the first
     assert steps <= 7 * 24 * 60 + 2
+
+
+def test_a_week_of_trickle_charging_in_the_taper_takes_steps_of_the_charge_not_seconds(
+        charger: Charger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the taper, power follows the state of charge, so the step was step_s: a week at 10 W
+    above 80 % was again 600,000 steps. A step now lasts while the charge moves
+    TAPER_SOC_STEP points (and never past a meter sample); the energy follows the curve."""
+    from mocks.charger import physics
+
+    steps = 0
+    charge = physics.charge
+
+    def counted(*args: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        return charge(*args)
+    monkeypatch.setattr(physics, "charge", counted)
+    session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
+                             soc_start=85)
+    charger.advance(7 * 24 * 3600)
+    assert session.status is SessionStatus.ACTIVE
+    assert steps <= 2 * (7 * 24 * 60 + 2)  # about one step per meter sample
+    # power = 10 W x (100 - soc) / 20 points of taper: dSOC/dt = -k (100 - soc), exactly
+    k = 0.01 / 60 * 100 / 20 / 3600
+    expected_soc = 100 - 15 * math.exp(-k * 7 * 24 * 3600)
+    assert session.soc == pytest.approx(expected_soc, abs=1e-3)
+
+
+def test_an_advance_in_turns_lets_every_other_party_run_and_ends_where_advance_ends(
+        clock: ManualClock) -> None:
+    """The charger API's /clock/advance and the BPP's advance hook simulate in slices and
+    yield the event loop between them: a week of trickle charging is ten thousand meter
+    samples, and the loop serves every party of the network. The result is the same."""
+    def trickling() -> tuple[Charger, Any]:
+        charger = Charger(demo_site(), clock=ManualClock(DEMO_EPOCH))
+        return charger, start_charging(charger, vehicle_max_power_kw=0.01,
+                                       vehicle_battery_kwh=60, soc_start=79.9)
+    at_once, expected = trickling()
+    at_once.advance(7 * 24 * 3600)
+    in_turns, session = trickling()
+    turns = 0
+
+    async def main() -> None:
+        nonlocal turns
+        done = asyncio.Event()
+
+        async def another_party() -> None:
+            nonlocal turns
+            while not done.is_set():
+                turns += 1
+                await asyncio.sleep(0)
+        other = asyncio.create_task(another_party())
+        await in_turns.advance_in_turns(7 * 24 * 3600)
+        done.set()
+        await other
+    asyncio.run(main())
+    assert turns >= 7 * 24 * 60 // TURN_STEPS  # the loop ran between every slice
+    assert in_turns.now == at_once.now
+    assert session.soc == pytest.approx(expected.soc, abs=1e-9)
+    assert session.energy_kwh == pytest.approx(expected.energy_kwh, abs=1e-9)
+    assert len(session.meter_values) == len(expected.meter_values)
 
 
 def test_a_tapering_battery_is_still_charged_a_step_at_a_time(charger: Charger) -> None:
@@ -499,7 +562,7 @@ def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCapture
     ticks: list[float] = []
 
     class Broken:
-        def tick(self) -> None:
+        def tick(self, max_steps: int | None = None) -> bool:
             ticks.append(time.monotonic())
             raise RuntimeError("simulator bug")
 
@@ -507,6 +570,31 @@ def test_the_ticker_stops_at_a_failed_tick_and_logs_it(caplog: pytest.LogCapture
 
     assert len(ticks) == 1
     assert "charger tick failed" in caplog.text and "simulator bug" in caplog.text
+
+
+def test_the_ticker_catches_up_in_slices_letting_the_loop_run_between(
+        clock: ManualClock) -> None:
+    """After a long /clock/advance, the real-time ticker (the charger's and the BPP's) ticked
+    the whole rest at once: a week of trickle charging held the loop 200 ms. It ticks
+    TURN_STEPS steps at a time now, the loop running between."""
+    charger = Charger(demo_site(), clock=clock)
+    session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
+                             soc_start=79.9)
+    clock.advance(7 * 24 * 3600)  # the clock moved; the simulation has not followed yet
+    turns = 0
+
+    async def main() -> None:
+        nonlocal turns
+        ticker = asyncio.create_task(run_ticker(charger, 0.0))
+        while charger.now < clock.now() or not session.meter_values[-1:]:
+            turns += 1
+            await asyncio.sleep(0)
+            if turns > 100_000:
+                break
+        ticker.cancel()
+    asyncio.run(asyncio.wait_for(main(), WAIT_S))
+    assert charger.now == clock.now()
+    assert turns >= 7 * 24 * 60 // TURN_STEPS
 
 
 def test_advancing_by_a_negative_or_huge_amount_is_refused(charger: Charger) -> None:

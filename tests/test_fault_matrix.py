@@ -107,6 +107,7 @@ def test_the_clean_run_audits_clean(fault_matrix: dict[str, Row]) -> None:
     ("changes-price-after-select", "UBC-CONS-004", "walk_in"),
     ("accepts-tampered-request", "UBC-SIG-013", "security"),
     ("acks-schema-invalid-request", "UBC-SCH-011", "security"),
+    ("callbacks-to-any-bap", "UBC-CTX-029", "security"),
 ])
 def test_a_fault_switch_shows_its_rule_in_the_audit(fault_matrix: dict[str, Row], fault: str,
                                                     rule: str, tags: str) -> None:

@@ -31,13 +31,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferencePro
 def load(reference: ReferenceProcess, report_dir: Path, *options: str
          ) -> tuple[int, dict[str, Any], str]:
     """One `ubc-cert load --format json`: its exit code, load.json (as printed) and the text."""
-    command = [sys.executable, "-m", "harness.cli", "load", "--role", "bpp",
-               "--candidate", str(reference.candidate), "--port-base", str(reference.base),
-               "--report-dir", str(report_dir), "--format", "json", "--wait", "10", *options]
-    if reference.state_dir is not None:
-        command += ["--state-dir", str(reference.state_dir)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=LOAD_BOUND_S,
-                          env=reference.env, check=False)
+    done = reference.load(report_dir, *options, timeout=LOAD_BOUND_S)
     document = json.loads(done.stdout) if done.stdout.strip() else {}
     return done.returncode, document, done.stderr
 

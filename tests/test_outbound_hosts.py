@@ -17,14 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
+from harness import reference
 from harness.beckn import envelope, signing
 from harness.candidate import Candidate
 from harness.cli import build_parser
 from harness.cli_options import safeguard_config
 from harness.network import MockNetwork, NetworkConfig
-from harness.transcript import OUTBOUND, Transcript
+from harness.transcript import OUTBOUND, Exchange, Transcript
 from mocks.stack import Identity, OutboundHosts, Outbox
+from tests.mock_fuzz import CHECKS, SCHEMAS
 
 METADATA = "http://169.254.169.254/latest/meta-data"
 
@@ -158,10 +161,12 @@ def test_the_cds_fans_out_to_no_host_off_the_list(network: MockNetwork) -> None:
         call = network.group.run(network.bap.discover(text="anything"), timeout=20)
     finally:
         network.store.remove("old.example")
-    forwarded = network.transcript.find(
-        lambda e: e.direction == OUTBOUND and e.party == "cds" and "169.254.169.254" in e.url
-        and e.message_id == call.message_id)
-    assert forwarded, "the CDS did not even try"
+    def to_metadata(e: Exchange) -> bool:
+        return e.direction == OUTBOUND and e.party == "cds" and "169.254.169.254" in e.url \
+            and e.message_id == call.message_id and (e.status is not None or e.error is not None)
+    # the fan-out goes on after the BAP has its first on_discover: wait for it, bounded
+    assert network.transcript.wait_for(to_metadata, 10), "the CDS did not even try"
+    forwarded = network.transcript.find(to_metadata)
     assert all(e.status is None and e.error and "not sent" in e.error for e in forwarded)
 
 
@@ -197,3 +202,42 @@ def test_the_candidates_host_and_the_advertised_ones_are_allowed(tmp_path: Path)
         assert net.outbound.refusal("http://10.231.7.2:9000/beckn") is None
     finally:
         net.stop()
+
+
+@pytest.mark.network
+def test_a_host_refused_is_an_error_code_the_registry_document_names(network: MockNetwork
+                                                                      ) -> None:
+    """Found by the long fuzz (tests/test_long_documents.py): PATCH of a record with
+    {"url": "http://0:65531?"} was refused with HOST_NOT_ALLOWED, a code registry.yaml's
+    error schema did not list, so the answer broke the document."""
+    operation = SCHEMAS["registry"]["/admin/subscribers/{subscriber_id}/{key_id}"]["PATCH"]
+    case = operation.Case(path_parameters={"subscriber_id": "fuzzed.example", "key_id": "k1"},
+                          body={"url": "http://0:65531?"}, media_type="application/json")
+    answer = case.call_and_validate(base_url=network.group.url("registry"), checks=CHECKS,
+                                    headers={"Authorization": f"Bearer {network.admin_token}"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "HOST_NOT_ALLOWED"
+
+
+def test_the_standalone_reference_bpps_charger_takes_webhooks_on_allowed_hosts_only() -> None:
+    """`ubc-cert reference bpp` holds its charger's webhooks to the allow-list as the network
+    does: loopback, its own, the registry's and the CDS's hosts, and --allow-outbound."""
+    args = build_parser().parse_args(
+        ["reference", "bpp", "--port", "0", "--registry-url", "http://registry.example:8000",
+         "--allow-outbound", "hooks.example"])
+    keys = signing.KeyPair.generate("ref-bpp.example", "ref-bpp.example-k1")
+    identity = Identity.create(keys.subscriber_id, "bpp", "http://bpp.example:9000/beckn", keys)
+    outbound = reference.charger_hosts(args.allow_outbound, identity.uri, args.registry_url,
+                                       "http://cds.example/beckn")
+    app, _ = reference.build_app("bpp", identity, args.registry_url, Transcript(), faults=[],
+                                 cds_url="http://cds.example/beckn", ttl="PT30S",
+                                 outbound=outbound)
+    with TestClient(app) as client:
+        refused = client.post("/_charger/webhooks", json={"url": f"{METADATA}/hook"})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "HOST_NOT_ALLOWED"
+        assert "--allow-outbound" in refused.json()["error"]["message"]
+        for url in ("http://hooks.example/events", "http://127.0.0.1:9/events",
+                    "http://bpp.example:9001/events", "http://registry.example/events",
+                    "http://cds.example/events"):
+            taken = client.post("/_charger/webhooks", json={"url": url})
+            assert taken.status_code == 201, (url, taken.text)

@@ -55,6 +55,21 @@ def test_the_file_is_shared_and_outlives_its_connection(tmp_path: Path) -> None:
     again.close()
 
 
+def test_an_unreadable_file_is_set_aside_and_the_memory_starts_empty(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The memory skips fsync (it need not survive power loss): a file that a power loss, or
+    anything else, left unreadable must not keep the network from starting."""
+    path = tmp_path / "replays.sqlite3"
+    path.write_bytes(b"this is not a database, " * 100)
+    memory = ReplayMemory(path)
+    assert memory.first_use("bpp", "sig-1", time.time() + 60)
+    assert not memory.first_use("bpp", "sig-1", time.time() + 60)
+    memory.close()
+    aside = [p.name for p in tmp_path.iterdir() if ".unreadable-" in p.name]
+    assert len(aside) == 1 and "unreadable" in caplog.text and aside[0] in caplog.text
+    assert ReplayMemory(path).first_use("bpp", "sig-1", time.time() + 60) is False  # kept
+
+
 def test_expired_signatures_are_purged_so_the_memory_stays_bounded() -> None:
     memory = ReplayMemory(purge_every=100)
     now = time.time()

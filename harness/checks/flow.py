@@ -134,6 +134,9 @@ class Pairing:
     orphans: list[Exchange]  # callbacks of a solicited action that answer no request
     misaddressed: dict[str, Exchange]  # unanswered request id -> its callback with wrong ids
     home: dict[str, str | None] = field(default_factory=dict)  # misaddressed -> its transaction
+    # callbacks addressed to another BAP than the one whose request they answer or, unsolicited,
+    # than the one that placed the order (UBC-CTX-029): not answers, nor duplicates of them
+    diverted: list[Exchange] = field(default_factory=list)
 
     @classmethod
     def of(cls, flow: Flow) -> Pairing:
@@ -142,12 +145,15 @@ class Pairing:
             if _is_request(exchange):
                 groups[_key(exchange)].append(exchange)
         pairing = cls(dict(groups), defaultdict(list), [], [], {})
+        owners = _owners(flow)
         for callback in flow.delivered():
             if not _is_callback(callback):
                 continue
             requests = groups.get((callback.transaction_id, callback.message_id,
                                    envelope.REQUEST_OF[callback.action or ""]), [])
-            if requests:
+            if _diverted(callback, requests, owners):
+                pairing.diverted.append(callback)
+            elif requests:
                 pairing.answers[_answered_request(flow, requests, callback).id].append(callback)
             elif callback.action in envelope.UNSOLICITED:
                 pairing.unsolicited.append(callback)
@@ -165,6 +171,29 @@ class Pairing:
     def transaction_of(self, callback: Exchange) -> str | None:
         """A misaddressed callback belongs to the transaction of the request it answers."""
         return self.home.get(callback.id, callback.transaction_id)
+
+
+def _owners(flow: Flow) -> dict[str | None, Any]:
+    """Each transaction's BAP: the sender of its first select, init or confirm."""
+    owners: dict[str | None, Any] = {}
+    for exchange in flow.delivered():
+        if exchange.action in ("select", "init", "confirm"):
+            owners.setdefault(exchange.transaction_id, _context(exchange).get("bap_id"))
+    return owners
+
+
+def _diverted(callback: Exchange, requests: list[Exchange],
+              owners: dict[str | None, Any]) -> bool:
+    """The callback names another BAP than every sender of the requests with its ids, or,
+    unsolicited, than the order's BAP (when each of them names one)."""
+    to = _context(callback).get("bap_id")
+    if not isinstance(to, str):
+        return False
+    if requests:
+        senders = {_context(r).get("bap_id") for r in requests}
+        return all(isinstance(s, str) for s in senders) and to not in senders
+    owner = owners.get(callback.transaction_id)
+    return callback.action in envelope.UNSOLICITED and isinstance(owner, str) and owner != to
 
 
 def _answered_request(flow: Flow, requests: list[Exchange], callback: Exchange) -> Exchange:
@@ -362,6 +391,18 @@ def callbacks_without_request(flow: Flow) -> list[Finding]:
                 path="/context/message_id", expected=1, actual=len(copies),
                 evidence=[c.id for c in copies]))
     return findings
+
+
+def callbacks_reach_their_bap(flow: Flow) -> list[Finding]:
+    """UBC-CTX-029: a callback goes to the BAP that sent the request it answers, or,
+    unsolicited, to the BAP that placed the order (the sender of the transaction's first
+    select, init or confirm), not to another BAP."""
+    return [Finding(
+        "UBC-CTX-029", f"{callback.action} of transaction {callback.transaction_id!r} went to "
+        f"{_context(callback).get('bap_id')!r}, not the BAP whose order it is about",
+        path="/context/bap_id", expected="the bap_id of the request it answers, or of the "
+        "order's BAP", actual=_context(callback).get("bap_id"), evidence=[callback.id])
+        for callback in flow.pairing.diverted if flow.judged_callback(callback)]
 
 
 def states_move_legally(flow: Flow) -> list[Finding]:

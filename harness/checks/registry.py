@@ -125,6 +125,7 @@ CHECKS: tuple[Check, ...] = (
     _check("flow", "TIME-002..004 CTX-012..013 CTX-015 CTX-017 SIG-013 SIG-016 SCH-011",
            flow.callbacks_answer_requests),
     _check("flow", "CTX-014 TIME-004..005", flow.callbacks_without_request),
+    _check("flow", "CTX-029", flow.callbacks_reach_their_bap),
     _check("flow", "STATE-001..003 CONS-002", flow.states_move_legally),
     _check("flow", "CONS-003..005", flow.terms_kept),
     _check("flow", "CTX-016", flow.senders_registered),

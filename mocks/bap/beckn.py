@@ -33,7 +33,7 @@ from harness.schemas import SchemaSet
 from harness.transcript import INBOUND, Exchange, Transcript
 from mocks.bap.config import BapConfig
 from mocks.bap.faults import FaultSwitches
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
 # Transactions remembered, the least recently used let go first: a BAP up for days
@@ -108,7 +108,7 @@ class ReferenceBap:
     """A conforming BAP, driven by awaitables; state lives here, not in globals."""
 
     def __init__(self, config: BapConfig, transcript: Transcript, *, directory: Directory,
-                 schemas: SchemaSet, http: httpx.AsyncClient | None = None,
+                 schemas: SchemaSet, http: Wire | httpx.AsyncClient | None = None,
                  party: str = "bap", safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
@@ -117,7 +117,7 @@ class ReferenceBap:
         self.transactions: dict[str, Transaction] = {}  # least recently used first
         self.max_transactions = TRANSACTIONS
         self._lock = threading.Lock()
-        self.http = http or party_client()
+        self.http = wire(http)
         safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party=party,
                              outbound=safeguards.outbound,

@@ -247,6 +247,9 @@ class OrderBook:
         self._orders: dict[str, AppOrder] = {}
         self.quotes = quotes
         self.orders = orders
+        # transaction id -> the latest order sent in it: a callback finds its order without
+        # reading every order the app ever made (the scan grew with each order)
+        self._by_transaction: dict[str, AppOrder] = {}
 
     def __iter__(self) -> Iterator[AppOrder]:
         return iter(list(self._orders.values()))
@@ -256,14 +259,26 @@ class OrderBook:
 
     def add(self, order: AppOrder) -> None:
         self._orders[order.id] = order
+        for transaction_id in order.transaction_ids:
+            self._by_transaction[transaction_id] = order
         quoted = [o.id for o in self._orders.values() if not o.initialised]
         for order_id in quoted[:max(0, len(quoted) - self.quotes)]:
-            del self._orders[order_id]
+            self.remove(order_id)
         for order_id in list(self._orders)[:max(0, len(self._orders) - self.orders)]:
-            del self._orders[order_id]
+            self.remove(order_id)
+
+    def continue_in(self, order: AppOrder, transaction_id: str) -> None:
+        """The order goes on in another transaction (its latest order from now on)."""
+        order.continue_in(transaction_id)
+        if order.id in self._orders:
+            self._by_transaction[transaction_id] = order
 
     def remove(self, order_id: str) -> None:
-        self._orders.pop(order_id, None)
+        order = self._orders.pop(order_id, None)
+        if order is not None:
+            for transaction_id in order.transaction_ids:
+                if self._by_transaction.get(transaction_id) is order:
+                    del self._by_transaction[transaction_id]
 
     @staticmethod
     def new_id() -> str:
@@ -276,5 +291,4 @@ class OrderBook:
 
     def of_transaction(self, transaction_id: str) -> AppOrder | None:
         """The latest order sent in this transaction."""
-        found = [o for o in self if transaction_id in o.transaction_ids]
-        return found[-1] if found else None
+        return self._by_transaction.get(transaction_id)

@@ -83,7 +83,7 @@ class DriverApp:
         call = await self.bap.send(action, message, wait=False,
                                    transaction_id=order.transaction_id, bpp_id=order.bpp_id,
                                    bpp_uri=order.bpp_uri)
-        order.continue_in(call.transaction_id)
+        self.orders.continue_in(order, call.transaction_id)
         self._acknowledged(call, f"the BPP {order.bpp_id}")
         doc = await self.bap.answer(call)
         if doc is None:

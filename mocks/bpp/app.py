@@ -15,13 +15,13 @@ from mocks.bpp.config import BppConfig
 from mocks.bpp.control import control_routes
 from mocks.bpp.service import ReferenceBpp
 from mocks.charger import Charger
-from mocks.stack import Directory, Safeguards
+from mocks.stack import Directory, Safeguards, Wire
 from mocks.stack.http import error_handlers
 
 
 def create_app(config: BppConfig, charger: Charger, transcript: Transcript, *,
                directory: Directory, schemas: SchemaSet,
-               http: httpx.AsyncClient | None = None,
+               http: Wire | httpx.AsyncClient | None = None,
                safeguards: Safeguards | None = None) -> Starlette:
     """The reference BPP as an ASGI app; the `ReferenceBpp` behind it is `app.state.bpp`.
     `safeguards`: the network's replay memory, signature window and outbound hosts."""

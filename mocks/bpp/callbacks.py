@@ -19,7 +19,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from harness.beckn import time as wire_time
 from mocks.bpp.config import BppConfig
 from mocks.bpp.faults import Callback, FaultSwitches, Signature
 from mocks.stack import Outbox, Sent
+from mocks.stack.outbox import signature_window
 
 log = logging.getLogger("ubc.mocks")
 RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits before the 2nd, 3rd ... attempt
@@ -45,11 +46,16 @@ def undelivered(sent: Sent) -> bool:
 class Callbacks:
     """Sends the BPP's callbacks, as its fault switches shape them."""
 
-    def __init__(self, config: BppConfig, outbox: Outbox, switches: FaultSwitches) -> None:
+    def __init__(self, config: BppConfig, outbox: Outbox, switches: FaultSwitches, *,
+                 followers: Callable[[Mapping[str, Any]], list[dict[str, Any]]] = lambda _: []
+                 ) -> None:
         self.config = config
         self.identity = config.identity
         self.outbox = outbox
         self.switches = switches
+        # the contexts of BAPs also sent an order's callbacks, by the context of its request:
+        # none but under a fault (orders.py `followers`)
+        self.followers = followers
 
     async def reply(self, request_ctx: Mapping[str, Any], message: dict[str, Any], *,
                     error: dict[str, Any] | None = None) -> None:
@@ -77,19 +83,28 @@ class Callbacks:
                                         bpp_id=self.identity.subscriber_id,
                                         bpp_uri=self.identity.uri)
         ctx = self.switches.address(ctx, callback)
-        doc: dict[str, Any] = {"context": ctx, "message": message}
-        if error is not None:
-            doc["error"] = error
-        raw = orjson.dumps(doc)
-        target = ctx.get("bap_uri")
-        if not isinstance(target, str):
-            return
         ttl = wire_time.duration_or(callback.request.get("ttl"), DEFAULT_TTL_S)
         deadline = time.monotonic() + ttl
+        own: dict[str, Any] = {}  # the context's own BAP, then any followers
+        for follower in [own, *self.followers(callback.request)]:
+            addressed = dict(ctx)
+            addressed.update((k, follower[k]) for k in ("bap_id", "bap_uri") if k in follower)
+            doc: dict[str, Any] = {"context": addressed, "message": message}
+            if error is not None:
+                doc["error"] = error
+            target = addressed.get("bap_uri")
+            if isinstance(target, str):
+                # the window is read from the document: the bytes are not parsed again
+                await self._copies(callback, target, orjson.dumps(doc), ttl, deadline,
+                                   signature_window(doc))
+
+    async def _copies(self, callback: Callback, target: str, raw: bytes, ttl: float,
+                      deadline: float, window: int) -> None:
+        """Each copy of one callback to one BAP, retried while undelivered and in its ttl."""
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None
-            sent = await self._deliver(target, callback.action, raw, created, note)
+            sent = await self._deliver(target, callback.action, raw, created, note, window)
             for attempt, backoff in enumerate(RETRY_BACKOFF_S, start=2):
                 if not undelivered(sent) or time.monotonic() + backoff >= deadline:
                     break
@@ -98,18 +113,18 @@ class Callbacks:
                             attempt, backoff)
                 await asyncio.sleep(backoff)
                 sent = await self._deliver(target, callback.action, raw, None,
-                                           f"retry {attempt - 1}")
+                                           f"retry {attempt - 1}", window)
             if undelivered(sent):
                 log.warning("%s to %s given up undelivered (%s) within its ttl of %g s",
                             callback.action, target, sent.error or f"HTTP {sent.status}", ttl)
 
     async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
-                       note: str | None) -> Sent:
+                       note: str | None, window_s: int | None = None) -> Sent:
         signature, applied = self.switches.signature(Signature(
             self.identity.signer, self.switches.impostor, created=created))
         notes = [n for n in (*applied, note) if n]
         return await self.outbox.send(target, action, raw, note=", ".join(notes) or None,
-                                      **_signing(signature, raw))
+                                      window_s=window_s, **_signing(signature, raw))
 
 
 def _signing(signature: Signature, raw: bytes) -> dict[str, Any]:

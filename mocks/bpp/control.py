@@ -60,7 +60,7 @@ async def play(bpp: ReferenceBpp, hook: str, body: Mapping[str, Any]) -> dict[st
             seconds = as_number(body.get("seconds"))
             if seconds is None:
                 raise ApiError(400, "INVALID_REQUEST", "seconds must be a number")
-            bpp.charger.advance(seconds)
+            await bpp.charger.advance_in_turns(seconds)
             return {"now": wire_time.format(bpp.charger.now)}
         if hook == hooks.OVERRUN:
             return _overrun(bpp, _text(body, "transaction_id"), body.get("extra_kwh"))

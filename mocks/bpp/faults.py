@@ -16,7 +16,9 @@ The hook points:
 - `quote`: the order on_select carries; `confirmation`: the order on_confirm carries;
 - `init_price`: the unit price on_init quotes;
 - `refusal_code`: the error code a refused request's callback carries;
-- `serves`: whether a request about an order is served, given whether its BAP placed it.
+- `serves`: whether a request about an order is served, given whether its BAP placed it;
+- `follows`: whether a BAP whose request about an order was not served is from then on sent a
+  copy of each of the order's callbacks.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class Fault:
     init_price: Callable[[float], float] | None = None
     refusal_code: Callable[[str], str] | None = None
     serves: Callable[[bool], bool] | None = None
+    follows: Callable[[bool], bool] | None = None
 
 
 # --- the transforms -----------------------------------------------------------------------------
@@ -201,6 +204,10 @@ FAULTS: dict[str, Fault] = {
         "UBC-CTX-028", "an order is served to any BAP that names its id or transaction "
         "(status, track, update, cancel, rating, support), and its later callbacks go to the "
         "BAP that asked last", serves=lambda placed_it: True),
+    "callbacks-to-any-bap": Fault(
+        "UBC-CTX-029", "another BAP's requests about an order are refused as they must be, "
+        "but that BAP is then sent a copy of each of the order's callbacks",
+        follows=lambda follows: True),
 }
 
 
@@ -255,3 +262,8 @@ class FaultSwitches(Switches[Fault]):
 
     def serves(self, placed_it: bool) -> bool:
         return self._through(lambda fault: fault.serves, placed_it)
+
+    def follows(self) -> bool:
+        """Whether a BAP refused an order is sent its callbacks all the same (no: unless a
+        fault says so)."""
+        return self._through(lambda fault: fault.follows, False)

@@ -98,6 +98,9 @@ class OrderRecord:
     bill: list[PriceComponent] | None = None  # the final bill, once settled
     metered_kwh: float | None = None
     refund: float = 0.0
+    # BAPs (by bap_id: their last context) refused the order yet sent copies of its callbacks:
+    # only under a fault of mocks/bpp/faults.py (UBC-CTX-029)
+    followers: dict[str, dict[str, Any]] = field(default_factory=dict)
     settling: bool = False  # the session's end is being handled; charger events are ignored
     repriced: bool = False
 
@@ -198,11 +201,13 @@ class OrderBook:
         return record if record is not None and record.order_id is not None else None
 
     def about(self, ctx: Mapping[str, Any], order: Mapping[str, Any],
-              serves: Callable[[OrderRecord, str], bool]) -> OrderRecord | None:
+              serves: Callable[[OrderRecord, str], bool],
+              follows: Callable[[], bool] = lambda: False) -> OrderRecord | None:
         """The order a post-init request is about: by its id, else by the transaction; only
         orders that have an id can be referred to, and only those `serves(record, bap_id)`
         lets the requesting BAP have (its own). Served, its callbacks now go where the request
-        came from; not served, it is as unknown as an order that does not exist."""
+        came from; not served, it is as unknown as an order that does not exist (and the BAP
+        becomes one of its followers only when `follows()`)."""
         requester = str(ctx.get("bap_id") or "")
         order_id = order.get("beckn:id")
         transaction_id = str(ctx.get("transaction_id"))
@@ -211,10 +216,20 @@ class OrderBook:
         else:
             record = self.of_transaction(requester, transaction_id) or next(
                 (r for r in self if r.transaction_id == transaction_id), None)
-        if record is None or record.order_id is None or not serves(record, requester):
+        if record is None or record.order_id is None:
+            return None
+        if not serves(record, requester):
+            if follows():
+                record.followers[requester] = dict(ctx)
             return None
         record.context = dict(ctx)
         return record
+
+    def followers_of(self, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The contexts of the followers of the order of a request's context, if any."""
+        record = self.of_transaction(str(ctx.get("bap_id") or ""),
+                                     str(ctx.get("transaction_id")))
+        return list(record.followers.values()) if record is not None else []
 
     def charging(self, session_id: str) -> OrderRecord | None:
         """The order whose charging session this is."""

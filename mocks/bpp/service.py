@@ -52,7 +52,8 @@ from mocks.bpp.orders import (
     requested_payment_status,
 )
 from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
-from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, party_client
+from mocks.charger.clock import catch_up
+from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 from mocks.stack.http import ApiError
 
 log = logging.getLogger("ubc.mocks.bpp")
@@ -68,7 +69,7 @@ class ReferenceBpp:
 
     def __init__(self, config: BppConfig, charger: Charger, transcript: Transcript, *,
                  directory: Directory, schemas: SchemaSet,
-                 http: httpx.AsyncClient | None = None,
+                 http: Wire | httpx.AsyncClient | None = None,
                  safeguards: Safeguards | None = None) -> None:
         self.config = config
         self.identity = config.identity
@@ -82,7 +83,7 @@ class ReferenceBpp:
         self.ratings: deque[dict[str, Any]] = deque(maxlen=KEPT)
         self.tickets: deque[dict[str, Any]] = deque(maxlen=KEPT)
         self._owns_http = http is None
-        self.http = http or party_client()
+        self.http = wire(http)
         safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party="bpp",
                              outbound=safeguards.outbound)
@@ -92,7 +93,8 @@ class ReferenceBpp:
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
                            party="bpp", safeguards=safeguards)
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults)
-        self.callbacks = Callbacks(config, self.outbox, self.switches)
+        self.callbacks = Callbacks(config, self.outbox, self.switches,
+                                   followers=self.orders.followers_of)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks = Tasks()
         self._unsubscribe: Callable[[], None] | None = None
@@ -120,8 +122,8 @@ class ReferenceBpp:
     async def _run_clock(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)  # pacing: the clock decides what is due
-            try:
-                self.charger.tick()
+            try:  # in slices: after a long /clock/advance, the loop runs between them
+                await catch_up(self.charger)
             except Exception:
                 log.exception("charger tick failed")
 
@@ -193,7 +195,8 @@ class ReferenceBpp:
                missing: str = "no such order") -> OrderRecord:
         """The order a request is about; Rejection 30010 when there is none, or when it is
         another BAP's."""
-        record = self.orders.about(ctx, _dict(message.get("order")), self._serves)
+        record = self.orders.about(ctx, _dict(message.get("order")), self._serves,
+                                   self.switches.follows)
         if record is None:
             raise Rejection(envelope.ORDER_NOT_FOUND, missing)
         return record

@@ -20,13 +20,13 @@ from harness.beckn import time
 from harness.schemas import SchemaSet
 from harness.transcript import Transcript
 from mocks.cds.service import CatalogDiscoveryService, CdsConfig
-from mocks.stack import Directory, Safeguards
+from mocks.stack import Directory, Safeguards, Wire
 from mocks.stack.http import error_handlers, json_response
 from mocks.stack.inbox import Step
 
 
 def create_app(config: CdsConfig, transcript: Transcript, *, directory: Directory,
-               schemas: SchemaSet, http: httpx.AsyncClient | None = None,
+               schemas: SchemaSet, http: Wire | httpx.AsyncClient | None = None,
                steps: Mapping[str, Step] | None = None,
                safeguards: Safeguards | None = None) -> Starlette:
     """The CDS app; the service is `app.state.cds`. `directory` answers keys for signature

@@ -38,7 +38,7 @@ from mocks.cds.publish import (
     PublishTolerantSchemas,
 )
 from mocks.cds.query import DiscoverError, Selection, discover_selection, matching_catalog
-from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Safeguards, party_client
+from mocks.stack import Directory, Identity, Inbound, Inbox, Outbox, Safeguards, Wire, wire
 from mocks.stack.inbox import Step
 
 log = logging.getLogger("ubc.mocks.cds")
@@ -94,7 +94,7 @@ class CatalogDiscoveryService:
     """The CDS's state and behaviour: cache, pending fan-outs, inbox and outbox."""
 
     def __init__(self, config: CdsConfig, transcript: Transcript, *, directory: Directory,
-                 schemas: SchemaSet, http: httpx.AsyncClient | None = None,
+                 schemas: SchemaSet, http: Wire | httpx.AsyncClient | None = None,
                  steps: Mapping[str, Step] | None = None,
                  safeguards: Safeguards | None = None) -> None:
         self.config = config
@@ -108,7 +108,7 @@ class CatalogDiscoveryService:
         self.cache = CatalogCache()
         self.pending: dict[tuple[str, str], PendingDiscover] = {}
         self._owns_http = http is None
-        self.http = http or party_client()
+        self.http = wire(http)
         self._tasks = _Tasks()
         safeguards = safeguards or Safeguards()
         self.outbox = Outbox(self.identity, transcript, self.http, party="cds",

@@ -258,7 +258,7 @@ async def advance_clock(request: Request) -> Response:
     body = await json_object(request)
     seconds = _number(body, "seconds", required=True)
     assert seconds is not None
-    charger.advance(seconds)
+    await charger.advance_in_turns(seconds)  # the loop serves every other party meanwhile
     return JSONResponse(_clock_as_dict(charger))
 
 

@@ -78,7 +78,7 @@ class ManualClock:
 class Ticking(Protocol):
     """Anything brought up to its clock by `tick()`: a charger."""
 
-    def tick(self) -> None: ...
+    def tick(self, max_steps: int | None = None) -> bool: ...
 
 
 async def run_ticker(charger: Ticking, interval_s: float) -> None:
@@ -90,7 +90,17 @@ async def run_ticker(charger: Ticking, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)  # pacing, not synchronisation: the clock says what's due
         try:
-            charger.tick()
+            await catch_up(charger)
         except Exception:
             logger.exception("charger tick failed; real-time simulation stops")
             return
+
+
+TURN_STEPS = 200  # steps simulated between two turns of the event loop
+
+
+async def catch_up(charger: Ticking) -> None:
+    """Tick `charger` up to its clock TURN_STEPS steps at a time, letting the loop run between:
+    a tick that follows a long /clock/advance finishes its slices, not the whole at once."""
+    while not charger.tick(max_steps=TURN_STEPS):
+        await asyncio.sleep(0)

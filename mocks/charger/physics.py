@@ -13,6 +13,9 @@ from mocks.charger.site import Connector, PowerType
 
 TAPER_START_SOC = 80.0  # constant-power phase ends here, like a typical Li-ion charge curve
 MIN_TAPER = 0.1  # the taper never drops below a tenth of the available power
+# In the taper, power is taken as constant while the charge moves this many points: finer than
+# one step_s at any power above ~2 kW (60 kWh), so only a trickle takes longer steps.
+TAPER_SOC_STEP = 0.001
 DC_BASE_VOLTAGE = 350.0
 DC_VOLTAGE_PER_SOC = 0.6  # pack voltage rises with state of charge: 350 V empty, 410 V full
 AC_PHASE_VOLTAGE = 230.0

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from mocks.charger import physics
-from mocks.charger.clock import Clock, SimulatedClock
+from mocks.charger.clock import Clock, SimulatedClock, catch_up
 from mocks.charger.model import (
     ENDED,
     HOLDING,
@@ -441,46 +441,68 @@ class Charger:
 
     def advance(self, seconds: float) -> None:
         """Move the clock `seconds` of simulated time ahead and simulate them."""
+        self.jump(seconds)
+        self.tick()
+
+    def jump(self, seconds: float) -> None:
+        """Move the clock `seconds` of simulated time ahead; what they hold is simulated by the
+        ticks that follow (`advance` ticks at once; `advance_in_turns` a slice at a time)."""
         if not (math.isfinite(seconds) and 0 <= seconds <= MAX_ADVANCE_S):
             raise ChargerError(
                 "INVALID_REQUEST", f"seconds must be between 0 and {MAX_ADVANCE_S:.0f}", "seconds"
             )
         self.tick()  # what happened before the jump happened at its own time
         self.clock.advance(seconds)
-        self.tick()
 
-    def tick(self) -> None:
-        """Simulate from where the state is up to the clock's now, event by event."""
+    async def advance_in_turns(self, seconds: float) -> None:
+        """`advance` that lets the event loop run between slices of TURN_STEPS steps: a week
+        of a trickling session is ten thousand meter samples (a few hundred ms), and every
+        party of the network shares the loop that serves the charger."""
+        self.jump(seconds)
+        await catch_up(self)
+
+    def tick(self, max_steps: int | None = None) -> bool:
+        """Simulate from where the state is up to the clock's now, event by event; with
+        `max_steps`, at most that many steps: False when now is not reached yet (the state
+        then stands at an earlier time, and the next tick goes on from there)."""
         now = self.clock.now()
         t = self._time
+        steps = 0
         while True:
             self._settle(t)
             if t >= now:
                 break
+            if max_steps is not None and steps >= max_steps:
+                self._time = t
+                return False
+            steps += 1
             dt = min(now, self._next_deadline(t)) - t
             charging = [s for s in self._sessions.values() if s.status is SessionStatus.ACTIVE]
             if charging:
                 # One step as long as every session's power stays what it is (physics.charge is
-                # exact over such a step, limits included); a step_s at a time while a battery
-                # tapers. A week's advance with a trickle of power was 600,000 steps that held
-                # the whole network's event loop for seconds; it is now one per meter sample.
-                dt = min(dt, max(self.step_s, min(self._constant_power_s(s) for s in charging)))
+                # exact over such a step, limits included), or, while a battery tapers, as long
+                # as its charge moves TAPER_SOC_STEP; at least step_s. A week's advance with a
+                # trickle of power was 600,000 steps that held the whole network's event loop
+                # for seconds; below the taper it is now one per meter sample, in it a few
+                # thousand (any power above ~2 kW still steps step_s at a time).
+                dt = min(dt, max(self.step_s, min(self._steady_power_s(s) for s in charging)))
                 for session in charging:
                     self._charge(session, t, dt)
             t += dt
         self._time = max(self._time, now)
+        return True
 
-    def _constant_power_s(self, session: Session) -> float:
-        """Seconds the session's power stays as it is now: until its battery reaches the taper
-        (physics.TAPER_START_SOC); 0 once it tapers (power then follows the state of charge)."""
-        if session.soc >= physics.TAPER_START_SOC:
-            return 0.0
+    def _steady_power_s(self, session: Session) -> float:
+        """Seconds the session's power stays (nearly) what it is now: until its battery reaches
+        the taper (physics.TAPER_START_SOC), where power starts to follow the state of charge;
+        in the taper, the time its charge takes to move TAPER_SOC_STEP points."""
         power = physics.power_kw(self.connector(session.connector_id), session)
         if power <= 0:
             return math.inf
-        to_taper_kwh = (physics.TAPER_START_SOC - session.soc) / 100.0 * \
+        to_kwh = (physics.TAPER_SOC_STEP if session.soc >= physics.TAPER_START_SOC
+                  else physics.TAPER_START_SOC - session.soc) / 100.0 * \
             session.vehicle_battery_kwh
-        return to_taper_kwh / power * 3600.0
+        return to_kwh / power * 3600.0
 
     def _next_deadline(self, t: float) -> float:
         """The earliest time after `t` at which something changes without power flowing."""

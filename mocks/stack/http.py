@@ -18,36 +18,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from harness import tls
-
 MAX_BECKN_BODY_BYTES = 1024 * 1024  # TSD §13: larger Beckn bodies are refused with 413
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # control and admin bodies are a few hundred bytes
-# Requests a party has on the wire at once (outbox.py), and the connections its client keeps
-# open for them: a burst of callbacks reuses kept connections, where httpx's default (keep 20,
-# close the rest after use) opened and closed one per callback and let its pool queue grow
-# without bound (its bookkeeping grows with the queue: 70 callbacks/s at 16 selects in flight).
-MAX_IN_FLIGHT = 16
-
-
-# A kept connection is let go before a server would close it: uvicorn closes one idle for 5 s
-# (as ours do), and a request sent on it just then fails with a ReadError after the request
-# may have arrived, so the callback is not sent again (mocks/bpp/callbacks.py): it was lost.
-KEEPALIVE_S = 4.0
-
-
-def party_client(**options: Any) -> httpx.AsyncClient:
-    """The HTTP client of a party: connections kept for MAX_IN_FLIGHT requests, and the TLS
-    context every client shares (harness/tls.py)."""
-    return httpx.AsyncClient(verify=tls.context(), limits=httpx.Limits(
-        max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT,
-        keepalive_expiry=KEEPALIVE_S), **options)
 BODY_TIMEOUT_S = 10.0  # a whole body (1 MB at most) arrives well within this on any link
 CLOSE = {"Connection": "close"}  # a 408 ends its connection: its sender is too slow to keep
 
@@ -127,18 +105,6 @@ async def read_body(request: Request, limit: int,
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(timeout_s, b"".join(chunks), declared) from None
-    return b"".join(chunks), False
-
-
-async def read_answer(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """An answer's body, or its first `limit` bytes and True when it is larger."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
     return b"".join(chunks), False
 
 

@@ -30,6 +30,7 @@ back to the registry URL (beckn/protocol-server) reach the same place.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from harness.beckn import envelope, signing
 from harness.schemas import SchemaSet
-from harness.transcript import INBOUND, STRAY, Exchange, Transcript
+from harness.transcript import INBOUND, NOT_PARSED, STRAY, Exchange, Transcript
 from mocks.stack.directory import Directory, RegistryUnavailable
 from mocks.stack.http import MAX_BECKN_BODY_BYTES, BodyTimeout, json_response, read_body
 from mocks.stack.identity import Identity
@@ -81,6 +82,8 @@ class Arrival:
     raw: bytes
     headers: dict[str, str]  # lower-cased names
     doc: Any = None
+    # the body as parsed on arrival (for the transcript), taken by the json step: parsed once
+    parsed: Any = NOT_PARSED
     header: signing.SignatureHeader | None = None  # the parsed Authorization, once verified
     gateway: signing.SignatureHeader | None = None  # and X-Gateway-Authorization, if sent
 
@@ -153,6 +156,9 @@ def verify_signatures(*, skew_s: float = signing.DEFAULT_SKEW_S,
 
 
 async def parse_json(inbox: Inbox, arrival: Arrival) -> Response | None:
+    if arrival.parsed is not NOT_PARSED:
+        arrival.doc = arrival.parsed
+        return None
     try:
         arrival.doc = orjson.loads(arrival.raw)
     except orjson.JSONDecodeError as exc:
@@ -329,13 +335,17 @@ class Inbox:
         except BodyTimeout as late:
             return self._too_slow(request, late)
         headers = dict(request.headers)
+        parsed = NOT_PARSED
+        if not too_large:
+            with contextlib.suppress(orjson.JSONDecodeError):  # the json step says what is wrong
+                parsed = orjson.loads(raw)
         exchange = self.transcript.begin(INBOUND, self.party, request.method, str(request.url),
-                                         headers, raw)
+                                         headers, raw, doc=parsed)
         if too_large:
             response = json_response(envelope.nack(
                 envelope.BODY_TOO_LARGE, f"body exceeds {MAX_BECKN_BODY_BYTES} bytes"), 413)
             return self._finish(exchange, response)
-        refusal, doc = await self.admit(action, raw, headers)
+        refusal, doc = await self.admit(action, raw, headers, parsed=parsed)
         if refusal is not None:
             return self._finish(exchange, refusal)
         inbound = Inbound(action, doc, raw, exchange)
@@ -361,10 +371,12 @@ class Inbox:
         except Exception:  # a party's bug must not take the server down; it is logged
             log.exception("%s handler for %s failed", self.party, inbound.action)
 
-    async def admit(self, action: str, raw: bytes,
-                    headers: Mapping[str, str]) -> tuple[Response | None, Any]:
-        """None and the parsed body when every step accepts the request, else the refusal."""
-        arrival = Arrival(action, raw, {k.lower(): v for k, v in headers.items()})
+    async def admit(self, action: str, raw: bytes, headers: Mapping[str, str], *,
+                    parsed: Any = NOT_PARSED) -> tuple[Response | None, Any]:
+        """None and the parsed body when every step accepts the request, else the refusal.
+        `parsed`: the body parsed already; the json step takes it rather than parse again."""
+        arrival = Arrival(action, raw, {k.lower(): v for k, v in headers.items()},
+                          parsed=parsed)
         for step in list(self.steps.values()):
             refusal = await step(self, arrival)
             if refusal is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 ANY = "*"
@@ -34,6 +35,7 @@ def host_of(url: str) -> str | None:
     return host.rstrip(".") or None if host else None
 
 
+@lru_cache(maxsize=4096)  # asked for every request a party sends: parse a host once
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])  # a zone id names no other host

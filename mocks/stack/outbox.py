@@ -15,10 +15,11 @@ import orjson
 
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
-from harness.transcript import OUTBOUND, Exchange, Transcript
-from mocks.stack.http import MAX_BECKN_BODY_BYTES, MAX_IN_FLIGHT, read_answer
+from harness.transcript import NOT_PARSED, OUTBOUND, Exchange, Transcript
+from mocks.stack.http import MAX_BECKN_BODY_BYTES
 from mocks.stack.identity import Identity
 from mocks.stack.outbound import OutboundHosts
+from mocks.stack.wire import MAX_IN_FLIGHT, Wire, WireError, wire
 
 log = logging.getLogger("ubc.mocks")
 
@@ -61,45 +62,53 @@ class Outbox:
 
     identity: Identity
     transcript: Transcript
-    http: httpx.AsyncClient
+    http: Wire | httpx.AsyncClient  # an httpx client is wrapped (wire.py)
     party: str = ""
     timeout_s: float = DEFAULT_SEND_TIMEOUT_S
     sign: bool = True
     extra_headers: dict[str, str] = field(default_factory=dict)
     outbound: OutboundHosts | None = None  # the hosts it may send to; None: any
     _slots: asyncio.Semaphore | None = field(default=None, init=False, repr=False)
+    _wire: Wire = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._wire = wire(self.http)
 
     async def send(self, base_uri: str, action: str, body: dict[str, Any] | bytes, *,
                    headers: Mapping[str, str] | None = None,
                    tamper: Callable[[bytes], bytes] | None = None,
                    created: int | None = None, expires: int | None = None,
                    signer: signing.Signer | None = None, sign: bool | None = None,
-                   note: str | None = None) -> Sent:
+                   note: str | None = None, window_s: int | None = None) -> Sent:
         """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
-        signed and sent. `tamper` changes the bytes after signing (for hostile tests). A host
+        signed and sent. `tamper` changes the bytes after signing (for hostile tests).
+        `window_s`: the signature's validity when bytes are sent (else read from them). A host
         off the outbound allow-list is not sent to: recorded with the reason as its error."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
         if self.sign if sign is None else sign:
             if expires is None:  # BECKN-006: the signature is valid for the message's ttl
                 created = int(time.time()) if created is None else created
-                expires = created + signature_window(body if isinstance(body, dict) else raw)
+                expires = created + (window_s if window_s is not None else signature_window(
+                    body if isinstance(body, dict) else raw))
             out_headers[signing.AUTHORIZATION] = (signer or self.identity.signer).sign(
                 raw, created, expires)
         out_headers.update(headers or {})
         if tamper is not None:
             raw = tamper(raw)
         url = f"{base_uri.rstrip('/')}/{action}"
+        # the transcript reads the context from the document rather than parse the bytes again
+        doc = body if isinstance(body, dict) and tamper is None else NOT_PARSED
         refusal = self.outbound.refusal(url) if self.outbound is not None else None
         if refusal is not None:  # recorded, never sent: no slot to wait for
             exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role,
-                                             "POST", url, out_headers, raw, note=note)
+                                             "POST", url, out_headers, raw, note=note, doc=doc)
             reason = f"not sent: {refusal}"
             log.warning("%s did not send %s: %s", exchange.party, action, refusal)
             self.transcript.finish(exchange, None, {}, b"", error=reason)
             return Sent(exchange, None, error=reason)
         async with self._slot():
-            return await self._post(url, raw, out_headers, note)
+            return await self._post(url, raw, out_headers, note, doc)
 
     def _slot(self) -> asyncio.Semaphore:
         """One of the MAX_IN_FLIGHT requests this party may have on the wire at once: a burst
@@ -109,28 +118,26 @@ class Outbox:
         return self._slots
 
     async def _post(self, url: str, raw: bytes, out_headers: dict[str, str],
-                    note: str | None) -> Sent:
+                    note: str | None, doc: Any) -> Sent:
         """Send, recorded from the moment the request leaves (its slot taken)."""
         exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role, "POST",
-                                         url, out_headers, raw, note=note)
+                                         url, out_headers, raw, note=note, doc=doc)
         try:
             # Bounded in time and size: a peer that never answers or answers 10 MB is evidence.
-            async with asyncio.timeout(self.timeout_s), self.http.stream(
-                    "POST", url, content=raw, headers=out_headers,
-                    timeout=self.timeout_s) as response:
-                content, too_large = await read_answer(response, MAX_BECKN_BODY_BYTES)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if isinstance(exc, TimeoutError):
-                reason = f"no answer within {self.timeout_s:g} s"
+            async with asyncio.timeout(self.timeout_s):
+                answer = await self._wire.post(url, raw, out_headers, self.timeout_s,
+                                              MAX_BECKN_BODY_BYTES)
+        except (WireError, TimeoutError) as exc:
+            reason = str(exc) if isinstance(exc, WireError) else \
+                f"no answer within {self.timeout_s:g} s"
             self.transcript.finish(exchange, None, {}, b"", error=reason)
             return Sent(exchange, None, error=reason)
+        too_large, content = answer.too_large, answer.content
         error = f"answer larger than {MAX_BECKN_BODY_BYTES} bytes; kept the first ones" \
             if too_large else None
-        self.transcript.finish(exchange, response.status_code, dict(response.headers),
-                               content, error=error)
+        self.transcript.finish(exchange, answer.status, answer.headers, content, error=error)
         try:
             ack = None if too_large else orjson.loads(content)
         except orjson.JSONDecodeError:
             ack = None
-        return Sent(exchange, response.status_code, ack, error=error)
+        return Sent(exchange, answer.status, ack, error=error)

@@ -11,11 +11,16 @@ Signatures are stored as a 32-byte hash: a row's size does not depend on what a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
 import sqlite3
 import threading
 import time
 from os import PathLike
+
+log = logging.getLogger("ubc.mocks")
 
 PURGE_EVERY = 1024  # remembered signatures between two purges of the expired ones
 
@@ -47,16 +52,39 @@ class ReplayMemory:
         self.purge_every = purge_every
         self._since_purge = 0
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0,
-                                   isolation_level=None)  # autocommit: one statement each
-        with self._lock:
-            if self.path != ":memory:":
-                # WAL: another party's process can read and write the file meanwhile.
-                self._db.execute("PRAGMA journal_mode=WAL")
-                # A replay memory need not survive power loss; commits skip the fsync wait.
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if self.path == ":memory:":
+                raise
+            # not a database, or one a power loss left broken: what it held is lost anyway
+            aside = f"{self.path}.unreadable-{int(time.time())}"
+            log.warning("replay memory %s is unreadable (%s): moved to %s, starting empty",
+                        self.path, exc, aside)
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path + suffix)
+            self._db = self._open()
         self.purge()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0,
+                             isolation_level=None)  # autocommit: one statement each
+        try:
+            with self._lock:
+                if self.path != ":memory:":
+                    # WAL: another party's process can read and write the file meanwhile.
+                    db.execute("PRAGMA journal_mode=WAL")
+                    # A replay memory need not survive power loss (a file it leaves broken
+                    # is set aside above): no fsync at all, not even at WAL checkpoints,
+                    # which held the event loop 30-50 us a signature under load.
+                    db.execute("PRAGMA synchronous=OFF")
+                db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def __repr__(self) -> str:
         return f"ReplayMemory({self.path!r})"
