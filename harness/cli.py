@@ -281,6 +281,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness import candidate as candidate_module
     from harness import identity, network
+    from harness.transcript import SERVE
 
     candidates = []
     for path in args.candidate or []:
@@ -288,16 +289,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             candidates.append(candidate_module.load(path))
         except candidate_module.CandidateError as exc:
             raise UsageError(str(exc)) from None
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     try:
         if args.emit_config:
             identity.config_format(args.emit_config)
+        # Up for days: the transcript streams to the state folder within SERVE's bounds.
         net = network.MockNetwork(network.NetworkConfig(
             port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
-            public_url=args.public_url, report_dir=Path(args.report_dir),
-            state_dir=Path(args.state_dir) if args.state_dir else default_state_dir(),
+            public_url=args.public_url, report_dir=Path(args.report_dir), state_dir=state_dir,
+            transcript_bounds=SERVE, transcript_file=state_dir / "serve-transcript.ndjson",
             **safeguard_config(args)))
     except (identity.ConfigFormatError, AddressError) as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the transcript in {state_dir}: "
+                         f"{exc.strerror or exc}") from None
     try:
         net.build()
         for cand in candidates:
@@ -323,6 +329,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{p.role:18} {p.subscriber_id:24} {p.uri:40} {p.public_key or '-'}")
     print(f"\nregistry: {net.participants['registry'].url}/lookup; parties bound on "
           f"{args.host}; state in {net.state_dir}")
+    print(f"transcript: {net.transcript.spool.path} (each exchange as it finishes)")
     print(f"registry admin API: {net.participants['registry'].url}/admin/subscribers, "
           f"Bearer token {net.admin_token}")
     print(f"live view: {net.live_url} (exchanges as they happen; past runs of "

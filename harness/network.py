@@ -37,7 +37,7 @@ from harness.live.feed import LiveFeed
 from harness.live.runs import PastRuns
 from harness.servers import ServerGroup, in_front_of
 from harness.state import Keyring
-from harness.transcript import INBOUND, Transcript
+from harness.transcript import INBOUND, RUN, Bounds, Transcript
 from mocks import bap as bap_module
 from mocks import bpp as bpp_module
 from mocks import cds as cds_module
@@ -99,6 +99,10 @@ class NetworkConfig:
     # Hosts the parties may send to beyond loopback, the network's own and the candidates'
     # (names, IP addresses, CIDR networks, "*" for any; mocks/stack/outbound.py).
     allow_outbound: tuple[str, ...] = ()
+    # How much of the transcript memory and disk hold (harness/transcript.py), and the file it
+    # streams to as exchanges finish (None: an unnamed temporary file).
+    transcript_bounds: Bounds = RUN
+    transcript_file: Path | None = None
 
 
 @dataclass
@@ -119,7 +123,8 @@ class MockNetwork:
     config: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
-        self.transcript = Transcript()
+        self.transcript = Transcript(self.config.transcript_bounds,
+                                     self.config.transcript_file)
         self.live = LiveFeed()  # what the live view at /ui shows as it happens
         self.transcript.subscribe(self.live.exchange)
         self.admin_token = self.config.admin_token or secrets.token_urlsafe(24)

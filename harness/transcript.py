@@ -3,16 +3,27 @@
 Checks read the transcript, never the network, so a verdict can be re-derived from the file
 alone. Receive times are taken when the bytes arrived (monotonic for intervals, wall clock for
 people); `context.timestamp` is never trusted for timing.
+
+Each exchange is written to disk as it finishes (`Spool`: an NDJSON line, the same record as
+transcript.ndjson's but unredacted); memory holds the most recent ones whole and, for older
+ones, what lookups need (ids, parties, actions, times, status) — their headers and bodies are
+read back from disk when someone asks (`Bounds`). A long-running network (`ubc-cert serve`)
+also bounds how many exchanges memory knows at all, and how much of the file is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import itertools
 import json
+import os
+import tempfile
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +42,8 @@ ENDED = "transcript_ended"
 NOT_PARSED: Any = object()
 
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "x-admin-token", "proxy-authorization"})
+# What an exchange drops from memory once it is on disk, and reads back when asked for.
+SPILLED = ("request_headers", "request_body", "response_headers", "response_body")
 
 
 @dataclass
@@ -48,17 +61,49 @@ class Exchange:
     mono_time: float
     status: int | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
-    response_body: bytes = b""
+    response_body: bytes = field(default_factory=bytes)  # no class attribute: see __getattr__
     response_mono_time: float | None = None
     error: str | None = None  # transport failure: refused, reset, timeout
     action: str | None = None
     transaction_id: str | None = None
     message_id: str | None = None
     note: str | None = None  # e.g. the fault a mock applied on purpose
+    # Once spilled by its transcript: reads the whole exchange back from disk (None if gone).
+    _stored: Callable[[], Exchange | None] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _held: bool = field(default=False, init=False, repr=False, compare=False)  # indexed
 
     def __post_init__(self) -> None:
         if self.action is None:
             self._read_context()
+
+    def __getattr__(self, name: str) -> Any:
+        """Only called for an attribute the instance lacks: the headers and bodies of a spilled
+        exchange, read back from the transcript's file (empty if the file no longer holds it)."""
+        stored = self.__dict__.get("_stored")
+        if name not in SPILLED or stored is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        whole = stored()
+        if whole is None:
+            return b"" if name.endswith("body") else {}
+        return getattr(whole, name)
+
+    @property
+    def spilled(self) -> bool:
+        """Whether its headers and bodies are on disk only."""
+        return "request_body" not in self.__dict__
+
+    def _spill(self, stored: Callable[[], Exchange | None]) -> None:
+        self._stored = stored  # first, so that a reader on another thread never misses both
+        for name in SPILLED:
+            self.__dict__.pop(name, None)
+
+    @property
+    def size(self) -> int:
+        """Roughly the bytes its headers and bodies hold in memory."""
+        return len(self.request_body) + len(self.response_body) + sum(
+            len(k) + len(v) for headers in (self.request_headers, self.response_headers)
+            for k, v in headers.items())
 
     def _read_context(self, doc: Any = NOT_PARSED) -> None:
         """action, transaction_id and message_id from the body's context; `doc` is the body
@@ -203,11 +248,152 @@ def _body(name: str, raw: bytes) -> dict[str, Any]:
         return {f"{name}_base64": base64.b64encode(raw).decode()}
 
 
-class Transcript:
-    """A thread-safe, append-only list of exchanges that can be waited on."""
+MB = 1024 * 1024
 
-    def __init__(self) -> None:
-        self._entries: list[Exchange] = []
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much of a transcript memory and disk hold. Every exchange is on disk; in memory, the
+    most recent `whole` finished ones (while their headers and bodies hold at most
+    `whole_bytes`) keep everything, older ones only what lookups need. `index` bounds how many
+    memory knows at all (None: every one — a run's checks query the whole run); past
+    `segment_bytes` the file is renamed <file>.1 (replacing the one before) and a new one
+    begun, so disk holds at most twice that (None: one file, however long)."""
+
+    whole: int = 4000
+    whole_bytes: int = 64 * MB
+    index: int | None = None
+    segment_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("whole", "whole_bytes", "index", "segment_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValueError(f"transcript bounds: {name} must be a whole number >= 0, "
+                                 f"not {value!r}")
+
+
+RUN = Bounds()  # a run, fuzz or load: everything known to the end, bodies on disk past 64 MB
+# `ubc-cert serve`, up for days: a few thousand exchanges in memory, half a gigabyte on disk.
+SERVE = Bounds(whole=500, whole_bytes=8 * MB, index=5000, segment_bytes=256 * MB)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one exchange's line is in a spool."""
+
+    segment: int
+    offset: int
+    length: int
+
+
+class Spool:
+    """A transcript's file: one NDJSON line (`Exchange.as_record`, unredacted) per finished
+    exchange, appended as it finishes and read back by its place. `path` None: an unnamed
+    temporary file, gone with the process; else that file, mode 0600, begun empty."""
+
+    def __init__(self, path: Path | None = None, segment_bytes: int | None = None) -> None:
+        self.path = path
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._fds: dict[int, int] = {}  # segment -> descriptor: the current one, the one before
+        self._segment = 0
+        self._size = 0
+        self.closed = False
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
+        if path is not None:  # named: there from the start, for whoever follows it
+            self._fds[0] = self._open()
+
+    def _open(self) -> int:
+        if self.path is None:
+            fd, name = tempfile.mkstemp(prefix="ubc-transcript-", suffix=".ndjson")
+            os.unlink(name)
+            return fd
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def append(self, line: bytes) -> Place | None:
+        """Write one line; its place, or None once closed."""
+        with self._lock:
+            if self.closed:
+                return None
+            if not self._fds:
+                self._fds[0] = self._open()
+            elif self.segment_bytes is not None and self._size and \
+                    self._size + len(line) > self.segment_bytes:
+                self._rotate()
+            fd, offset = self._fds[self._segment], self._size
+            written = 0
+            while written < len(line):
+                written += os.pwrite(fd, line[written:], offset + written)
+            self._size += len(line)
+            return Place(self._segment, offset, len(line))
+
+    def _rotate(self) -> None:
+        """The current file becomes the one before; the one before that is gone (lock held)."""
+        gone = self._fds.pop(self._segment - 1, None)
+        if gone is not None:
+            os.close(gone)
+        if self.path is not None:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        self._segment += 1
+        self._fds[self._segment] = self._open()
+        self._size = 0
+
+    def read(self, place: Place) -> bytes | None:
+        """The line at `place`, or None when its file is no longer kept."""
+        with self._lock:
+            fd = self._fds.get(place.segment)
+            return None if fd is None else os.pread(fd, place.length, place.offset)
+
+    def lines(self) -> Iterator[bytes]:
+        """Every line kept, oldest first."""
+        with self._lock:
+            segments = sorted(self._fds)
+        for segment in segments:
+            offset, rest = 0, b""
+            while True:
+                with self._lock:
+                    fd = self._fds.get(segment)
+                    chunk = b"" if fd is None else os.pread(fd, MB, offset)
+                if not chunk:
+                    break
+                offset += len(chunk)
+                *whole, rest = (rest + chunk).split(b"\n")
+                yield from whole
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._finalizer()
+
+
+def _close_all(fds: dict[int, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+    fds.clear()
+
+
+def _read_back(spool: Spool, place: Place) -> Exchange | None:
+    """The exchange at `place`, read back whole."""
+    line = spool.read(place)
+    return None if line is None else Exchange.from_record(orjson.loads(line))
+
+
+class Transcript:
+    """A thread-safe, append-only log of exchanges that can be waited on, on disk as they
+    finish, in memory within `bounds` (see Bounds); `path` names its file (default: an unnamed
+    temporary one)."""
+
+    def __init__(self, bounds: Bounds = RUN, path: Path | None = None) -> None:
+        self.bounds = bounds
+        self.spool = Spool(path, bounds.segment_bytes)
+        self._entries: deque[Exchange] = deque()
+        # On disk and still whole, oldest first: each with its size and how to read it back.
+        self._whole: dict[str, tuple[Exchange, int, Callable[[], Exchange | None]]] = {}
+        self._whole_bytes = 0
+        self.forgotten = 0  # exchanges memory no longer knows (the file has them)
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._listeners: list[Callable[[Exchange], None]] = []
@@ -250,20 +436,62 @@ class Transcript:
             exchange.action = None
             exchange._read_context(doc)
         with self._lock:
+            exchange._held = True
             self._entries.append(exchange)
             self._by_transaction.setdefault(exchange.transaction_id, []).append(exchange)
+            while self.bounds.index is not None and len(self._entries) > self.bounds.index:
+                self._forget(self._entries.popleft())
         self._changed(exchange)
         return exchange
 
     def finish(self, exchange: Exchange, status: int | None, headers: Mapping[str, str],
                body: bytes, error: str | None = None) -> None:
+        """Record the answer (or the failure) of a request; the exchange goes to disk."""
         with self._lock:
             exchange.status = status
             exchange.response_headers = dict(headers)
             exchange.response_body = body
             exchange.response_mono_time = time.monotonic()
             exchange.error = error
+            size = exchange.size
+        place = self.spool.append(orjson.dumps(exchange.as_record(redact=False)) + b"\n")
+        with self._lock:
+            if place is not None and exchange._held and not exchange.spilled:
+                previous = self._whole.pop(exchange.id, None)  # answered twice: once counted
+                self._whole_bytes += size - (previous[1] if previous else 0)
+                self._whole[exchange.id] = (exchange, size,
+                                            functools.partial(_read_back, self.spool, place))
+                self._trim()
         self._changed(exchange)
+
+    def _trim(self) -> None:
+        """Spill the oldest whole exchanges while memory holds more than the bounds (lock
+        held): their headers and bodies stay on disk only."""
+        while self._whole and (len(self._whole) > self.bounds.whole
+                               or self._whole_bytes > self.bounds.whole_bytes):
+            exchange, size, stored = self._whole.pop(next(iter(self._whole)))
+            self._whole_bytes -= size
+            exchange._spill(stored)
+
+    def _forget(self, exchange: Exchange) -> None:
+        """Memory lets go of `exchange` altogether (lock held); the file keeps it."""
+        exchange._held = False
+        self.forgotten += 1
+        same = self._by_transaction.get(exchange.transaction_id)
+        if same is not None:
+            if same and same[0] is exchange:
+                del same[0]
+            elif exchange in same:
+                same.remove(exchange)
+            if not same:
+                del self._by_transaction[exchange.transaction_id]
+        whole = self._whole.pop(exchange.id, None)
+        if whole is not None:
+            self._whole_bytes -= whole[1]
+
+    def close(self) -> None:
+        """Close the file; what memory holds stays readable, spilled bodies read back empty."""
+        self.spool.close()
 
     def entries(self) -> list[Exchange]:
         with self._lock:
@@ -342,12 +570,25 @@ class Transcript:
 
     def write_ndjson(self, path: Path, redact: bool = True,
                      ended: Mapping[str, Any] | None = None) -> None:
-        """Every exchange, a line each; then, when `ended` is given, one last line
-        {ENDED: ended} saying how the recording ended (a run stopped early: "interrupted"),
-        which readers of exchanges skip (`is_end`)."""
+        """Every exchange, a line each, in recording order (when memory forgot some: the
+        file's, in the order they finished, then those still unanswered); then, when `ended`
+        is given, one last line {ENDED: ended} saying how the recording ended (a run stopped
+        early: "interrupted"), which readers of exchanges skip (`is_end`)."""
         with path.open("w", encoding="utf-8") as handle:
-            for exchange in self.entries():
-                handle.write(json.dumps(exchange.as_record(redact), ensure_ascii=False) + "\n")
+            if self.forgotten:
+                for line in self.spool.lines():
+                    record = orjson.loads(line)
+                    for name in ("request_headers", "response_headers"):
+                        record[name] = _headers(record.get(name) or {}, redact)
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                with self._lock:
+                    unanswered = [e for e in self._entries
+                                  if e.id not in self._whole and not e.spilled]
+            else:
+                unanswered = self.entries()
+            for exchange in unanswered:
+                whole = (exchange._stored and exchange._stored()) or exchange
+                handle.write(json.dumps(whole.as_record(redact), ensure_ascii=False) + "\n")
             if ended is not None:
                 handle.write(json.dumps({ENDED: dict(ended)}, ensure_ascii=False) + "\n")
 

@@ -36,6 +36,10 @@ from mocks.bap.faults import FaultSwitches
 from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 
 CALLBACKS = tuple(envelope.REQUEST_OF)  # on_discover ... on_support, on_catalog_publish
+# Transactions remembered, the least recently used let go first: a BAP up for days
+# (`ubc-cert serve`) starts one per request it is asked to send. A callback in one let go of is
+# refused as of an unknown transaction.
+TRANSACTIONS = 4096
 Observer = Callable[[Inbound], Awaitable[None]]
 Screen = Callable[[str, dict[str, Any]], str | None]  # (action, callback) -> why refused
 
@@ -110,7 +114,8 @@ class ReferenceBap:
         self.identity = config.identity
         self.transcript = transcript
         self.party = party  # how the transcript names what it sends and receives
-        self.transactions: dict[str, Transaction] = {}
+        self.transactions: dict[str, Transaction] = {}  # least recently used first
+        self.max_transactions = TRANSACTIONS
         self._lock = threading.Lock()
         self.http = wire(http)
         safeguards = safeguards or Safeguards()
@@ -203,9 +208,15 @@ class ReferenceBap:
     # -- sending -------------------------------------------------------------------------------
 
     def transaction(self, transaction_id: str | None = None) -> Transaction:
+        """The transaction, started if new; the least recently used forgotten past
+        `max_transactions`."""
         with self._lock:
             tid = transaction_id or envelope.new_id()
-            return self.transactions.setdefault(tid, Transaction(tid))
+            transaction = self.transactions.pop(tid, None) or Transaction(tid)
+            self.transactions[tid] = transaction  # the most recently used, last
+            while len(self.transactions) > self.max_transactions:
+                del self.transactions[next(iter(self.transactions))]
+            return transaction
 
     def build(self, action: str, message: dict[str, Any], *, transaction_id: str | None = None,
               bpp_id: str | None = None, bpp_uri: str | None = None,

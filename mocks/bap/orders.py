@@ -233,11 +233,20 @@ class AppOrder:
                             if isinstance(m.get("value", 0), int | float)]}
 
 
-class OrderBook:
-    """Every order of the app, by its id, the BPP's id, and each transaction it went in."""
+# An app up for days (`ubc-cert serve`) is asked for estimates nobody pays for: the oldest
+# quotes go first past QUOTES, the oldest orders of any kind past ORDERS.
+QUOTES = 256
+ORDERS = 2048
 
-    def __init__(self) -> None:
+
+class OrderBook:
+    """Every order of the app, by its id, the BPP's id, and each transaction it went in; the
+    oldest let go of past `quotes` estimates not paid for, or `orders` orders in all."""
+
+    def __init__(self, quotes: int = QUOTES, orders: int = ORDERS) -> None:
         self._orders: dict[str, AppOrder] = {}
+        self.quotes = quotes
+        self.orders = orders
         # transaction id -> the latest order sent in it: a callback finds its order without
         # reading every order the app ever made (the scan grew with each order)
         self._by_transaction: dict[str, AppOrder] = {}
@@ -245,10 +254,18 @@ class OrderBook:
     def __iter__(self) -> Iterator[AppOrder]:
         return iter(list(self._orders.values()))
 
+    def __len__(self) -> int:
+        return len(self._orders)
+
     def add(self, order: AppOrder) -> None:
         self._orders[order.id] = order
         for transaction_id in order.transaction_ids:
             self._by_transaction[transaction_id] = order
+        quoted = [o.id for o in self._orders.values() if not o.initialised]
+        for order_id in quoted[:max(0, len(quoted) - self.quotes)]:
+            self.remove(order_id)
+        for order_id in list(self._orders)[:max(0, len(self._orders) - self.orders)]:
+            self.remove(order_id)
 
     def continue_in(self, order: AppOrder, transaction_id: str) -> None:
         """The order goes on in another transaction (its latest order from now on)."""

@@ -152,11 +152,24 @@ class OrderRecord:
         }
 
 
-class OrderBook:
-    """Every order journey the BPP holds, one per transaction of a BAP, oldest first."""
+# A BPP up for days (`ubc-cert serve`) drafts an order for every select, most never
+# initialised: the oldest drafts go first past DRAFTS, the oldest orders of any kind past ORDERS.
+DRAFTS = 1024
+ORDERS = 4096
 
-    def __init__(self) -> None:
+
+class OrderBook:
+    """Every order journey the BPP holds, one per transaction of a BAP, oldest first; the
+    oldest let go of past `drafts` orders without an id (a select's quote), or `orders` in
+    all."""
+
+    def __init__(self, drafts: int = DRAFTS, orders: int = ORDERS) -> None:
         self._held: dict[tuple[str, str], OrderRecord] = {}  # (bap_id, transaction_id)
+        self.drafts = drafts
+        self.orders = orders
+
+    def __len__(self) -> int:
+        return len(self._held)
 
     def __iter__(self) -> Iterator[OrderRecord]:
         return iter(self._held.values())
@@ -168,6 +181,11 @@ class OrderBook:
     def hold(self, record: OrderRecord) -> None:
         """Keep `record` as its transaction's order (replacing an earlier draft)."""
         self._held[(record.bap_id, record.transaction_id)] = record
+        drafts = [key for key, held in self._held.items() if held.order_id is None]
+        for key in drafts[:max(0, len(drafts) - self.drafts)]:
+            del self._held[key]
+        for key in list(self._held)[:max(0, len(self._held) - self.orders)]:
+            del self._held[key]
 
     def lookup(self, key: str) -> OrderRecord | None:
         """An order by its id or its transaction id, whichever BAP placed it: the operator's

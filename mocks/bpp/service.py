@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
@@ -57,6 +58,7 @@ from mocks.stack.http import ApiError
 
 log = logging.getLogger("ubc.mocks.bpp")
 
+KEPT = 256  # ratings and support tickets remembered
 ACTIONS = ("discover", "select", "init", "confirm", "status", "track", "update", "cancel",
            "rating", "support")
 Message = dict[str, Any]
@@ -77,8 +79,9 @@ class ReferenceBpp:
         self.documents = OrderDocuments(self.site, config)
         self.orders = OrderBook()
         self.ledger = pricing.Ledger()
-        self.ratings: list[dict[str, Any]] = []
-        self.tickets: list[dict[str, Any]] = []
+        # What the BPP was told, the latest only: nothing reads them back but a person.
+        self.ratings: deque[dict[str, Any]] = deque(maxlen=KEPT)
+        self.tickets: deque[dict[str, Any]] = deque(maxlen=KEPT)
         self._owns_http = http is None
         self.http = wire(http)
         safeguards = safeguards or Safeguards()

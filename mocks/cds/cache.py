@@ -48,16 +48,30 @@ class CachedCatalog:
         }
 
 
+# Catalogs kept at most: past it, the expired ones go, then the oldest published (a CDS up for
+# days may be sent a new catalog id with every publish).
+CATALOGS = 4096
+
+
 class CatalogCache:
     """Cached catalogs by (BPP, catalog id); safe to use from the server loop and tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, most: int = CATALOGS) -> None:
         self._entries: dict[tuple[str, str], CachedCatalog] = {}
         self._lock = threading.Lock()
+        self.most = most
 
     def put(self, entry: CachedCatalog) -> None:
         with self._lock:
-            self._entries[(entry.bpp_id, entry.catalog_id)] = entry
+            key = (entry.bpp_id, entry.catalog_id)
+            self._entries.pop(key, None)  # the latest publish last
+            self._entries[key] = entry
+            if len(self._entries) > self.most:
+                now = entry.published_at
+                for old in [k for k, e in self._entries.items() if e.expires_at <= now]:
+                    del self._entries[old]
+            for old in list(self._entries)[:max(0, len(self._entries) - self.most)]:
+                del self._entries[old]
 
     def entries(self) -> list[CachedCatalog]:
         with self._lock:

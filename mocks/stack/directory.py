@@ -34,6 +34,8 @@ class Directory(Protocol):
                           ) -> list[dict[str, Any]]: ...
 
 
+CACHED = 1024  # registry answers cached at most
+
 class RegistryClient:
     """Looks subscribers up over HTTP (`POST /lookup`), trusting only SUBSCRIBED records inside
     their validity window; answers are cached for `cache_s` seconds. `user_agent` names who
@@ -89,8 +91,20 @@ class RegistryClient:
             raise RegistryUnavailable(f"the registry at {self.registry_url} could not be "
                                       f"asked: {type(exc).__name__}: {exc}") from None
         records = [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
-        self._cache[key] = (time.monotonic(), records)
+        self._remember(key, records)
         return records
+
+    def _remember(self, key: tuple[tuple[str, str], ...], records: list[dict[str, Any]]) -> None:
+        """Cache an answer; past CACHED answers the stale ones go, then the oldest (a sender
+        may name a new key id in every request)."""
+        now = time.monotonic()
+        self._cache.pop(key, None)
+        self._cache[key] = (now, records)
+        if len(self._cache) > CACHED:
+            for stale in [k for k, (at, _) in self._cache.items() if now - at >= self.cache_s]:
+                del self._cache[stale]
+        for old in list(self._cache)[:max(0, len(self._cache) - CACHED)]:
+            del self._cache[old]
 
     async def trusted_key(self, subscriber_id: str, key_id: str) -> str | None:
         for record in await self._lookup(subscriber_id=subscriber_id, key_id=key_id):
