@@ -103,21 +103,26 @@ def test_charging_to_an_energy_limit_stops_with_energy_limit(
     assert stopped[0]["energy_kwh"] == pytest.approx(10.0)
 
 
+def count_steps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The length of every integration step the simulator takes from now on."""
+    from mocks.charger import physics
+
+    steps: list[float] = []
+    charge = physics.charge
+
+    def counted(session: Any, power: float, dt: float) -> Any:
+        steps.append(dt)
+        return charge(session, power, dt)
+    monkeypatch.setattr(physics, "charge", counted)
+    return steps
+
+
 def test_a_week_of_trickle_charging_is_simulated_per_meter_sample_not_per_second(
         charger: Charger, monkeypatch: pytest.MonkeyPatch) -> None:
     """Below the taper power is constant, so a step may last until the next meter sample:
     advancing a week with a session drawing 10 W took 600,000 one-second steps, holding the
     network's event loop for seconds; the energy, cost and samples are the same either way."""
-    from mocks.charger import physics
-
-    steps = 0
-    charge = physics.charge
-
-    def counted(*args: Any) -> Any:
-        nonlocal steps
-        steps += 1
-        return charge(*args)
-    monkeypatch.setattr(physics, "charge", counted)
+    steps = count_steps(monkeypatch)
     session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
                              soc_start=20)
     charger.advance(7 * 24 * 3600)
@@ -125,7 +130,7 @@ def test_a_week_of_trickle_charging_is_simulated_per_meter_sample_not_per_second
     assert session.energy_kwh == pytest.approx(0.01 * 7 * 24, rel=1e-9)  # 1.68 kWh, exactly
     assert session.cost == pytest.approx(0.01 * 7 * 24 * 18, rel=1e-9)
     assert len(session.meter_values) == 7 * 24 * 60 + 1  # a reading a minute, and the first
-    assert steps <= 7 * 24 * 60 + 2
+    assert len(steps) <= 7 * 24 * 60 + 2
 
 
 def test_a_week_of_trickle_charging_in_the_taper_takes_steps_of_the_charge_not_seconds(
@@ -133,21 +138,12 @@ def test_a_week_of_trickle_charging_in_the_taper_takes_steps_of_the_charge_not_s
     """In the taper, power follows the state of charge, so the step was step_s: a week at 10 W
     above 80 % was again 600,000 steps. A step now lasts while the charge moves
     TAPER_SOC_STEP points (and never past a meter sample); the energy follows the curve."""
-    from mocks.charger import physics
-
-    steps = 0
-    charge = physics.charge
-
-    def counted(*args: Any) -> Any:
-        nonlocal steps
-        steps += 1
-        return charge(*args)
-    monkeypatch.setattr(physics, "charge", counted)
+    steps = count_steps(monkeypatch)
     session = start_charging(charger, vehicle_max_power_kw=0.01, vehicle_battery_kwh=60,
                              soc_start=85)
     charger.advance(7 * 24 * 3600)
     assert session.status is SessionStatus.ACTIVE
-    assert steps <= 2 * (7 * 24 * 60 + 2)  # about one step per meter sample
+    assert len(steps) <= 2 * (7 * 24 * 60 + 2)  # about one step per meter sample
     # power = 10 W x (100 - soc) / 20 points of taper: dSOC/dt = -k (100 - soc), exactly
     k = 0.01 / 60 * 100 / 20 / 3600
     expected_soc = 100 - 15 * math.exp(-k * 7 * 24 * 3600)
