@@ -247,6 +247,9 @@ def main() -> int:
         network.start()
         bap, bpp = network.bap, network.bpp
         assert bap is not None and bpp is not None
+        # every select is signed ahead, each its own transaction: the BAP must take callbacks
+        # in all of them, not only the 4,096 most recent a long-running BAP keeps
+        bap.max_transactions = 1_000_000
         bpp_at = network.participants["bpp"]
         item = bpp.catalog()["beckn:items"][0]
         order = Order(seller=item["beckn:provider"]["beckn:id"], item_id=item["beckn:id"],

@@ -277,6 +277,9 @@ class Inbox:
     admission: Admission | None = None
     steps: dict[str, Step] = field(default_factory=default_steps)
     safeguards: Safeguards = field(default_factory=Safeguards)
+    # awaited before an accepted request is ACKed: a party whose work is backed up makes its
+    # senders wait for the ACK (each sender's own pace), rather than queue callbacks for ever
+    pace: Callable[[], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.handlers = dict(self.handlers)
@@ -348,6 +351,8 @@ class Inbox:
         refusal, doc = await self.admit(action, raw, headers, parsed=parsed)
         if refusal is not None:
             return self._finish(exchange, refusal)
+        if self.pace is not None:
+            await self.pace()
         inbound = Inbound(action, doc, raw, exchange)
         task = BackgroundTask(self._run_handler, self.handlers[action], inbound)
         return self._finish(exchange, json_response(envelope.ack(), 200, background=task))
