@@ -1,47 +1,74 @@
-"""The reference BPP's backlog (mocks/bpp/service.py Tasks): with as much work under way as its
-outbox has connections, a new request waits for its ACK, bounded, instead of queueing its
-callback behind the others."""
+"""A party's outbox paces its inbox (mocks/stack/outbox.py `room`, Inbox.pace): with as many
+callbacks waiting for a connection as it has connections, a new request waits for its ACK,
+bounded, instead of queueing its callback behind the others for seconds."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
-from mocks.bpp.service import Tasks
+from harness.beckn import signing
+from harness.transcript import Transcript
+from mocks.stack import Identity, Outbox
+from mocks.stack.wire import MAX_IN_FLIGHT, Answer
 
 
-def test_room_waits_while_the_backlog_is_full_and_opens_when_a_task_ends() -> None:
-    async def main() -> list[str]:
-        tasks = Tasks(backlog=2)
-        done: list[str] = []
-        release = asyncio.Event()
+class HeldWire:
+    """A peer that answers nothing until released."""
 
-        async def work(name: str) -> None:
-            await release.wait()
-            done.append(name)
-        tasks.spawn(work("a"))
-        tasks.spawn(work("b"))
-        waiting = asyncio.create_task(tasks.room(bound_s=5))
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str],
+                   timeout_s: float, limit: int) -> Answer:
+        await self.release.wait()
+        return Answer(200, {}, b'{"message":{"ack":{"status":"ACK"}}}')
+
+    async def aclose(self) -> None:
+        pass
+
+
+def outbox(wire: HeldWire) -> Outbox:
+    keys = signing.KeyPair.generate("bpp.example", "bpp.example-k1")
+    return Outbox(Identity.create("bpp.example", "bpp", "http://127.0.0.1/b", keys),
+                  Transcript(), wire, party="bpp")
+
+
+def test_room_waits_while_callbacks_queue_for_a_connection_and_opens_as_they_go() -> None:
+    async def main() -> bool:
+        wire = HeldWire()
+        box = outbox(wire)
+        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_select",
+                                              {"context": {}, "message": {}}))
+                 for _ in range(2 * MAX_IN_FLIGHT)]  # half on the wire, half queued
         await asyncio.sleep(0.05)
-        assert not waiting.done()  # two running: no room
-        release.set()
-        await asyncio.wait_for(waiting, 1)
-        done.append("room")
-        return done
-    assert asyncio.run(main()) == ["a", "b", "room"]
+        waiting = asyncio.create_task(box.room(bound_s=5))
+        await asyncio.sleep(0.05)
+        held = not waiting.done()
+        wire.release.set()
+        await asyncio.wait_for(waiting, 2)
+        await asyncio.gather(*sends)
+        return held
+    assert asyncio.run(main())
 
 
-def test_room_is_at_once_below_the_backlog_and_bounded_above_it() -> None:
+def test_room_is_at_once_without_a_queue_and_bounded_with_one() -> None:
     async def main() -> tuple[float, float]:
-        tasks = Tasks(backlog=1)
+        wire = HeldWire()
+        box = outbox(wire)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await tasks.room(bound_s=5)
+        await box.room(bound_s=5)
         free = loop.time() - started
-        tasks.spawn(asyncio.sleep(10))
+        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_status",
+                                              {"context": {}, "message": {}}))
+                 for _ in range(2 * MAX_IN_FLIGHT)]
+        await asyncio.sleep(0.05)
         started = loop.time()
-        await tasks.room(bound_s=0.2)  # never refused: ACKed after the bound all the same
+        await box.room(bound_s=0.2)  # never refused: ACKed after the bound all the same
         full = loop.time() - started
-        await tasks.cancel()
+        wire.release.set()
+        await asyncio.gather(*sends)
         return free, full
     free, full = asyncio.run(main())
     assert free < 0.05 and 0.15 <= full < 2.0

@@ -55,7 +55,6 @@ from mocks.charger import Charger, ChargerError, Event, EventType, SessionStatus
 from mocks.charger.clock import catch_up
 from mocks.stack import Directory, Inbound, Inbox, Outbox, Safeguards, Sent, Wire, wire
 from mocks.stack.http import ApiError
-from mocks.stack.wire import MAX_IN_FLIGHT
 
 log = logging.getLogger("ubc.mocks.bpp")
 
@@ -93,7 +92,8 @@ class ReferenceBpp:
         handlers["on_catalog_publish"] = self.publication.receive
         self.inbox = Inbox(self.identity, directory, transcript, schemas, handlers,
                            party="bpp", safeguards=safeguards)
-        self.inbox.pace = self._tasks_room
+        # a burst faster than its callbacks go waits for its ACKs (Outbox.room)
+        self.inbox.pace = self.outbox.room
         self.switches = FaultSwitches(self.identity, self.inbox, config.faults)
         self.callbacks = Callbacks(config, self.outbox, self.switches,
                                    followers=self.orders.followers_of)
@@ -162,9 +162,6 @@ class ReferenceBpp:
         return record
 
     # -- receiving -----------------------------------------------------------------------------
-
-    async def _tasks_room(self) -> None:
-        await self._tasks.room()
 
     async def _receive(self, inbound: Inbound) -> None:
         # the inbox runs this after its ACK; the work gets its own task so shutdown can stop it
@@ -461,45 +458,17 @@ class ReferenceBpp:
         await self._refund_if_due(record)
 
 
-# Requests and events the BPP works on at once before it makes senders wait for their ACK (as
-# many as its outbox has connections: a callback beyond them would only queue for one), and
-# how long one may wait at most (then it is ACKed all the same: it is never refused for it).
-BACKLOG = MAX_IN_FLIGHT
-BACKLOG_WAIT_S = 2.0
-
-
 class Tasks:
     """The BPP's work in the background: one task per request or event, each guarded (a
-    failure is logged and stops nothing else), all cancelled at shutdown. With `backlog` tasks
-    running, `room()` waits: a burst of requests no faster to answer than it comes was ACKed at
-    once and its callbacks queued behind each other for seconds (the callback p99 grew with the
-    senders' concurrency); the senders wait for their ACKs instead, the callbacks stay prompt."""
+    failure is logged and stops nothing else), all cancelled at shutdown."""
 
-    def __init__(self, backlog: int = BACKLOG) -> None:
+    def __init__(self) -> None:
         self._running: set[asyncio.Task[None]] = set()
-        self.backlog = backlog
-        self._room: asyncio.Event | None = None
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
         self._running.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        if self._room is not None and len(self._running) < self.backlog:
-            self._room.set()
-
-    async def room(self, bound_s: float = BACKLOG_WAIT_S) -> None:
-        """Return once fewer than `backlog` tasks run, or after `bound_s` at most."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + bound_s
-        while len(self._running) >= self.backlog and loop.time() < deadline:
-            if self._room is None:
-                self._room = asyncio.Event()
-            self._room.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), deadline - loop.time())
+        task.add_done_callback(self._running.discard)
 
     @staticmethod
     async def _guarded(coro: Awaitable[None]) -> None:
