@@ -78,7 +78,7 @@ def _draft(n: int, order_id: str | None = None) -> OrderRecord:
 
 
 def test_the_bpp_lets_go_of_the_oldest_drafts_first() -> None:
-    book = OrderBook(drafts=4, orders=6)
+    book = OrderBook(drafts=4, orders=6, prune_every=1)
     book.hold(_draft(0, order_id="order-0"))
     for n in range(1, 30):
         book.hold(_draft(n))
@@ -87,6 +87,16 @@ def test_the_bpp_lets_go_of_the_oldest_drafts_first() -> None:
     for n in range(30, 40):
         book.hold(_draft(n, order_id=f"order-{n}"))
     assert len(book) == 6 and book.lookup("order-0") is None
+
+
+def test_the_bpp_prunes_its_drafts_now_and_then_within_a_bound() -> None:
+    book = OrderBook(drafts=10, orders=1000, prune_every=8)
+    sizes = []
+    for n in range(200):
+        book.hold(_draft(n))
+        sizes.append(len(book))
+    assert max(sizes) <= 10 + 8 and sizes[-1] >= 10
+    assert book.of_transaction("bap.test.ubc", "t199") is not None  # the newest stays
 
 
 def _catalog(n: int, published: float, expires: float) -> CachedCatalog:

@@ -26,6 +26,7 @@ import orjson
 
 from harness.beckn import envelope, signing
 from harness.beckn import time as wire_time
+from harness.transcript import NOT_PARSED
 from mocks.bpp.config import BppConfig
 from mocks.bpp.faults import Callback, FaultSwitches, Signature
 from mocks.stack import Outbox, Sent
@@ -96,15 +97,15 @@ class Callbacks:
             if isinstance(target, str):
                 # the window is read from the document: the bytes are not parsed again
                 await self._copies(callback, target, orjson.dumps(doc), ttl, deadline,
-                                   signature_window(doc))
+                                   signature_window(doc), doc)
 
     async def _copies(self, callback: Callback, target: str, raw: bytes, ttl: float,
-                      deadline: float, window: int) -> None:
+                      deadline: float, window: int, doc: dict[str, Any]) -> None:
         """Each copy of one callback to one BAP, retried while undelivered and in its ttl."""
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None
-            sent = await self._deliver(target, callback.action, raw, created, note, window)
+            sent = await self._deliver(target, callback.action, raw, created, note, window, doc)
             for attempt, backoff in enumerate(RETRY_BACKOFF_S, start=2):
                 if not undelivered(sent) or time.monotonic() + backoff >= deadline:
                     break
@@ -113,18 +114,20 @@ class Callbacks:
                             attempt, backoff)
                 await asyncio.sleep(backoff)
                 sent = await self._deliver(target, callback.action, raw, None,
-                                           f"retry {attempt - 1}", window)
+                                           f"retry {attempt - 1}", window, doc)
             if undelivered(sent):
                 log.warning("%s to %s given up undelivered (%s) within its ttl of %g s",
                             callback.action, target, sent.error or f"HTTP {sent.status}", ttl)
 
     async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
-                       note: str | None, window_s: int | None = None) -> Sent:
+                       note: str | None, window_s: int | None = None,
+                       doc: dict[str, Any] | None = None) -> Sent:
         signature, applied = self.switches.signature(Signature(
             self.identity.signer, self.switches.impostor, created=created))
         notes = [n for n in (*applied, note) if n]
         return await self.outbox.send(target, action, raw, note=", ".join(notes) or None,
-                                      window_s=window_s, **_signing(signature, raw))
+                                      window_s=window_s, parsed=doc if doc is not None
+                                      else NOT_PARSED, **_signing(signature, raw))
 
 
 def _signing(signature: Signature, raw: bytes) -> dict[str, Any]:

@@ -85,10 +85,12 @@ class Outbox:
                    tamper: Callable[[bytes], bytes] | None = None,
                    created: int | None = None, expires: int | None = None,
                    signer: signing.Signer | None = None, sign: bool | None = None,
-                   note: str | None = None, window_s: int | None = None) -> Sent:
+                   note: str | None = None, window_s: int | None = None,
+                   parsed: Any = NOT_PARSED) -> Sent:
         """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
         signed and sent. `tamper` changes the bytes after signing (for hostile tests).
-        `window_s`: the signature's validity when bytes are sent (else read from them). A host
+        `window_s`: the signature's validity when bytes are sent (else read from them), and
+        `parsed` the document they serialise, when the sender has it (not parsed again). A host
         off the outbound allow-list is not sent to: recorded with the reason as its error."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
@@ -104,7 +106,7 @@ class Outbox:
             raw = tamper(raw)
         url = f"{base_uri.rstrip('/')}/{action}"
         # the transcript reads the context from the document rather than parse the bytes again
-        doc = body if isinstance(body, dict) and tamper is None else NOT_PARSED
+        doc = NOT_PARSED if tamper is not None else body if isinstance(body, dict) else parsed
         refusal = self.outbound.refusal(url) if self.outbound is not None else None
         if refusal is not None:  # recorded, never sent: no slot to wait for
             exchange = self.transcript.begin(OUTBOUND, self.party or self.identity.role,
