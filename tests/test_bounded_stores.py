@@ -96,6 +96,12 @@ def test_the_bpp_prunes_its_drafts_now_and_then_within_a_bound() -> None:
         book.hold(_draft(n))
         sizes.append(len(book))
     assert max(sizes) <= 10 + 8 and sizes[-1] >= 10
+    book = OrderBook(drafts=1000, orders=20, prune_every=8)
+    sizes = []
+    for n in range(200):
+        book.hold(_draft(n, order_id=f"order-{n}"))
+        sizes.append(len(book))
+    assert max(sizes) <= 20 + 8 and sizes[-1] >= 20
     assert book.of_transaction("bap.test.ubc", "t199") is not None  # the newest stays
 
 

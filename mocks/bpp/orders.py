@@ -188,9 +188,10 @@ class OrderBook:
         """Keep `record` as its transaction's order (replacing an earlier draft)."""
         self._held[(record.bap_id, record.transaction_id)] = record
         # Pruned every `prune_every` holds, not at each: the scan of every held order was 12 %
-        # of the network's CPU in a select burst. Drafts stay within their bound plus that.
+        # of the network's CPU in a select burst. Drafts and orders stay within their bounds
+        # plus that.
         self._held_since_prune += 1
-        if self._held_since_prune < self.prune_every and len(self._held) <= self.orders:
+        if self._held_since_prune < self.prune_every:
             return
         self._held_since_prune = 0
         drafts = [key for key, held in self._held.items() if held.order_id is None]
