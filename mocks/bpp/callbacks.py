@@ -30,7 +30,6 @@ from harness.transcript import NOT_PARSED
 from mocks.bpp.config import BppConfig
 from mocks.bpp.faults import Callback, FaultSwitches, Signature
 from mocks.stack import Outbox, Sent
-from mocks.stack.outbox import signature_window
 
 log = logging.getLogger("ubc.mocks")
 RETRY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # waits before the 2nd, 3rd ... attempt
@@ -95,17 +94,15 @@ class Callbacks:
                 doc["error"] = error
             target = addressed.get("bap_uri")
             if isinstance(target, str):
-                # the window is read from the document: the bytes are not parsed again
-                await self._copies(callback, target, orjson.dumps(doc), ttl, deadline,
-                                   signature_window(doc), doc)
+                await self._copies(callback, target, orjson.dumps(doc), ttl, deadline, doc)
 
     async def _copies(self, callback: Callback, target: str, raw: bytes, ttl: float,
-                      deadline: float, window: int, doc: dict[str, Any]) -> None:
+                      deadline: float, doc: dict[str, Any]) -> None:
         """Each copy of one callback to one BAP, retried while undelivered and in its ttl."""
         for index, note in enumerate(callback.copies):
             # a later copy is signed a second earlier per copy, so its signature differs
             created = int(time.time()) - index if index else None
-            sent = await self._deliver(target, callback.action, raw, created, note, window, doc)
+            sent = await self._deliver(target, callback.action, raw, created, note, doc)
             for attempt, backoff in enumerate(RETRY_BACKOFF_S, start=2):
                 if not undelivered(sent) or time.monotonic() + backoff >= deadline:
                     break
@@ -114,20 +111,19 @@ class Callbacks:
                             attempt, backoff)
                 await asyncio.sleep(backoff)
                 sent = await self._deliver(target, callback.action, raw, None,
-                                           f"retry {attempt - 1}", window, doc)
+                                           f"retry {attempt - 1}", doc)
             if undelivered(sent):
                 log.warning("%s to %s given up undelivered (%s) within its ttl of %g s",
                             callback.action, target, sent.error or f"HTTP {sent.status}", ttl)
 
     async def _deliver(self, target: str, action: str, raw: bytes, created: int | None,
-                       note: str | None, window_s: int | None = None,
-                       doc: dict[str, Any] | None = None) -> Sent:
+                       note: str | None, doc: Any = NOT_PARSED) -> Sent:
+        """One signed copy; `doc` is what `raw` serialises (the outbox need not parse it)."""
         signature, applied = self.switches.signature(Signature(
             self.identity.signer, self.switches.impostor, created=created))
         notes = [n for n in (*applied, note) if n]
         return await self.outbox.send(target, action, raw, note=", ".join(notes) or None,
-                                      window_s=window_s, parsed=doc if doc is not None
-                                      else NOT_PARSED, **_signing(signature, raw))
+                                      parsed=doc, **_signing(signature, raw))
 
 
 def _signing(signature: Signature, raw: bytes) -> dict[str, Any]:

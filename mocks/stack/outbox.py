@@ -24,10 +24,10 @@ from mocks.stack.wire import MAX_IN_FLIGHT, Wire, WireError, wire
 
 log = logging.getLogger("ubc.mocks")
 
-DEFAULT_SEND_TIMEOUT_S = 10.0
+DEFAULT_SEND_TIMEOUT_S = 10.0  # twice the default ACK bound: slow answers are measured
 # The longest a request waits for its ACK while the party's callbacks are backed up (`room`):
 # then it is ACKed all the same, never refused for it.
-ROOM_WAIT_S = 2.0  # twice the default ACK bound: slow answers are measured
+ROOM_WAIT_S = 2.0
 
 
 def signature_window(body: dict[str, Any] | bytes) -> int:
@@ -85,20 +85,19 @@ class Outbox:
                    tamper: Callable[[bytes], bytes] | None = None,
                    created: int | None = None, expires: int | None = None,
                    signer: signing.Signer | None = None, sign: bool | None = None,
-                   note: str | None = None, window_s: int | None = None,
-                   parsed: Any = NOT_PARSED) -> Sent:
+                   note: str | None = None, parsed: Any = NOT_PARSED) -> Sent:
         """POST `{base_uri}/{action}`: the body is serialised once, and those exact bytes are
         signed and sent. `tamper` changes the bytes after signing (for hostile tests).
-        `window_s`: the signature's validity when bytes are sent (else read from them), and
-        `parsed` the document they serialise, when the sender has it (not parsed again). A host
+        `parsed`: the document the bytes serialise, when the sender has it: the signature's
+        window and the transcript's context are read from it, not from the bytes again. A host
         off the outbound allow-list is not sent to: recorded with the reason as its error."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         out_headers = {"Content-Type": "application/json", **self.extra_headers}
         if self.sign if sign is None else sign:
             if expires is None:  # BECKN-006: the signature is valid for the message's ttl
                 created = int(time.time()) if created is None else created
-                expires = created + (window_s if window_s is not None else signature_window(
-                    body if isinstance(body, dict) else raw))
+                expires = created + signature_window(
+                    body if isinstance(body, dict) else raw if parsed is NOT_PARSED else parsed)
             out_headers[signing.AUTHORIZATION] = (signer or self.identity.signer).sign(
                 raw, created, expires)
         out_headers.update(headers or {})

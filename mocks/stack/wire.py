@@ -181,7 +181,7 @@ class HttpxWire:
 def wire(http: Wire | httpx.AsyncClient | None) -> Wire:
     """The wire a party sends through: its own (aiohttp) unless it is given one."""
     if http is None:
-        return AiohttpWire()
+        return party_client()
     if isinstance(http, httpx.AsyncClient):
         return HttpxWire(http)
     return http
