@@ -7,13 +7,14 @@ Two measurements (issue F, item 5):
    replays pre-signed, distinct `select` requests (bench/wrk_replay.lua: each wrk thread its
    own share, so no signature is ever sent twice) for `--duration` seconds at each
    `--concurrency`, first to the bare endpoint (a uvicorn process of its own answering a fixed
-   ACK), then to the reference BPP of the mock network (this process: registry, BPP, the
-   harness BAP). The BPP's rate counts a select only once its signed `on_select` has been
-   delivered to, verified and ACKed by the harness BAP: completed exchanges over the time from
-   the first select to the last callback. Reported beside it: wrk's ACK latency p50/p99, the
-   callback latency (select's arrival at the BPP to on_select's arrival at the BAP, both
-   recorded on arrival) p50/p99, and lost callbacks (an ACKed select with no on_select after
-   a grace of one ttl).
+   ACK), then to the reference BPP of the mock network as `ubc-cert serve` runs it (the BPP
+   in a process of its own, harness/party_process.py; the registry and the harness BAP in
+   this one; `--bpp-in-process`: all in one). The BPP's rate counts a select only once its
+   signed `on_select` has been delivered to, verified and ACKed by the harness BAP: completed
+   exchanges over the time from the first select to the last callback. Reported beside it:
+   wrk's ACK latency p50/p99, the callback latency (select's arrival at the BPP to
+   on_select's arrival at the BAP, both recorded on arrival) p50/p99, and lost callbacks (an
+   ACKed select with no on_select after a grace of one ttl).
 2. **The harness's own BAP side**: the harness BAP (Python, httpx) completes signed select ->
    on_select exchanges against the BPP with 16 in flight.
 
@@ -56,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.beckn.order import Order  # noqa: E402
 from harness.network import MockNetwork, NetworkConfig  # noqa: E402
+from harness.servers import tune_collector  # noqa: E402
 from harness.transcript import INBOUND, Exchange  # noqa: E402
 from mocks.bap import ReferenceBap  # noqa: E402
 
@@ -106,6 +108,15 @@ def run_wrk(url: str, requests_file: Path, *, connections: int, threads: int,
     return Wrk(data["requests"], data["duration_us"] / 1e6, data["non_2xx"],
                data["connect"] + data["read"] + data["write"] + data["timeout"],
                data["p50_us"] / 1000, data["p99_us"] / 1000)
+
+
+def reference_catalog(network: MockNetwork) -> Any:
+    """The reference BPP's catalog, wherever it runs (it publishes it to the CDS as it
+    starts)."""
+    if network.bpp is not None:
+        return network.bpp.catalog()
+    [entry] = network.live_catalogs(network.participants["bpp"].subscriber_id)
+    return entry["catalog"]
 
 
 def presign(bap: ReferenceBap, order: Order, bpp_uri: str, bpp_id: str, count: int,
@@ -228,6 +239,8 @@ def main() -> int:
                         help="only the harness BAP's exchanges (the second measurement): no wrk")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="write the headline numbers to FILE as JSON")
+    parser.add_argument("--bpp-in-process", action="store_true",
+                        help="the BPP in the network's process (serve --bpp-in-process)")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -238,20 +251,23 @@ def main() -> int:
     port = free_port()
     bare = None if args.client_only else \
         subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
-    network = MockNetwork(NetworkConfig(ttl=TTL, roles=("registry", "bpp", "bap"),
-                                        registry_cache_s=60.0))
+    # as `ubc-cert serve` runs it: the BPP in a process of its own, the collector tuned
+    network = MockNetwork(NetworkConfig(ttl=TTL, roles=("registry", "cds", "bpp", "bap"),
+                                        registry_cache_s=60.0,
+                                        bpp_process=not args.bpp_in_process))
     rows = []
     try:
         if bare is not None:
             wait_port(port)
         network.start()
-        bap, bpp = network.bap, network.bpp
-        assert bap is not None and bpp is not None
+        tune_collector()
+        bap = network.bap
+        assert bap is not None
         # every select is signed ahead, each its own transaction: the BAP must take callbacks
         # in all of them, not only the 4,096 most recent a long-running BAP keeps
         bap.max_transactions = 1_000_000
         bpp_at = network.participants["bpp"]
-        item = bpp.catalog()["beckn:items"][0]
+        item = reference_catalog(network)["beckn:items"][0]
         order = Order(seller=item["beckn:provider"]["beckn:id"], item_id=item["beckn:id"],
                       quantity_kwh=2.0)
         with tempfile.TemporaryDirectory() as folder:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -35,7 +34,7 @@ from harness.cli_options import (
 )
 from harness.fuzz.options import FUZZ_EPILOG, fuzz_options
 from harness.load.options import add_parser as add_load_parser
-from harness.report.printable import printable
+from harness.logs import log_to_stderr
 from harness.servers import wait_for_stop_signal
 from harness.state import default_state_dir
 
@@ -281,6 +280,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness import candidate as candidate_module
     from harness import identity, network
+    from harness.party_process import PartyProcessError
+    from harness.servers import tune_collector
     from harness.transcript import SERVE
 
     candidates = []
@@ -298,7 +299,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port_base=args.port_base, fresh_keys=args.fresh_keys, host=args.host,
             public_url=args.public_url, report_dir=Path(args.report_dir), state_dir=state_dir,
             transcript_bounds=SERVE, transcript_file=state_dir / "serve-transcript.ndjson",
-            **safeguard_config(args)))
+            bpp_process=not args.bpp_in_process, **safeguard_config(args)))
     except (identity.ConfigFormatError, AddressError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -312,6 +313,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except signing.InvalidKey as exc:
         net.stop()
         raise UsageError(f"{exc} (--fresh-keys replaces the harness's keys)") from None
+    except PartyProcessError as exc:
+        raise UsageError(f"{exc} (--bpp-in-process serves it from this process)") from None
     except OSError as exc:
         net.stop()
         where = f"{exc.filename}: " if exc.filename else ""
@@ -330,6 +333,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"\nregistry: {net.participants['registry'].url}/lookup; parties bound on "
           f"{args.host}; state in {net.state_dir}")
     print(f"transcript: {net.transcript.spool.path} (each exchange as it finishes)")
+    if net.bpp_process is not None:
+        print(f"reference BPP and charger: a process of their own (pid {net.bpp_process.pid}); "
+              f"their exchanges join the transcript as they finish")
     print(f"registry admin API: {net.participants['registry'].url}/admin/subscribers, "
           f"Bearer token {net.admin_token}")
     print(f"live view: {net.live_url} (exchanges as they happen; past runs of "
@@ -340,6 +346,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("\nThe harness's identity, ready to paste:\n")
     print(identity.as_toml(identity.describe(net)))
     print("Ctrl-C or SIGTERM stops the network.", flush=True)
+    tune_collector()  # up for long, under load: see harness/servers.py
     try:
         wait_for_stop_signal()
     finally:
@@ -512,6 +519,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--report-dir", default="reports", metavar="DIR",
                        help="the live view (/ui) lists the runs in this folder "
                             "(default: reports)")
+    serve.add_argument("--bpp-in-process", action="store_true",
+                       help="serve the reference BPP and the charger from this process rather "
+                            "than a process of their own (slower under load, one process to "
+                            "debug)")
     placement_options(serve)
     safeguard_options(serve)
     serve.set_defaults(func=cmd_serve)
@@ -545,31 +556,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class PrintableLogs(logging.Filter):
-    """Log lines carry text others control (a webhook URL, a NACK's message, a registry's
-    answer): shown with every control character escaped, never obeyed by the terminal."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = printable(record.getMessage()), None
-        return True
-
-
-def _log_to_stderr() -> None:
-    """Warnings of the mock parties to stderr, made printable (once per process)."""
-    root = logging.getLogger()
-    if any(isinstance(f, PrintableLogs) for h in root.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(PrintableLogs())
-    root.addHandler(handler)
-    root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _log_to_stderr()
+    log_to_stderr()
     try:
         return int(args.func(args))
     except UsageError as exc:

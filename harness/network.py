@@ -16,6 +16,7 @@ loopback, the hosts the network is advertised under, each registered candidate's
 from __future__ import annotations
 
 import secrets
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from harness.live.app import LiveView
 from harness.live.app import in_front_of as with_live_view
 from harness.live.feed import LiveFeed
 from harness.live.runs import PastRuns
+from harness.party_process import BppProcess, PartyProcessError
 from harness.servers import ServerGroup, in_front_of
 from harness.state import Keyring
 from harness.transcript import INBOUND, RUN, Bounds, Transcript
@@ -65,6 +67,7 @@ REGISTRY_TYPES = {"cds": "CDS", "bpp": "BPP", "bap": "BAP"}
 BECKN_PATH = "/beckn"
 REGISTRY_NAME = "subscribers.beckn.one"
 REPLAYS_FILE = "replays.sqlite3"  # in the state folder: the signatures the parties accepted
+BPP_TRANSCRIPT_FILE = "bpp-process-transcript.ndjson"  # read into the network's as it grows
 
 
 def check_outbound_host(entry: str) -> None:
@@ -103,6 +106,10 @@ class NetworkConfig:
     # streams to as exchanges finish (None: an unnamed temporary file).
     transcript_bounds: Bounds = RUN
     transcript_file: Path | None = None
+    # The reference BPP and its charger in a process of their own (harness/party_process.py):
+    # a core of their own under load; `bpp` and `charger` are then None here, and the second
+    # BPP (which shares the BPP's server) is not played.
+    bpp_process: bool = False
 
 
 @dataclass
@@ -140,6 +147,8 @@ class MockNetwork:
         self.bpp: Any = None
         self.cds: Any = None
         self.charger: charger_module.Charger | None = None
+        self.bpp_process: BppProcess | None = None
+        self.bpp_control_token = secrets.token_urlsafe(24)  # the BPP's /_control API
         self._clients: list[Any] = []
         self.outbound = OutboundHosts(self.config.allow_outbound)
         self.replays: ReplayMemory | None = None
@@ -228,7 +237,8 @@ class MockNetwork:
             self._retire_old_keys(other)
             self._register(other, "BAP")
 
-        if "bpp" in roles:
+        elsewhere = self.config.bpp_process and "bpp" in roles
+        if "bpp" in roles and not elsewhere:
             # A second BPP, registered and trusted, that no order of this network is placed
             # with: signing as itself, it sends a BAP callbacks about the BAP's order with the
             # first BPP (features/bap/security.feature), which the BAP must refuse. Nothing is
@@ -248,6 +258,9 @@ class MockNetwork:
             self._clients.append(client)
             return client
 
+        if elsewhere:
+            self._bpp_elsewhere(identities["bpp"], registry_url, safeguards)
+            roles = tuple(r for r in roles if r not in ("bpp", "charger"))
         if "charger" in roles or "bpp" in roles:
             clock = charger_module.Clock(speed=self.config.charger_speed)
             self.charger = charger_module.Charger(clock=clock)
@@ -267,7 +280,8 @@ class MockNetwork:
             assert self.charger is not None
             bpp_config = bpp_module.BppConfig(identity=identities["bpp"], cds_uri=cds_uri,
                                               ttl=self.config.ttl,
-                                              faults=set(self.config.bpp_faults))
+                                              faults=set(self.config.bpp_faults),
+                                              control_token=self.bpp_control_token)
             bpp_app = bpp_module.create_app(
                 bpp_config, self.charger, self.transcript, directory=directory("bpp"),
                 schemas=schema_set, safeguards=safeguards)
@@ -291,6 +305,30 @@ class MockNetwork:
             self.group.attach("bap", bap_module.create_app(self.bap, others=[self.other_bap]))
         return self
 
+    def _bpp_elsewhere(self, identity: Identity, registry_url: str,
+                       safeguards: Safeguards) -> None:
+        """The BPP (and the charger, when played) handed to a process of its own, which
+        start() begins once the registry and the CDS serve."""
+        roles = self.config.roles
+        sockets: dict[str, socket.socket] = {
+            role: self.group.hand_over(role) for role in ("bpp", "charger") if role in roles}
+        assert self.replays is not None
+        keys = self.keys_for("bpp")
+        if "charger" in roles:
+            self.participants["charger"] = self._participant("charger", "charger.mock.ubc")
+        spec = {"host": self.config.host, "uri": identity.uri,
+                "keys": {"subscriber_id": keys.subscriber_id, "key_id": keys.key_id,
+                         "signing_private_key": keys.signing_private_key,
+                         "signing_public_key": keys.signing_public_key},
+                "registry_url": registry_url, "registry_cache_s": self.config.registry_cache_s,
+                "cds_uri": self.participants["cds"].uri if "cds" in roles else None,
+                "ttl": self.config.ttl, "faults": sorted(self.config.bpp_faults),
+                "control_token": self.bpp_control_token, "replays": self.replays.path,
+                "max_validity_s": safeguards.max_validity_s,
+                "outbound": self.outbound.entries, "charger_speed": self.config.charger_speed}
+        self.bpp_process = BppProcess(spec, sockets, self.transcript,
+                                      self.state_dir / BPP_TRANSCRIPT_FILE)
+
     def _second_bpp(self, directory: Callable[[str], RegistryClient],
                     schema_set: schemas.SchemaSet, safeguards: Safeguards) -> Starlette:
         """The second BPP's Beckn endpoint: a discover the CDS fans out to it (it is a
@@ -303,7 +341,7 @@ class MockNetwork:
         inbox = Inbox(self.other_bpp, directory("other-bpp"), self.transcript, schema_set,
                       {"discover": nothing_to_offer}, party="other-bpp",
                       safeguards=safeguards)
-        return Starlette(routes=inbox.routes(record_strays=True))
+        return Starlette(routes=inbox.routes(record_strays=True), middleware=[inbox.front()])
 
     def _retire_old_keys(self, identity: Identity) -> None:
         """Drop the records of this party's earlier keys from a kept registry: a rotated key
@@ -342,6 +380,12 @@ class MockNetwork:
             self.build()
         self.group.on_shutdown(self._close_clients)
         self.group.start(timeout)
+        if self.bpp_process is not None:
+            try:  # it publishes its catalog before it says it is ready
+                self.bpp_process.start()
+            except PartyProcessError:
+                self.stop()
+                raise
         self.publish_the_bpp_catalog()
         return self
 
@@ -377,6 +421,8 @@ class MockNetwork:
         return self.group.url("registry") + LIVE_PREFIX
 
     def stop(self) -> None:
+        if self.bpp_process is not None:
+            self.bpp_process.stop()
         self.live.close()  # ends the live view's open streams, which would hold the stop up
         self.group.stop()
         if self.store is not None:

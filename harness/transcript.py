@@ -18,11 +18,8 @@ import base64
 import functools
 import itertools
 import json
-import os
-import tempfile
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from harness.spool import MB, Place, Spool
 
 INBOUND = "inbound"  # a request that arrived at one of our parties
 OUTBOUND = "outbound"  # a request one of our parties sent
@@ -248,9 +247,6 @@ def _body(name: str, raw: bytes) -> dict[str, Any]:
         return {f"{name}_base64": base64.b64encode(raw).decode()}
 
 
-MB = 1024 * 1024
-
-
 @dataclass(frozen=True)
 class Bounds:
     """How much of a transcript memory and disk hold. Every exchange is on disk; in memory, the
@@ -277,102 +273,6 @@ class Bounds:
 RUN = Bounds()  # a run, fuzz or load: everything known to the end, bodies on disk past 64 MB
 # `ubc-cert serve`, up for days: a few thousand exchanges in memory, half a gigabyte on disk.
 SERVE = Bounds(whole=500, whole_bytes=8 * MB, index=5000, segment_bytes=256 * MB)
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where one exchange's line is in a spool."""
-
-    segment: int
-    offset: int
-    length: int
-
-
-class Spool:
-    """A transcript's file: one NDJSON line (`Exchange.as_record`, unredacted) per finished
-    exchange, appended as it finishes and read back by its place. `path` None: an unnamed
-    temporary file, gone with the process; else that file, mode 0600, begun empty."""
-
-    def __init__(self, path: Path | None = None, segment_bytes: int | None = None) -> None:
-        self.path = path
-        self.segment_bytes = segment_bytes
-        self._lock = threading.Lock()
-        self._fds: dict[int, int] = {}  # segment -> descriptor: the current one, the one before
-        self._segment = 0
-        self._size = 0
-        self.closed = False
-        self._finalizer = weakref.finalize(self, _close_all, self._fds)
-        if path is not None:  # named: there from the start, for whoever follows it
-            self._fds[0] = self._open()
-
-    def _open(self) -> int:
-        if self.path is None:
-            fd, name = tempfile.mkstemp(prefix="ubc-transcript-", suffix=".ndjson")
-            os.unlink(name)
-            return fd
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-
-    def append(self, line: bytes) -> Place | None:
-        """Write one line; its place, or None once closed."""
-        with self._lock:
-            if self.closed:
-                return None
-            if not self._fds:
-                self._fds[0] = self._open()
-            elif self.segment_bytes is not None and self._size and \
-                    self._size + len(line) > self.segment_bytes:
-                self._rotate()
-            fd, offset = self._fds[self._segment], self._size
-            written = 0
-            while written < len(line):
-                written += os.pwrite(fd, line[written:], offset + written)
-            self._size += len(line)
-            return Place(self._segment, offset, len(line))
-
-    def _rotate(self) -> None:
-        """The current file becomes the one before; the one before that is gone (lock held)."""
-        gone = self._fds.pop(self._segment - 1, None)
-        if gone is not None:
-            os.close(gone)
-        if self.path is not None:
-            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._segment += 1
-        self._fds[self._segment] = self._open()
-        self._size = 0
-
-    def read(self, place: Place) -> bytes | None:
-        """The line at `place`, or None when its file is no longer kept."""
-        with self._lock:
-            fd = self._fds.get(place.segment)
-            return None if fd is None else os.pread(fd, place.length, place.offset)
-
-    def lines(self) -> Iterator[bytes]:
-        """Every line kept, oldest first."""
-        with self._lock:
-            segments = sorted(self._fds)
-        for segment in segments:
-            offset, rest = 0, b""
-            while True:
-                with self._lock:
-                    fd = self._fds.get(segment)
-                    chunk = b"" if fd is None else os.pread(fd, MB, offset)
-                if not chunk:
-                    break
-                offset += len(chunk)
-                *whole, rest = (rest + chunk).split(b"\n")
-                yield from whole
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
-            self._finalizer()
-
-
-def _close_all(fds: dict[int, int]) -> None:
-    for fd in fds.values():
-        os.close(fd)
-    fds.clear()
 
 
 def _read_back(spool: Spool, place: Place) -> Exchange | None:
@@ -436,13 +336,17 @@ class Transcript:
             exchange.action = None
             exchange._read_context(doc)
         with self._lock:
-            exchange._held = True
-            self._entries.append(exchange)
-            self._by_transaction.setdefault(exchange.transaction_id, []).append(exchange)
-            while self.bounds.index is not None and len(self._entries) > self.bounds.index:
-                self._forget(self._entries.popleft())
+            self._index(exchange)
         self._changed(exchange)
         return exchange
+
+    def _index(self, exchange: Exchange) -> None:
+        """Known from now on, within the index bound (lock held)."""
+        exchange._held = True
+        self._entries.append(exchange)
+        self._by_transaction.setdefault(exchange.transaction_id, []).append(exchange)
+        while self.bounds.index is not None and len(self._entries) > self.bounds.index:
+            self._forget(self._entries.popleft())
 
     def finish(self, exchange: Exchange, status: int | None, headers: Mapping[str, str],
                body: bytes, error: str | None = None) -> None:
@@ -454,6 +358,20 @@ class Transcript:
             exchange.response_mono_time = time.monotonic()
             exchange.error = error
             size = exchange.size
+        self._store(exchange, size)
+
+    def ingest(self, exchange: Exchange) -> Exchange:
+        """Record an exchange another process recorded whole (a party served by a process of
+        its own, harness/party_process.py): it takes an id of this transcript."""
+        exchange.id = self.new_id()
+        with self._lock:
+            self._index(exchange)
+            size = exchange.size
+        self._store(exchange, size)
+        return exchange
+
+    def _store(self, exchange: Exchange, size: int) -> None:
+        """A finished exchange to disk, kept whole in memory within the bounds."""
         place = self.spool.append(orjson.dumps(exchange.as_record(redact=False)) + b"\n")
         with self._lock:
             if place is not None and exchange._held and not exchange.spilled:

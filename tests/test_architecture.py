@@ -18,7 +18,8 @@ MAX_LINES = 600
 FOUNDATION = ("harness.beckn", "harness.checks", "harness.transcript", "harness.rules",
               "harness.findings", "harness.schemas", "harness.paths")
 # Who may bring the mock network up, through each party's public face (the package itself).
-MAY_USE_MOCKS = ("harness.certify", "harness.network", "harness.reference")
+MAY_USE_MOCKS = ("harness.certify", "harness.network", "harness.reference",
+                 "harness.party_process")  # the last: the network's BPP in its own process
 PARTIES = ("mocks.bap", "mocks.bpp", "mocks.cds", "mocks.charger", "mocks.registry",
            "mocks.stack")
 # What a mock may use of the harness: the kernel and the evidence log, never the engine; and

@@ -80,7 +80,7 @@ def test_whole_requests_are_served(server: tuple[str, int]) -> None:
 def test_log_lines_show_control_characters_instead_of_obeying_them() -> None:
     import logging
 
-    from harness.cli import PrintableLogs
+    from harness.logs import PrintableLogs
 
     record = logging.LogRecord("mocks.charger.webhooks", logging.WARNING, __file__, 1,
                                "webhook %s failed", ("http://x/\x1b[2J\x1b]0;pwned\x07",),

@@ -63,7 +63,8 @@ def create_app(bap: ReferenceBap, *, others: Sequence[ReferenceBap] = ()) -> Sta
               *bap.inbox.routes(record_strays=True), *client_routes(driver_app),
               Route("/_health", health), Route("/_control/faults", faults, methods=["GET", "PUT"]),
               Route("/{rest:path}", bap.inbox.stray, methods=STRAY_METHODS)]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers(),
+                    middleware=[x.inbox.front() for x in (bap, *others)])
     app.state.bap = bap
     app.state.driver_app = driver_app
     return app

@@ -37,6 +37,6 @@ def create_app(config: BppConfig, charger: Charger, transcript: Transcript, *,
             await bpp.aclose()
 
     app = Starlette(routes=[*bpp.inbox.routes(), *control_routes(bpp)], lifespan=lifespan,
-                    exception_handlers=error_handlers())
+                    exception_handlers=error_handlers(), middleware=[bpp.inbox.front()])
     app.state.bpp = bpp
     return app

@@ -54,6 +54,7 @@ def create_app(config: CdsConfig, transcript: Transcript, *, directory: Director
     routes = [*cds.inbox.routes(),
               Route("/_control/catalogs", catalogs, methods=["GET", "DELETE"]),
               Route("/_health", health, methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers(),
+                    middleware=[cds.inbox.front()])
     app.state.cds = cds
     return app
