@@ -345,8 +345,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"{net.bap.config.client_api_token}")
     print("\nThe harness's identity, ready to paste:\n")
     print(identity.as_toml(identity.describe(net)))
-    print("Ctrl-C or SIGTERM stops the network.", flush=True)
     tune_collector()  # up for long, under load: see harness/servers.py
+    print("Ctrl-C or SIGTERM stops the network.", flush=True)
     try:
         wait_for_stop_signal()
     finally:

@@ -15,7 +15,8 @@ it finished.
 
 The child reads its whole configuration, keys included, as one JSON line on stdin (nothing
 secret on a command line), says "ready" on stdout once it serves and has published its catalog
-to the CDS, and stops on SIGTERM.
+to the CDS, and stops on SIGTERM — or when its stdin ends, which is when the network's process
+ends, however it ends: a BPP never outlives its network.
 """
 
 from __future__ import annotations
@@ -146,8 +147,9 @@ class BppProcess:
             stdout=subprocess.PIPE, text=True, pass_fds=self.fds,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.process.stdin is not None and self.process.stdout is not None
+        # stdin stays open: the child stops when it ends, however this process ends
         self.process.stdin.write(json.dumps(self.spec) + "\n")
-        self.process.stdin.close()
+        self.process.stdin.flush()
         said: list[str] = []
         reader = threading.Thread(target=_read_until_ready, daemon=True,
                                   args=(self.process.stdout, said))
@@ -170,6 +172,8 @@ class BppProcess:
         """SIGTERM, then SIGKILL past the bound; then what it recorded last is read in."""
         process = self.process
         if process is not None and process.poll() is None:
+            if process.stdin is not None:
+                process.stdin.close()
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(bound_s)
@@ -244,6 +248,12 @@ def serve(spec: dict[str, Any]) -> int:
     return 0
 
 
+def _stop_when_orphaned() -> None:
+    """Stdin ends when the network's process does, even killed: stop then, as on SIGTERM."""
+    sys.stdin.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
     from harness.logs import log_to_stderr
 
@@ -254,6 +264,7 @@ def main() -> int:
     except ValueError as exc:
         print(f"no configuration on stdin: {exc}", flush=True)
         return 2
+    threading.Thread(target=_stop_when_orphaned, daemon=True, name="ubc-parent").start()
     started = time.monotonic()
     try:
         return serve(spec)

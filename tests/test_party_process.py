@@ -148,3 +148,19 @@ def test_the_follower_thread_reads_what_was_written_before_it_stopped(tmp_path: 
     follower.stop()
     assert len(list(target)) == 10
     spool.close()
+
+
+def test_the_bpp_process_never_outlives_its_network(tmp_path: Path) -> None:
+    """However the network's process ends (kill -9 included), its stdin pipe to the child
+    closes, and the child stops: no orphan keeps the ports or a terminal's pipe."""
+    net = MockNetwork(NetworkConfig(bpp_process=True, roles=("registry", "bpp", "bap"),
+                                    state_dir=tmp_path / "state"))
+    net.start()
+    try:
+        assert net.bpp_process is not None and net.bpp_process.process is not None
+        child = net.bpp_process.process
+        assert child.stdin is not None
+        child.stdin.close()  # what the kernel does when this process dies
+        assert child.wait(10) == 0
+    finally:
+        net.stop()
