@@ -10,6 +10,7 @@ maximum and the rule.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -46,6 +47,7 @@ def test_the_file_is_shared_and_outlives_its_connection(tmp_path: Path) -> None:
     now = time.time()
     first = ReplayMemory(path)
     assert first.first_use("bpp", "sig-1", now + 30, now)
+    first.commit()  # what the background thread does within COMMIT_EVERY_S
     other = ReplayMemory(path)  # another party's process on the same state folder
     assert not other.first_use("bpp", "sig-1", now + 30, now)
     first.close()
@@ -53,6 +55,24 @@ def test_the_file_is_shared_and_outlives_its_connection(tmp_path: Path) -> None:
     again = ReplayMemory(path)
     assert not again.first_use("bpp", "sig-1", now + 30, now)
     again.close()
+
+
+def test_taken_signatures_reach_the_file_within_the_commit_interval(tmp_path: Path) -> None:
+    """Taken at once in memory, written in batches: another reader of the file sees them
+    within COMMIT_EVERY_S, without anyone calling commit()."""
+    path = tmp_path / REPLAYS_FILE
+    now = time.time()
+    memory = ReplayMemory(path, commit_every_s=0.02)
+    for i in range(50):
+        assert memory.first_use("bap", f"sig-{i}", now + 30, now)
+    assert not memory.first_use("bap", "sig-7", now + 30, now)  # a replay before any commit
+    reader = sqlite3.connect(path)
+    deadline = time.monotonic() + 5
+    while reader.execute("SELECT count(*) FROM seen").fetchone()[0] < 50:
+        assert time.monotonic() < deadline, "the batch never reached the file"
+        time.sleep(0.01)  # the background thread's interval
+    reader.close()
+    memory.close()
 
 
 def test_an_unreadable_file_is_set_aside_and_the_memory_starts_empty(
