@@ -72,3 +72,45 @@ def test_room_is_at_once_without_a_queue_and_bounded_with_one() -> None:
         return free, full
     free, full = asyncio.run(main())
     assert free < 0.05 and 0.15 <= full < 2.0
+
+
+class OneAtATimeWire(HeldWire):
+    """A peer that answers one request each time it is told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns: asyncio.Queue[None] = asyncio.Queue()
+
+    async def post(self, url: str, content: bytes, headers: Mapping[str, str],
+                   timeout_s: float, limit: int) -> Answer:
+        await self.turns.get()
+        return Answer(200, {}, b'{"message":{"ack":{"status":"ACK"}}}')
+
+
+def test_each_freed_place_lets_one_waiting_request_on_oldest_first() -> None:
+    """Not the whole herd: at 64 senders, waking every waiter at each freed place spent a fifth
+    of the BPP's CPU re-checking the queue."""
+    async def main() -> tuple[list[int], list[int]]:
+        wire = OneAtATimeWire()
+        box = outbox(wire)
+        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_select",
+                                              {"context": {}, "message": {}}))
+                 for _ in range(2 * MAX_IN_FLIGHT)]  # half on the wire, half queued
+        await asyncio.sleep(0.05)
+        order: list[int] = []
+
+        async def wait(i: int) -> None:
+            await box.room(bound_s=5)
+            order.append(i)
+        waiters = [asyncio.create_task(wait(i)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        wire.turns.put_nowait(None)  # one answer: one queued send takes its slot
+        await asyncio.sleep(0.05)
+        after_one = list(order)
+        for _ in range(2 * MAX_IN_FLIGHT):
+            wire.turns.put_nowait(None)
+        await asyncio.wait_for(asyncio.gather(*waiters), 2)
+        await asyncio.gather(*sends)
+        return after_one, order
+    after_one, order = asyncio.run(main())
+    assert after_one == [0] and order == [0, 1, 2]
