@@ -3,7 +3,8 @@ steady concurrency for ten minutes, the served process's RSS sampled throughout 
 item 2: RSS within +-20 MB, no callback lost).
 
 `ubc-cert serve` runs as a process of its own (a temporary state and report folder, free
-ports), so the RSS read (/proc/PID/status VmRSS) is the network's alone. This process is the
+ports), so the RSS read (/proc/PID/status VmRSS, summed over serve and the processes it
+started: the reference BPP's, harness/party_process.py) is the network's alone. This process is the
 driver: through the reference BAP's `/v1` client API it asks for an estimate in a new
 transaction each time, which has the harness BAP send a signed select to the reference BPP and
 wait for the BPP's signed on_select at its inbox (mocks/bap/service.py). An estimate answered
@@ -46,6 +47,15 @@ FLAT_MB = 20.0
 CAR = {"make": "Tata", "model": "Nexon EV", "type": "4-wheeler"}
 NEAR_THE_SITE = {"geo_coordinates": [12.9352, 77.6245], "distance_meters": 2000}
 CLIENT_API = re.compile(r"reference BAP client API: (\S+)/v1, Bearer token (\S+)")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident sets of process `pid` and of every process it started, in MB."""
+    total = rss_mb(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text(encoding="ascii").split():
+            total += tree_rss_mb(int(child))
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -168,11 +178,11 @@ async def soak(served: Served, seconds: float, concurrency: int, sample_s: float
 
         async def sampler() -> None:
             while (now := time.monotonic()) < end:
-                samples.append((now - started, tally.done, rss_mb(served.process.pid)))
+                samples.append((now - started, tally.done, tree_rss_mb(served.process.pid)))
                 print(f"{now - started:8.0f} {tally.done:10d} {samples[-1][2]:9.1f}", flush=True)
                 await asyncio.sleep(min(sample_s, max(0.0, end - now)))
             samples.append((time.monotonic() - started, tally.done,
-                            rss_mb(served.process.pid)))
+                            tree_rss_mb(served.process.pid)))
             print(f"{samples[-1][0]:8.0f} {tally.done:10d} {samples[-1][2]:9.1f}", flush=True)
         print(f"{'elapsed':>8} {'exchanges':>10} {'RSS MB':>9}", flush=True)
         await asyncio.gather(sampler(), *(worker() for _ in range(concurrency)))
@@ -215,15 +225,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ubc-soak-") as folder:
         served = start_serve(Path(folder))
         try:
-            print(f"ubc-cert serve, pid {served.process.pid}, RSS {rss_mb(served.process.pid):.1f}"
-                  f" MB at rest; {args.concurrency} estimates (select -> on_select) in flight "
-                  f"for {args.duration:g} s; {os.cpu_count()} cores shared with this driver",
-                  flush=True)
+            at_rest = tree_rss_mb(served.process.pid)
+            print(f"ubc-cert serve, pid {served.process.pid}, RSS {at_rest:.1f} MB at rest "
+                  f"(with its BPP process); {args.concurrency} estimates (select -> "
+                  f"on_select) in flight for {args.duration:g} s; {os.cpu_count()} cores "
+                  "shared with this driver", flush=True)
             tally, samples = asyncio.run(soak(served, args.duration, args.concurrency,
                                               args.sample))
             transcript = Path(folder) / "state" / "serve-transcript.ndjson"
             on_disk = sum(p.stat().st_size for p in transcript.parent.glob(
-                "serve-transcript.ndjson*"))
+                "*transcript.ndjson*"))  # serve's and its BPP process's
             lost_history = history(transcript, set(tally.lost_ids))
         finally:
             served.process.terminate()

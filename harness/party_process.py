@@ -21,6 +21,7 @@ ends, however it ends: a BPP never outlives its network.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -44,6 +45,10 @@ START_BOUND_S = 20.0  # imports, schemas, the catalog published: ~1 s on a quiet
 STOP_BOUND_S = 5.0
 FOLLOW_EVERY_S = 0.01  # how often the follower looks for new exchanges when there were none
 CHUNK = 1 << 20
+# The child's transcript file is rotated past this (so disk holds at most twice it): the
+# follower, reading every FOLLOW_EVERY_S, would have to fall a whole segment behind (seconds
+# of the network's process not running) to miss one.
+CHANNEL_SEGMENT_BYTES = 64 * CHUNK
 
 
 class PartyProcessError(RuntimeError):
@@ -138,6 +143,7 @@ class BppProcess:
         self.fds = [sock.fileno() for sock in sockets.values()]
         self.follower = TranscriptFollower(transcript_path, transcript)
         self.process: subprocess.Popen[str] | None = None
+        self.stopping = threading.Event()
 
     def start(self, bound_s: float = START_BOUND_S) -> BppProcess:
         Path(self.spec["transcript"]).unlink(missing_ok=True)
@@ -162,7 +168,17 @@ class BppProcess:
                    else f"it was not ready within {bound_s:g} s")
             raise PartyProcessError(f"the reference BPP's process did not start: {why}"
                                     + (f"; it said: {' | '.join(said)}" if said else ""))
+        threading.Thread(target=self._watch, daemon=True, name="ubc-bpp-watch").start()
         return self
+
+    def _watch(self) -> None:
+        """Say so at once when the process ends unasked: the network's BPP is gone."""
+        assert self.process is not None
+        code = self.process.wait()
+        if not self.stopping.is_set():
+            log.error("the reference BPP's process (pid %s) ended with exit %s: the BPP and "
+                      "the charger no longer answer; start the network again",
+                      self.process.pid, code)
 
     @property
     def pid(self) -> int | None:
@@ -170,6 +186,7 @@ class BppProcess:
 
     def stop(self, bound_s: float = STOP_BOUND_S) -> None:
         """SIGTERM, then SIGKILL past the bound; then what it recorded last is read in."""
+        self.stopping.set()
         process = self.process
         if process is not None and process.poll() is None:
             if process.stdin is not None:
@@ -213,7 +230,10 @@ def serve(spec: dict[str, Any]) -> int:
 
     keys = signing.KeyPair(**spec["keys"])
     identity = Identity.create(keys.subscriber_id, "bpp", spec["uri"], keys)
-    transcript = Transcript(SERVE, Path(spec["transcript"]))
+    # Its file only carries the exchanges to the network's transcript, which keeps them: a
+    # short one, rotated (the follower reads across a rotation) every CHANNEL_SEGMENT_BYTES.
+    transcript = Transcript(dataclasses.replace(SERVE, segment_bytes=CHANNEL_SEGMENT_BYTES),
+                            Path(spec["transcript"]))
     outbound = OutboundHosts(spec["outbound"])
     replays = ReplayMemory(spec["replays"])
     safeguards = Safeguards(replays, spec["max_validity_s"], outbound)

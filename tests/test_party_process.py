@@ -164,3 +164,22 @@ def test_the_bpp_process_never_outlives_its_network(tmp_path: Path) -> None:
         assert child.wait(10) == 0
     finally:
         net.stop()
+
+
+def test_a_bpp_process_that_dies_is_reported_at_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    net = MockNetwork(NetworkConfig(bpp_process=True, roles=("registry", "bpp", "bap"),
+                                    state_dir=tmp_path / "state"))
+    net.start()
+    try:
+        assert net.bpp_process is not None and net.bpp_process.process is not None
+        child = net.bpp_process.process
+        child.kill()
+        child.wait(10)
+        deadline = time.monotonic() + 5
+        while "ended with exit -9" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.01)  # the watcher's thread logs it
+        assert f"pid {child.pid}" in caplog.text and "no longer answer" in caplog.text
+    finally:
+        net.stop()
