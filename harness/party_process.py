@@ -21,6 +21,7 @@ ends, however it ends: a BPP never outlives its network.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -82,10 +83,11 @@ class TranscriptFollower:
         try:
             while True:
                 stopping = self._stop.is_set()  # read before the last pass: nothing is missed
-                if not self.poll() and not stopping:
-                    self._stop.wait(FOLLOW_EVERY_S)
-                elif stopping:
+                if self.poll():
+                    continue  # more may be there already
+                if stopping:
                     break
+                self._stop.wait(FOLLOW_EVERY_S)
         except Exception:  # a follower that died would silently lose the party's exchanges
             log.exception("reading %s stopped", self.path)
         finally:
@@ -154,8 +156,9 @@ class BppProcess:
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.process.stdin is not None and self.process.stdout is not None
         # stdin stays open: the child stops when it ends, however this process ends
-        self.process.stdin.write(json.dumps(self.spec) + "\n")
-        self.process.stdin.flush()
+        with contextlib.suppress(BrokenPipeError):  # it ended at once: said below, by its exit
+            self.process.stdin.write(json.dumps(self.spec) + "\n")
+            self.process.stdin.flush()
         said: list[str] = []
         reader = threading.Thread(target=_read_until_ready, daemon=True,
                                   args=(self.process.stdout, said))
@@ -188,9 +191,10 @@ class BppProcess:
         """SIGTERM, then SIGKILL past the bound; then what it recorded last is read in."""
         self.stopping.set()
         process = self.process
-        if process is not None and process.poll() is None:
-            if process.stdin is not None:
+        if process is not None and process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
+        if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(bound_s)
@@ -217,12 +221,12 @@ def _pass_on(stream: IO[str]) -> None:
         sys.stdout.write(line)
 
 
-def serve(spec: dict[str, Any]) -> int:
+def serve(spec: dict[str, Any], stop: threading.Event) -> int:
     """The child: build the BPP and its charger as the network would, serve them on the
     handed-over sockets, publish the catalog, say ready, wait for SIGTERM."""
     from harness import schemas
     from harness.beckn import signing
-    from harness.servers import ServerGroup, tune_collector, wait_for_stop_signal
+    from harness.servers import ServerGroup, tune_collector
     from harness.transcript import SERVE
     from mocks import bpp as bpp_module
     from mocks import charger as charger_module
@@ -260,7 +264,8 @@ def serve(spec: dict[str, Any]) -> int:
             group.run(app.state.bpp.publish(spec["cds_uri"]))
         tune_collector()
         print(READY, flush=True)
-        wait_for_stop_signal()
+        while not stop.wait(0.5):  # woken by the signal handler or the stdin watcher
+            pass
     finally:
         group.stop()
         transcript.close()
@@ -268,10 +273,10 @@ def serve(spec: dict[str, Any]) -> int:
     return 0
 
 
-def _stop_when_orphaned() -> None:
+def _stop_when_orphaned(stop: threading.Event) -> None:
     """Stdin ends when the network's process does, even killed: stop then, as on SIGTERM."""
     sys.stdin.read()
-    os.kill(os.getpid(), signal.SIGTERM)
+    stop.set()
 
 
 def main() -> int:
@@ -284,10 +289,16 @@ def main() -> int:
     except ValueError as exc:
         print(f"no configuration on stdin: {exc}", flush=True)
         return 2
-    threading.Thread(target=_stop_when_orphaned, daemon=True, name="ubc-parent").start()
+    # SIGTERM (the network's stop) and the end of stdin stop it; Ctrl-C reaches the whole
+    # process group, and the network stops it then: no second traceback on the terminal.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True,
+                     name="ubc-parent").start()
     started = time.monotonic()
     try:
-        return serve(spec)
+        return serve(spec, stop)
     except Exception as exc:  # said on stdout, where the parent waits for "ready"
         print(f"failed after {time.monotonic() - started:.1f} s: {exc!r}", flush=True)
         raise
