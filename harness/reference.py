@@ -24,7 +24,7 @@ from harness.addresses import AddressError, Addresses
 from harness.beckn import signing
 from harness.beckn.keys import read_key_file
 from harness.candidate import Candidate
-from harness.servers import ServerGroup, wait_for_stop_signal
+from harness.servers import ServerGroup, tune_collector, wait_for_stop_signal
 from harness.transcript import Transcript
 from mocks.stack import Identity, OutboundHosts, RegistryClient, party_client
 
@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
                           client_api_token=participant.config.client_api_token
                           if args.role == "bap" else None)
     group.start()
+    tune_collector()  # up for long, under load: see harness/servers.py
     if args.write_candidate:  # written once the server answers, so its presence means "ready"
         written = Path(args.write_candidate)
         written.write_text(candidate.to_toml(), encoding="utf-8")

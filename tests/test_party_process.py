@@ -5,6 +5,7 @@ and every exchange the BPP records comes back into the network's transcript."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,36 +151,33 @@ def test_the_follower_thread_reads_what_was_written_before_it_stopped(tmp_path: 
     spool.close()
 
 
-def test_the_bpp_process_never_outlives_its_network(tmp_path: Path) -> None:
-    """However the network's process ends (kill -9 included), its stdin pipe to the child
-    closes, and the child stops: no orphan keeps the ports or a terminal's pipe."""
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A network of its own, for a test that ends its BPP's process: that process."""
     net = MockNetwork(NetworkConfig(bpp_process=True, roles=("registry", "bpp", "bap"),
                                     state_dir=tmp_path / "state"))
     net.start()
     try:
         assert net.bpp_process is not None and net.bpp_process.process is not None
-        child = net.bpp_process.process
-        assert child.stdin is not None
-        child.stdin.close()  # what the kernel does when this process dies
-        assert child.wait(10) == 0
+        yield net.bpp_process.process
     finally:
         net.stop()
+
+
+def test_the_bpp_process_never_outlives_its_network(own: subprocess.Popen[str]) -> None:
+    """However the network's process ends (kill -9 included), its stdin pipe to the child
+    closes, and the child stops: no orphan keeps the ports or a terminal's pipe."""
+    assert own.stdin is not None
+    own.stdin.close()  # what the kernel does when this process dies
+    assert own.wait(10) == 0
 
 
 def test_a_bpp_process_that_dies_is_reported_at_once(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    net = MockNetwork(NetworkConfig(bpp_process=True, roles=("registry", "bpp", "bap"),
-                                    state_dir=tmp_path / "state"))
-    net.start()
-    try:
-        assert net.bpp_process is not None and net.bpp_process.process is not None
-        child = net.bpp_process.process
-        child.kill()
-        child.wait(10)
-        deadline = time.monotonic() + 5
-        while "ended with exit -9" not in caplog.text:
-            assert time.monotonic() < deadline, caplog.text
-            time.sleep(0.01)  # the watcher's thread logs it
-        assert f"pid {child.pid}" in caplog.text and "no longer answer" in caplog.text
-    finally:
-        net.stop()
+        own: subprocess.Popen[str], caplog: pytest.LogCaptureFixture) -> None:
+    own.kill()
+    own.wait(10)
+    deadline = time.monotonic() + 5
+    while "ended with exit -9" not in caplog.text:
+        assert time.monotonic() < deadline, caplog.text
+        time.sleep(0.01)  # the watcher's thread logs it
+    assert f"pid {own.pid}" in caplog.text and "no longer answer" in caplog.text
