@@ -1224,3 +1224,24 @@ def test_without_faults_the_same_probes_conform(probe_net: Network) -> None:
                           tamper=lambda raw: raw.replace(b'"CREATED"', b'"CONFIRMED"'))
     assert sent.status == 401
 
+
+
+def test_each_offer_is_built_anew_so_an_order_may_change_its_own() -> None:
+    """OrderDocuments.order sets its own price in the offer it is given, uncopied: nothing of
+    one offer may be shared with the next or with the catalog."""
+    from mocks.bpp.catalog import SiteCatalog
+
+    keys = signing.KeyPair.generate("bpp.example", "bpp.example-k1")
+    charger = Charger(clock=ManualClock())
+    site = SiteCatalog(charger, BppConfig(identity=Identity.create(
+        "bpp.example", "bpp", "http://127.0.0.1/b", keys)))
+    connector = charger.connectors()[0]
+    first = site.offer(connector)
+    first["beckn:price"]["value"] = -1
+    first["beckn:offerAttributes"]["tariffModel"] = "changed"
+    first["beckn:items"].append("changed")
+    again = site.offer(connector)
+    assert again["beckn:price"]["value"] != -1
+    assert again["beckn:offerAttributes"]["tariffModel"] == "PER_KWH"
+    assert "changed" not in again["beckn:items"]
+    assert "changed" not in orjson.dumps(site.catalog()).decode()
