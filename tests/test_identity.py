@@ -4,11 +4,7 @@ addresses its parties bind and are advertised at, and the configuration a candid
 from __future__ import annotations
 
 import json
-import signal
 import stat
-import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from harness.identity import ConfigFormatError, config_format, describe, render
 from harness.network import MockNetwork, NetworkConfig
 from harness.selftest import free_port_base
 from harness.state import Keyring, default_state_dir, next_key_id
+from tests.serving import serving
 
 # -- where parties listen and what they are advertised at -------------------------------------
 
@@ -261,30 +258,16 @@ def test_run_names_an_unusable_key_file_and_the_way_out(
 @pytest.mark.network
 def test_serve_advertises_its_public_url_and_writes_its_identity(tmp_path: Path) -> None:
     base = free_port_base()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "serve", "--port-base", str(base),
-         "--public-url", "http://localhost", "--emit-config", "harness.toml",
-         "--state-dir", "state"], cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (lines and "Ctrl-C" in lines[-1]):
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
+    with serving("--port-base", str(base), "--public-url", "http://localhost",
+                 "--emit-config", "harness.toml", "--state-dir", "state", cwd=tmp_path) as served:
+        lines = served.banner
         identity = tomllib.loads((tmp_path / "harness.toml").read_text())
         assert tomllib.loads("".join(lines[lines.index("# The UBC conformance harness, as a "
                                                        "candidate must be configured with "
                                                        "it.\n"):-1])) == identity
         records = httpx.post(f"http://127.0.0.1:{base}/lookup",
                              json={"subscriber_id": "bap.mock.ubc"}, timeout=5).json()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    assert process.returncode == 0, "".join(lines)
+    assert served.process.returncode == 0, served.text
     assert identity["registry_url"] == f"http://localhost:{base}"
     assert identity["participants"]["bap"]["uri"] == f"http://localhost:{base + 3}/beckn"
     assert [r["url"] for r in records] == [f"http://localhost:{base + 3}/beckn"]

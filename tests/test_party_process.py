@@ -5,9 +5,7 @@ and every exchange the BPP records comes back into the network's transcript."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from harness.party_process import BppProcess, PartyProcessError, TranscriptFollo
 from harness.selftest import free_port_base
 from harness.spool import Spool
 from harness.transcript import INBOUND, OUTBOUND, Exchange, Transcript
+from tests.serving import serving
 
 pytestmark = pytest.mark.network
 
@@ -189,28 +188,12 @@ def test_a_bpp_process_that_dies_is_reported_at_once(
 @pytest.mark.parametrize("option", [[], ["--bpp-in-process"]])
 def test_serve_says_where_its_bpp_runs(tmp_path: Path, option: list[str]) -> None:
     base = free_port_base()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "serve", "--port-base", str(base),
-         "--state-dir", str(tmp_path / "state"), *option], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (lines and "Ctrl-C" in lines[-1]):
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-        text = "".join(lines)
-        assert f"127.0.0.1:{base + 2}" in text, text  # the BPP's row, either way
-        elsewhere = "a process of their own (pid" in text
-        assert elsewhere == (not option), text
-        # the BPP answers at its port, wherever it runs
-        health = httpx.post(f"http://127.0.0.1:{base + 2}/beckn/select", content=b"{}",
-                            timeout=5)
-        assert health.status_code == 401  # unsigned: refused by the BPP's inbox
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=30)
-    assert process.returncode == 0 and "mock network stopped" in out
+    with serving("--port-base", str(base), "--state-dir", str(tmp_path / "state"),
+                 *option) as served:
+        assert f"127.0.0.1:{base + 2}" in served.text, served.text  # the BPP's row, either way
+        assert ("a process of their own (pid" in served.text) == (not option), served.text
+        # the BPP answers at its port, wherever it runs: unsigned, refused by its inbox
+        refused = httpx.post(f"http://127.0.0.1:{base + 2}/beckn/select", content=b"{}",
+                             timeout=5)
+        assert refused.status_code == 401
+    assert served.process.returncode == 0 and "mock network stopped" in served.rest
