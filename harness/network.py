@@ -325,7 +325,7 @@ class MockNetwork:
                 "ttl": self.config.ttl, "faults": sorted(self.config.bpp_faults),
                 "control_token": self.bpp_control_token, "replays": self.replays.path,
                 "max_validity_s": safeguards.max_validity_s,
-                "outbound": self.outbound.entries, "charger_speed": self.config.charger_speed}
+                "charger_speed": self.config.charger_speed}  # + "outbound", at start
         self.bpp_process = BppProcess(spec, sockets, self.transcript,
                                       self.state_dir / BPP_TRANSCRIPT_FILE)
 
@@ -381,6 +381,8 @@ class MockNetwork:
         self.group.on_shutdown(self._close_clients)
         self.group.start(timeout)
         if self.bpp_process is not None:
+            # the hosts allowed so far, the candidates registered since build() among them
+            self.bpp_process.spec["outbound"] = self.outbound.entries
             try:  # it publishes its catalog before it says it is ready
                 self.bpp_process.start()
             except PartyProcessError:

@@ -15,6 +15,8 @@ import orjson
 import pytest
 
 from harness.beckn.order import Order
+from harness.beckn.signing import KeyPair
+from harness.candidate import Candidate
 from harness.network import MockNetwork, NetworkConfig
 from harness.party_process import BppProcess, PartyProcessError, TranscriptFollower
 from harness.selftest import free_port_base
@@ -197,3 +199,27 @@ def test_serve_says_where_its_bpp_runs(tmp_path: Path, option: list[str]) -> Non
                              timeout=5)
         assert refused.status_code == 401
     assert served.process.returncode == 0 and "mock network stopped" in served.rest
+
+
+def test_the_bpp_process_takes_webhooks_on_the_hosts_allowed_when_it_starts(
+        tmp_path: Path) -> None:
+    """A candidate registered between build() and start() (as serve does) is on the charger's
+    allow-list in the BPP's process too; other hosts are not."""
+    net = MockNetwork(NetworkConfig(bpp_process=True, state_dir=tmp_path / "state",
+                                    roles=("registry", "bpp", "bap", "charger")))
+    net.build()
+    keys = KeyPair.generate("cpo.example.com", "cpo.example.com-k1")
+    net.register_candidate(Candidate("bpp", keys.subscriber_id, keys.key_id,
+                                     keys.signing_public_key, "http://10.231.7.2:9000/beckn"))
+    net.start()
+    try:
+        charger = net.participants["charger"].url
+        taken = httpx.post(f"{charger}/webhooks", json={"url": "http://10.231.7.2:9000/ev"},
+                           timeout=5)
+        assert taken.status_code == 201, taken.text
+        refused = httpx.post(f"{charger}/webhooks", json={"url": "http://10.9.9.9:80/ev"},
+                             timeout=5)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "HOST_NOT_ALLOWED"
+    finally:
+        net.stop()
