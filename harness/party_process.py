@@ -103,15 +103,20 @@ class TranscriptFollower:
                 return False
         chunk = self._handle.read(CHUNK)
         if not chunk:
-            if self._rotated():
-                self._handle.close()
-                self._handle, self._rest = None, b""
-                return True
-            return False
+            if not self._rotated():
+                return False
+            # what was appended between our last read and the rotation, then the new file
+            self._take(self._handle.read())
+            self._handle.close()
+            self._handle, self._rest = None, b""
+            return True
+        self._take(chunk)
+        return True
+
+    def _take(self, chunk: bytes) -> None:
         *lines, self._rest = (self._rest + chunk).split(b"\n")
         for line in lines:
             self._ingest(line)
-        return True
 
     def _rotated(self) -> bool:
         """The file we read was renamed away and a new one begun (read the old one to its end

@@ -223,3 +223,32 @@ def test_the_bpp_process_takes_webhooks_on_the_hosts_allowed_when_it_starts(
         assert refused.json()["error"]["code"] == "HOST_NOT_ALLOWED"
     finally:
         net.stop()
+
+
+def test_a_line_appended_just_before_a_rotation_is_not_skipped(tmp_path: Path) -> None:
+    """The follower finds the end of the file, the child appends one more line, rotates and
+    begins the next file, and only then does the follower look for a rotation: that line is
+    read from the old file before the follower moves on."""
+    path = tmp_path / "child.ndjson"
+    size = len(record(0))
+    spool = Spool(path, segment_bytes=2 * size + size // 2)  # two lines fit, a third rotates
+    target = Transcript()
+
+    class Racing(TranscriptFollower):
+        raced = False
+
+        def _rotated(self) -> bool:
+            if not self.raced:  # between our empty read and our look at the path
+                self.raced = True
+                spool.append(record(1))
+                spool.append(record(2))
+            return super()._rotated()
+
+    follower = Racing(path, target)
+    spool.append(record(0))
+    while follower.poll():
+        pass
+    while follower.poll():
+        pass
+    assert [orjson.loads(e.request_body)["n"] for e in target] == [0, 1, 2]
+    spool.close()
