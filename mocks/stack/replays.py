@@ -121,11 +121,12 @@ class ReplayMemory:
                 held = None if row is None else row[0]
             if held is not None and held >= now:
                 return False
-            self._pending[(party, key)] = until
+            if self.path == ":memory:":  # nobody else reads it: no batch to wait for
+                self._db.execute(_REMEMBER, (party, key, until))
+            else:
+                self._pending[(party, key)] = until
             self._since_purge += 1
             due = self._since_purge >= self.purge_every
-        if self.path == ":memory:":
-            self.commit()  # nobody else reads it: no batch to wait for
         if due:
             self.purge(now)
         return True
