@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,11 +27,14 @@ from xml.etree import ElementTree
 
 import httpx
 
-from harness import forked_cli, tls
+from harness import exitcodes, forked_cli, tls
 from harness.addresses import HOST, Addresses, local_url
 from harness.report import schema as report_schema
 
 RUN_PORT_OFFSETS = (0, 1, 2, 3, 4)  # registry, CDS, BPP, BAP, charger of a certification network
+PORT_TAKEN = "Address already in use"
+PORT_ATTEMPTS = 3  # a run whose ports another test holds for a moment is run again, this often
+PORT_RETRY_S = 1.0
 START_BOUND_S = 20.0
 
 
@@ -179,12 +183,22 @@ class ReferenceProcess:
         if ack_bound is not None:
             run += ["--ack-bound", str(ack_bound)]
         started = time.monotonic()
-        if self.preloaded:
-            done = forked_cli.run(run, self.env, timeout)
-        else:
-            done = subprocess.run([sys.executable, "-m", "harness.cli", *run],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  env=self.env, check=False)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            if self.preloaded:
+                done = forked_cli.run(run, self.env, timeout)
+            else:
+                done = subprocess.run([sys.executable, "-m", "harness.cli", *run],
+                                      capture_output=True, text=True, timeout=timeout,
+                                      env=self.env, check=False)
+            # The runs' ports are free between runs, and another test on this machine may
+            # hold one of them for a moment: then this run could not start at all (exit 2,
+            # nothing judged). Run it again, a few times; its report of that is set aside.
+            if done.returncode != exitcodes.COULD_NOT_RUN or PORT_TAKEN not in \
+                    done.stdout + done.stderr or attempt == PORT_ATTEMPTS:
+                break
+            for set_aside in set(report_dir.glob("*/report.json")) - already:
+                shutil.rmtree(set_aside.parent, ignore_errors=True)
+            time.sleep(PORT_RETRY_S)  # until the other test lets the port go
         reports = sorted(set(report_dir.glob("*/report.json")) - already)
         # Every report the self-test makes is held to the published schema, and its junit.xml
         # must parse: a report that breaks either is a harness bug, raised as one.
