@@ -22,7 +22,6 @@ ends, however it ends: a BPP never outlives its network.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from typing import IO, Any
 
 import orjson
 
-from harness.transcript import Exchange, Transcript
+from harness.transcript import Bounds, Exchange, Transcript
 
 log = logging.getLogger("ubc.harness")
 
@@ -232,7 +231,6 @@ def serve(spec: dict[str, Any], stop: threading.Event) -> int:
     from harness import schemas
     from harness.beckn import signing
     from harness.servers import ServerGroup, tune_collector
-    from harness.transcript import SERVE
     from mocks import bpp as bpp_module
     from mocks import charger as charger_module
     from mocks.stack import Identity, OutboundHosts, RegistryClient, ReplayMemory, Safeguards
@@ -240,8 +238,10 @@ def serve(spec: dict[str, Any], stop: threading.Event) -> int:
     keys = signing.KeyPair(**spec["keys"])
     identity = Identity.create(keys.subscriber_id, "bpp", spec["uri"], keys)
     # Its file only carries the exchanges to the network's transcript, which keeps them: a
-    # short one, rotated (the follower reads across a rotation) every CHANNEL_SEGMENT_BYTES.
-    transcript = Transcript(dataclasses.replace(SERVE, segment_bytes=CHANNEL_SEGMENT_BYTES),
+    # short one, rotated (the follower reads across a rotation) every CHANNEL_SEGMENT_BYTES,
+    # and nothing in memory (the BPP never reads its transcript back).
+    transcript = Transcript(Bounds(whole=0, whole_bytes=0, index=0,
+                                   segment_bytes=CHANNEL_SEGMENT_BYTES),
                             Path(spec["transcript"]))
     outbound = OutboundHosts(spec["outbound"])
     replays = ReplayMemory(spec["replays"])
