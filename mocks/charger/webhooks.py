@@ -90,7 +90,7 @@ class Webhooks:
         self._loop = asyncio.get_running_loop()
         self._client = httpx.AsyncClient(
             transport=self._transport, timeout=httpx.Timeout(self._timeout_s),
-            verify=tls.context(),
+            verify=tls.context(), limits=httpx.Limits(keepalive_expiry=tls.KEEPALIVE_S),
         )
         for url in self._urls:
             self._start_worker(url)

@@ -47,7 +47,8 @@ class RegistryClient:
         self.cache_s = cache_s
         headers = {"User-Agent": user_agent} if user_agent else None
         self._http = httpx.AsyncClient(timeout=timeout, headers=headers,
-                                       verify=tls.context())
+                                       verify=tls.context(),
+                                       limits=httpx.Limits(keepalive_expiry=tls.KEEPALIVE_S))
         self._cache: dict[tuple[tuple[str, str], ...], tuple[float, list[dict[str, Any]]]] = {}
         self._pending: dict[tuple[tuple[str, str], ...], asyncio.Future[list[dict[str, Any]]]] = {}
 

@@ -27,10 +27,10 @@ import httpx
 
 from harness import tls
 
-# Connections kept for the requests a party has on the wire at once (outbox.py's slots). An
-# idle one is dropped after KEEPALIVE_S, before a uvicorn peer (5 s) closes it under a request.
+# Connections kept for the requests a party has on the wire at once (outbox.py's slots); an
+# idle one is dropped after KEEPALIVE_S (harness/tls.py).
 MAX_IN_FLIGHT = 16
-KEEPALIVE_S = 4.0
+KEEPALIVE_S = tls.KEEPALIVE_S
 CHUNK = 64 * 1024
 
 
