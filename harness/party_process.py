@@ -1,8 +1,8 @@
 """The reference BPP, with its charger, served by a process of its own beside the mock network.
 
-`ubc-cert serve --bpp-process` (NetworkConfig.bpp_process): the network binds the BPP's and
-the charger's ports as usual, then hands both sockets to a child process (`python -m
-harness.party_process`) that builds the same BPP the network would have built in-process — same
+`ubc-cert serve` (NetworkConfig.bpp_process; `--bpp-in-process` opts out): the network binds
+the BPP's and the charger's ports as usual, then hands both sockets to a child process
+(`python -m harness.party_process`) that builds the same BPP the network would have built in-process — same
 identity and keys, registry, CDS, ttl, faults, replay memory file, signature validity bound,
 outbound allow-list and charger speed — and serves it on them. The BPP then has a core of its
 own: on a 2-core machine it answers about 1.5 times as many signed selects as when it shares
@@ -118,8 +118,7 @@ class TranscriptFollower:
             self._ingest(line)
 
     def _rotated(self) -> bool:
-        """The file we read was renamed away and a new one begun (read the old one to its end
-        first: that is where we are now)."""
+        """The file we read was renamed away and a new one begun at the path."""
         assert self._handle is not None
         try:
             return os.stat(self.path).st_ino != os.fstat(self._handle.fileno()).st_ino

@@ -36,6 +36,7 @@ class Directory(Protocol):
 
 CACHED = 1024  # registry answers cached at most
 
+
 class RegistryClient:
     """Looks subscribers up over HTTP (`POST /lookup`), trusting only SUBSCRIBED records inside
     their validity window; answers are cached for `cache_s` seconds. `user_agent` names who
@@ -101,9 +102,10 @@ class RegistryClient:
         now = time.monotonic()
         self._cache.pop(key, None)
         self._cache[key] = (now, records)
-        if len(self._cache) > CACHED:
-            for stale in [k for k, (at, _) in self._cache.items() if now - at >= self.cache_s]:
-                del self._cache[stale]
+        if len(self._cache) <= CACHED:
+            return
+        for stale in [k for k, (at, _) in self._cache.items() if now - at >= self.cache_s]:
+            del self._cache[stale]
         for old in list(self._cache)[:max(0, len(self._cache) - CACHED)]:
             del self._cache[old]
 
