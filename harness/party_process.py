@@ -2,11 +2,11 @@
 
 `ubc-cert serve` (NetworkConfig.bpp_process; `--bpp-in-process` opts out): the network binds
 the BPP's and the charger's ports as usual, then hands both sockets to a child process
-(`python -m harness.party_process`) that builds the same BPP the network would have built in-process — same
-identity and keys, registry, CDS, ttl, faults, replay memory file, signature validity bound,
-outbound allow-list and charger speed — and serves it on them. The BPP then has a core of its
-own: on a 2-core machine it answers about 1.5 times as many signed selects as when it shares
-the network's event loop and interpreter lock (bench/mock_bench.py).
+(`python -m harness.party_process`) that builds the same BPP the network would have built
+in-process — same identity and keys, registry, CDS, ttl, faults, replay memory file, signature
+validity bound, outbound allow-list and charger speed — and serves it on them. The BPP then
+has a core of its own: on a 2-core machine it answers about 1.5 times as many signed selects
+as when it shares the network's event loop and interpreter lock (bench/mock_bench.py).
 
 What the child records comes back: it streams its transcript to a file in the network's state
 folder, and `TranscriptFollower` reads each finished exchange from there into the network's
