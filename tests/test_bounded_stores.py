@@ -58,7 +58,7 @@ def _app_order(n: int, paid: bool) -> Any:
 
 
 def test_the_driver_app_lets_go_of_the_oldest_quotes_first() -> None:
-    book = AppOrderBook(quotes=5, orders=8)
+    book = AppOrderBook(quotes=5, orders=8, prune_every=1)
     for n in range(3):
         book.add(_app_order(n, paid=True))
     for n in range(3, 40):
@@ -69,6 +69,18 @@ def test_the_driver_app_lets_go_of_the_oldest_quotes_first() -> None:
         book.add(_app_order(n, paid=True))
     assert len(book) == 8 and book.find("order-49") is not None
     assert book.find("order-0") is None  # past every bound: the oldest of all went
+
+
+def test_the_driver_app_prunes_its_quotes_now_and_then_within_a_bound() -> None:
+    """Pruned every few orders (mocks/stack/bounded.py), not at each: it scanned every order
+    it held at each estimate."""
+    book = AppOrderBook(quotes=10, orders=1000, prune_every=8)
+    sizes = []
+    for n in range(200):
+        book.add(_app_order(n, paid=False))
+        sizes.append(len(book))
+    assert max(sizes) <= 10 + 8 and sizes[-1] >= 10
+    assert book.find("order-199") is not None  # the newest stays
 
 
 def _draft(n: int, order_id: str | None = None) -> OrderRecord:

@@ -43,6 +43,7 @@ from harness.beckn.order import (
 )
 from mocks.bap.catalogs import Listing
 from mocks.bap.client_requests import Vehicle
+from mocks.stack.bounded import PRUNE_EVERY, Cadence, oldest_past
 
 ENDED_UNCOMPLETED = frozenset({"CANCELLED", "REJECTED", "FAILED", "RETURNED"})
 PAYMENT_SHOWN = {"COMPLETED": "PAID", "PAID": "PAID", "REFUNDED": "REFUNDED",
@@ -243,10 +244,12 @@ class OrderBook:
     """Every order of the app, by its id, the BPP's id, and each transaction it went in; the
     oldest let go of past `quotes` estimates not paid for, or `orders` orders in all."""
 
-    def __init__(self, quotes: int = QUOTES, orders: int = ORDERS) -> None:
+    def __init__(self, quotes: int = QUOTES, orders: int = ORDERS,
+                 prune_every: int = PRUNE_EVERY) -> None:
         self._orders: dict[str, AppOrder] = {}
         self.quotes = quotes
         self.orders = orders
+        self._pruning = Cadence(prune_every)
         # transaction id -> the latest order sent in it: a callback finds its order without
         # reading every order the app ever made (the scan grew with each order)
         self._by_transaction: dict[str, AppOrder] = {}
@@ -261,11 +264,10 @@ class OrderBook:
         self._orders[order.id] = order
         for transaction_id in order.transaction_ids:
             self._by_transaction[transaction_id] = order
-        quoted = [o.id for o in self._orders.values() if not o.initialised]
-        for order_id in quoted[:max(0, len(quoted) - self.quotes)]:
-            self.remove(order_id)
-        for order_id in list(self._orders)[:max(0, len(self._orders) - self.orders)]:
-            self.remove(order_id)
+        if self._pruning.due():  # mocks/stack/bounded.py: within the bounds plus its cadence
+            for order_id in oldest_past(self._orders, lambda kept: not kept.initialised,
+                                        self.quotes, self.orders):
+                self.remove(order_id)
 
     def continue_in(self, order: AppOrder, transaction_id: str) -> None:
         """The order goes on in another transaction (its latest order from now on)."""

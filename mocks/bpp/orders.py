@@ -17,6 +17,7 @@ from harness.beckn import envelope
 from harness.beckn import time as wire_time
 from harness.beckn.order import Payment, PriceComponent, money
 from mocks.bpp.catalog import SiteCatalog, item_id
+from mocks.stack.bounded import PRUNE_EVERY, Cadence, oldest_past
 
 OUTSTANDING_PREFIX = "Outstanding balance carried forward from previous overcharge session"
 ERROR_MESSAGES = {
@@ -158,9 +159,6 @@ DRAFTS = 1024
 ORDERS = 4096
 
 
-PRUNE_EVERY = 64  # holds between two prunings of the drafts past their bound
-
-
 class OrderBook:
     """Every order journey the BPP holds, one per transaction of a BAP, oldest first; the
     oldest let go of past `drafts` orders without an id (a select's quote), or `orders` in
@@ -171,8 +169,7 @@ class OrderBook:
         self._held: dict[tuple[str, str], OrderRecord] = {}  # (bap_id, transaction_id)
         self.drafts = drafts
         self.orders = orders
-        self._held_since_prune = 0
-        self.prune_every = prune_every
+        self._pruning = Cadence(prune_every)
 
     def __len__(self) -> int:
         return len(self._held)
@@ -187,18 +184,10 @@ class OrderBook:
     def hold(self, record: OrderRecord) -> None:
         """Keep `record` as its transaction's order (replacing an earlier draft)."""
         self._held[(record.bap_id, record.transaction_id)] = record
-        # Pruned every `prune_every` holds, not at each: the scan of every held order was 12 %
-        # of the network's CPU in a select burst. Drafts and orders stay within their bounds
-        # plus that.
-        self._held_since_prune += 1
-        if self._held_since_prune < self.prune_every:
-            return
-        self._held_since_prune = 0
-        drafts = [key for key, held in self._held.items() if held.order_id is None]
-        for key in drafts[:max(0, len(drafts) - self.drafts)]:
-            del self._held[key]
-        for key in list(self._held)[:max(0, len(self._held) - self.orders)]:
-            del self._held[key]
+        if self._pruning.due():  # mocks/stack/bounded.py: within the bounds plus its cadence
+            for key in oldest_past(self._held, lambda held: held.order_id is None,
+                                   self.drafts, self.orders):
+                del self._held[key]
 
     def lookup(self, key: str) -> OrderRecord | None:
         """An order by its id or its transaction id, whichever BAP placed it: the operator's
