@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -79,6 +79,19 @@ def _named(exc: aiohttp.ClientError) -> WireError:
     return WireError(_reason(type(exc).__name__, exc))
 
 
+async def _bounded(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """An answer's body, or its first `limit` bytes and True when it is larger (reading stops
+    there), whichever client read it."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        parts.append(chunk)
+        if size > limit:
+            return b"".join(parts)[:limit], True
+    return b"".join(parts), False
+
+
 @lru_cache(maxsize=1024)
 def proxy_for(url: str) -> str | None:
     """The proxy the environment names for this URL's scheme and host (HTTP_PROXY, HTTPS_PROXY,
@@ -123,21 +136,12 @@ class AiohttpWire:
                                     allow_redirects=False,
                                     proxy=proxy_for(f"{origin.scheme}://{origin.netloc}")
                                     ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                too_large = False
-                async for chunk in response.content.iter_chunked(CHUNK):
-                    size += len(chunk)
-                    chunks.append(chunk)
-                    if size > limit:
-                        too_large = True
-                        break
-                body = b"".join(chunks)
+                body, too_large = await _bounded(response.content.iter_chunked(CHUNK), limit)
                 joined: dict[str, list[str]] = {}
                 for name, value in response.headers.items():
                     joined.setdefault(name.lower(), []).append(value)
                 return Answer(response.status, {n: ", ".join(v) for n, v in joined.items()},
-                              body[:limit], too_large)
+                              body, too_large)
         except aiohttp.ClientError as exc:
             raise _named(exc) from None
 
@@ -162,15 +166,8 @@ class HttpxWire:
         try:
             async with self.client.stream("POST", url, content=content, headers=dict(headers),
                                           timeout=timeout_s) as response:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    chunks.append(chunk)
-                    if size > limit:
-                        return Answer(response.status_code, dict(response.headers),
-                                      b"".join(chunks)[:limit], True)
-                return Answer(response.status_code, dict(response.headers), b"".join(chunks))
+                body, too_large = await _bounded(response.aiter_bytes(), limit)
+                return Answer(response.status_code, dict(response.headers), body, too_large)
         except httpx.HTTPError as exc:
             raise WireError(_reason(type(exc).__name__, exc)) from None
 
