@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from harness.beckn import signing
 from harness.transcript import Transcript
-from mocks.stack import Identity, Outbox
+from mocks.stack import Identity, Outbox, Sent
 from mocks.stack.wire import MAX_IN_FLIGHT, Answer
 
 
@@ -34,13 +34,18 @@ def outbox(wire: HeldWire) -> Outbox:
                   Transcript(), wire, party="bpp")
 
 
+def backlog(box: Outbox, action: str) -> list[asyncio.Task[Sent]]:
+    """Twice as many sends as the outbox has connections: half on the wire, half queued."""
+    return [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", action,
+                                         {"context": {}, "message": {}}))
+            for _ in range(2 * MAX_IN_FLIGHT)]
+
+
 def test_room_waits_while_callbacks_queue_for_a_connection_and_opens_as_they_go() -> None:
     async def main() -> bool:
         wire = HeldWire()
         box = outbox(wire)
-        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_select",
-                                              {"context": {}, "message": {}}))
-                 for _ in range(2 * MAX_IN_FLIGHT)]  # half on the wire, half queued
+        sends = backlog(box, "on_select")
         await asyncio.sleep(0.05)
         waiting = asyncio.create_task(box.room(bound_s=5))
         await asyncio.sleep(0.05)
@@ -60,9 +65,7 @@ def test_room_is_at_once_without_a_queue_and_bounded_with_one() -> None:
         started = loop.time()
         await box.room(bound_s=5)
         free = loop.time() - started
-        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_status",
-                                              {"context": {}, "message": {}}))
-                 for _ in range(2 * MAX_IN_FLIGHT)]
+        sends = backlog(box, "on_status")
         await asyncio.sleep(0.05)
         started = loop.time()
         await box.room(bound_s=0.2)  # never refused: ACKed after the bound all the same
@@ -93,9 +96,7 @@ def test_each_freed_place_lets_one_waiting_request_on_oldest_first() -> None:
     async def main() -> tuple[list[int], list[int]]:
         wire = OneAtATimeWire()
         box = outbox(wire)
-        sends = [asyncio.create_task(box.send("http://127.0.0.1:9/beckn", "on_select",
-                                              {"context": {}, "message": {}}))
-                 for _ in range(2 * MAX_IN_FLIGHT)]  # half on the wire, half queued
+        sends = backlog(box, "on_select")
         await asyncio.sleep(0.05)
         order: list[int] = []
 

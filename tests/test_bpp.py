@@ -438,6 +438,20 @@ def reference(booking: Booking) -> dict[str, Any]:
     return {"order": {"beckn:id": booking.order_id}}
 
 
+def other_bap_asks_about_a_booking(net: Network) -> tuple[Booking, dict[str, Any]]:
+    """A booking of the first BAP; the second BAP asks for its status: the answer it got."""
+    booking = book(net)
+    request, sent = net.request("status", reference(booking), txn=booking.txn,
+                                by_other_bap=True)
+    assert sent.acked
+    return booking, net.callback(request)
+
+
+def cancel_by_provider(net: Network, booking: Booking) -> None:
+    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
+    assert cancelled.status_code == 200, cancelled.text
+
+
 # --- the user stories -------------------------------------------------------------------------
 
 
@@ -732,8 +746,7 @@ def test_another_bap_can_neither_see_nor_change_an_order_nor_get_its_callbacks(
     _, own = net.ask("status", reference(booking), txn=booking.txn)
     assert _states(own) == ("CONFIRMED", "PENDING", "COMPLETED")
     # its later callbacks still go to its own BAP, not to the one that asked last
-    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
-    assert cancelled.status_code == 200, cancelled.text
+    cancel_by_provider(net, booking)
     assert order_status(_order(net.unsolicited(booking.txn, "on_cancel"))) == "CANCELLED"
     assert len(_callbacks_to_other_bap(net, booking.txn)) == len(answers)
     net.assert_all_conform()
@@ -1167,30 +1180,20 @@ def symptom_refuses_with_generic_code(net: Network) -> None:
 
 
 def symptom_serves_any_bap(net: Network) -> None:
-    booking = book(net)
-    request, sent = net.request("status", reference(booking), txn=booking.txn,
-                                by_other_bap=True)
-    assert sent.acked
-    shown = net.callback(request)
+    booking, shown = other_bap_asks_about_a_booking(net)
     assert "error" not in shown and _order(shown)["beckn:id"] == booking.order_id
     # and the order's next callback goes to the BAP that asked last
-    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
-    assert cancelled.status_code == 200, cancelled.text
+    cancel_by_provider(net, booking)
     assert net.transcript.wait_for(
         lambda e: e.direction == INBOUND and e.party == "other-bap" and e.action == "on_cancel"
         and e.transaction_id == booking.txn, WAIT_S) is not None
 
 
 def symptom_callbacks_to_any_bap(net: Network) -> None:
-    booking = book(net)
-    request, sent = net.request("status", reference(booking), txn=booking.txn,
-                                by_other_bap=True)
-    assert sent.acked
-    refused = net.callback(request)
+    booking, refused = other_bap_asks_about_a_booking(net)
     assert refused["error"]["code"] == "30010" and "order" not in refused["message"]
     # refused, yet the order's next callback goes to that BAP too, beside its own
-    cancelled = net.control("POST", f"/_control/orders/{booking.order_id}/cancel-by-provider")
-    assert cancelled.status_code == 200, cancelled.text
+    cancel_by_provider(net, booking)
     for party in ("bap", "other-bap"):
         assert net.transcript.wait_for(
             lambda e, p=party: e.direction == INBOUND and e.party == p
