@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.beckn.order import Order  # noqa: E402
 from harness.network import MockNetwork, NetworkConfig  # noqa: E402
-from harness.servers import tune_collector  # noqa: E402
+from harness.servers import free_port, tune_collector  # noqa: E402
 from harness.transcript import INBOUND, Exchange  # noqa: E402
 from mocks.bap import ReferenceBap  # noqa: E402
 
@@ -71,12 +71,6 @@ def bare_app() -> Starlette:
         await request.body()
         return Response(ACK, media_type="application/json")
     return Starlette(routes=[Route("/beckn/{action}", ack, methods=["POST"])])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,9 +36,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-from mock_bench import ROOT, free_port, percentile, wait_port  # bench/, beside this file
+from mock_bench import ROOT, percentile, wait_port  # bench/, beside this file
 
-from mocks.stack.wire import KEEPALIVE_S
+from harness.selftest import free_port_base
+from harness.tls import KEEPALIVE_S
 
 TTL_S = 30.0  # serve's default ttl (PT30S): how long the BAP waits for an on_select
 GRACE_S = 10.0
@@ -64,22 +64,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise SystemExit(f"/proc/{pid}/status has no VmRSS: is the process gone?")
-
-
-def free_port_base(count: int = 5, attempts: int = 50) -> int:
-    """A port with the `count` - 1 after it free too: serve binds base + 0..4."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise SystemExit(f"no {count} consecutive free ports found in {attempts} attempts")
 
 
 @dataclass
